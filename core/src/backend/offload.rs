@@ -1,0 +1,90 @@
+//! Runs a blocking call of the sync core on a thread of our own and hands its result to the
+//! awaiting task, so that the async surface works under any executor (tokio, async-std, smol, a
+//! plain `block_on`) and never stalls the caller's thread while SQLite works.
+//!
+//! The pool is process-wide, grows on demand up to [`MAX_THREADS`] and keeps its threads.
+//! Dropping the future does not cancel the call: it completes (or fails) as one transaction.
+//! A panic inside the call is caught here and becomes an error; it never crosses to the caller.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use futures::channel::oneshot;
+
+use crate::error::{Error, Result};
+
+/// Enough threads for many callers in flight: one writes at a time, readers run in parallel.
+const MAX_THREADS: usize = 16;
+
+type Job = Box<dyn FnOnce() + Send>;
+
+struct Pool {
+    jobs: Sender<Job>,
+    queue: Arc<Mutex<Receiver<Job>>>,
+    threads: AtomicUsize,
+    idle: Arc<AtomicUsize>,
+}
+
+fn pool() -> &'static Pool {
+    static POOL: OnceLock<Pool> = OnceLock::new();
+    POOL.get_or_init(|| {
+        let (jobs, queue) = channel();
+        Pool { jobs, queue: Arc::new(Mutex::new(queue)), threads: AtomicUsize::new(0), idle: Arc::new(AtomicUsize::new(0)) }
+    })
+}
+
+impl Pool {
+    fn submit(&self, job: Job) -> Result<()> {
+        self.jobs.send(job).map_err(|_| Error::internal("the call pool has shut down"))?;
+        if self.idle.load(Ordering::SeqCst) == 0 {
+            let threads = self.threads.load(Ordering::SeqCst);
+            let claimed_slot = threads < MAX_THREADS
+                && self.threads.compare_exchange(threads, threads + 1, Ordering::SeqCst, Ordering::SeqCst).is_ok();
+            if claimed_slot {
+                self.spawn_thread()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn spawn_thread(&self) -> Result<()> {
+        let queue = Arc::clone(&self.queue);
+        let idle = Arc::clone(&self.idle);
+        std::thread::Builder::new()
+            .name("jetstate-call".into())
+            .spawn(move || loop {
+                idle.fetch_add(1, Ordering::SeqCst);
+                let job = queue.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).recv();
+                idle.fetch_sub(1, Ordering::SeqCst);
+                match job {
+                    Ok(job) => job(),
+                    Err(_) => return,
+                }
+            })
+            .map(|_| ())
+            .map_err(|err| {
+                self.threads.fetch_sub(1, Ordering::SeqCst);
+                Error::database(format!("cannot start a thread for the call: {err}"))
+            })
+    }
+}
+
+/// Runs `call` off the caller's thread and awaits its result.
+pub(crate) async fn run<T: Send + 'static>(call: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    let (done, result) = oneshot::channel();
+    pool().submit(Box::new(move || {
+        let outcome = catch_unwind(AssertUnwindSafe(call)).unwrap_or_else(|panic| {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(Error::internal(format!("the call panicked: {what}")))
+        });
+        // The caller may have stopped waiting; the call's effect stands either way.
+        let _ = done.send(outcome);
+    }))?;
+    result.await.unwrap_or_else(|_| Err(Error::internal("the call's thread ended without an answer")))
+}

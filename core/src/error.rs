@@ -1,0 +1,163 @@
+//! The one error type of the core, with the small, stable set of kinds of CONTRACT.md section 8.
+//!
+//! Every surface maps [`ErrorKind`] onto its own idiom (a Python exception class, a JS `code`), so
+//! the kinds are a public contract: adding one is a breaking change for every binding.
+//! SQLite failures are classified here and only here, by SQLite's extended result code, never by
+//! matching message text.
+
+use std::fmt;
+
+/// What went wrong, as every surface names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// The execution, item, workflow, token or tenant does not exist (or is another tenant's).
+    NotFound,
+    /// An appended sequence is already used in that execution.
+    SequenceConflict,
+    /// A create of an id that exists.
+    Conflict,
+    /// A fenced queue call whose lease is no longer the current one.
+    LeaseLost,
+    /// Input the store refuses: a malformed id, a non-object state for a patch, a bad option.
+    InvalidArgument,
+    /// SQLite failed: busy past the timeout, disk full, I/O error, corrupt file, schema too new.
+    Database,
+    /// JSON that cannot be encoded or decoded.
+    Serialization,
+}
+
+impl ErrorKind {
+    /// Every kind, for tests that check a binding maps each of them.
+    pub const ALL: [ErrorKind; 7] = [
+        ErrorKind::NotFound,
+        ErrorKind::SequenceConflict,
+        ErrorKind::Conflict,
+        ErrorKind::LeaseLost,
+        ErrorKind::InvalidArgument,
+        ErrorKind::Database,
+        ErrorKind::Serialization,
+    ];
+
+    /// The stable code string shared by all surfaces (`"NOT_FOUND"`, ...).
+    pub fn code(self) -> &'static str {
+        match self {
+            ErrorKind::NotFound => "NOT_FOUND",
+            ErrorKind::SequenceConflict => "SEQUENCE_CONFLICT",
+            ErrorKind::Conflict => "CONFLICT",
+            ErrorKind::LeaseLost => "LEASE_LOST",
+            ErrorKind::InvalidArgument => "INVALID_ARGUMENT",
+            ErrorKind::Database => "DATABASE",
+            ErrorKind::Serialization => "SERIALIZATION",
+        }
+    }
+
+    /// The kind named by a code string; the inverse of [`ErrorKind::code`].
+    pub fn from_code(code: &str) -> Option<ErrorKind> {
+        ErrorKind::ALL.into_iter().find(|kind| kind.code() == code)
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// An error of the core: a kind and a message a person can act on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct Error {
+    kind: ErrorKind,
+    message: String,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Error { kind, message: message.into() }
+    }
+
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The stable code string of the kind (`"NOT_FOUND"`, ...).
+    pub fn code(&self) -> &'static str {
+        self.kind.code()
+    }
+
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    pub(crate) fn not_found(message: impl Into<String>) -> Self {
+        Error::new(ErrorKind::NotFound, message)
+    }
+
+    pub(crate) fn conflict(message: impl Into<String>) -> Self {
+        Error::new(ErrorKind::Conflict, message)
+    }
+
+    pub(crate) fn lease_lost(message: impl Into<String>) -> Self {
+        Error::new(ErrorKind::LeaseLost, message)
+    }
+
+    pub(crate) fn invalid(message: impl Into<String>) -> Self {
+        Error::new(ErrorKind::InvalidArgument, message)
+    }
+
+    pub(crate) fn database(message: impl Into<String>) -> Self {
+        Error::new(ErrorKind::Database, message)
+    }
+
+    /// A branch the code believes impossible was taken: reported, never silent.
+    pub(crate) fn internal(message: impl Into<String>) -> Self {
+        Error::new(ErrorKind::Database, format!("internal error: {}", message.into()))
+    }
+}
+
+impl From<serde_json::Error> for Error {
+    fn from(err: serde_json::Error) -> Self {
+        Error::new(ErrorKind::Serialization, format!("invalid JSON: {err}"))
+    }
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(err: rusqlite::Error) -> Self {
+        use rusqlite::ffi::{self, ErrorCode};
+        match &err {
+            rusqlite::Error::SqliteFailure(failure, detail) => {
+                let detail = detail.as_deref().unwrap_or("");
+                let message = match failure.code {
+                    ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => format!(
+                        "database is busy: another connection held its lock past the busy timeout ({detail})"
+                    ),
+                    ErrorCode::DiskFull => format!("disk full: {detail}"),
+                    ErrorCode::SystemIoFailure => format!("I/O error: {detail}"),
+                    ErrorCode::DatabaseCorrupt => format!("database file is corrupt: {detail}"),
+                    ErrorCode::NotADatabase => {
+                        "file is not a SQLite database (or is encrypted or truncated)".to_string()
+                    }
+                    ErrorCode::ReadOnly => format!("database is read-only: {detail}"),
+                    ErrorCode::CannotOpen => format!("cannot open database file: {detail}"),
+                    ErrorCode::ConstraintViolation => {
+                        let extended = failure.extended_code;
+                        if extended == ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+                            || extended == ffi::SQLITE_CONSTRAINT_UNIQUE
+                        {
+                            return Error::conflict(format!("record already exists ({detail})"));
+                        }
+                        format!("constraint violated: {detail}")
+                    }
+                    _ => format!("SQLite error {}: {detail}", failure.extended_code),
+                };
+                Error::database(message)
+            }
+            rusqlite::Error::FromSqlConversionFailure(column, _, cause) => {
+                Error::database(format!("stored value in column {column} is not readable: {cause}"))
+            }
+            _ => Error::database(err.to_string()),
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! The append-only event log and its SQL.
+//!
+//! Rules (CONTRACT.md section 2):
+//! * an event's sequence is >= 1 and unique within its execution: the key (execution_id,
+//!   sequence) enforces it, so of two writers appending the same sequence exactly one wins and
+//!   the other gets SequenceConflict with nothing written;
+//! * a batch is all or nothing (it runs in the caller's one write transaction);
+//! * `append_next` reads the latest sequence and writes the next ones under the write lock, so
+//!   sequences it assigns have no gaps and no duplicates whatever the concurrency;
+//! * reads return events in ascending sequence whatever order they were written in;
+//! * events belong to their execution's tenant: a view neither reads nor appends another's.
+
+use rusqlite::{params, Connection, Row};
+use serde_json::Value;
+use std::collections::HashSet;
+
+use crate::clock::{from_micros, to_micros};
+use crate::error::{Error, Result};
+use crate::event::{Event, EventKind, EventSequence};
+use crate::executions;
+use crate::tenant::Scope;
+use crate::workflow::ExecutionId;
+
+/// An event as stored: its kind is the JSON object exactly as written, for surfaces that must
+/// hand it back unchanged (the bindings); [`StoredEvent::into_event`] types it for Rust.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    pub id: uuid::Uuid,
+    pub execution_id: ExecutionId,
+    pub sequence: EventSequence,
+    pub kind: Value,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl StoredEvent {
+    /// Types the kind; a kind outside the catalogue becomes [`EventKind::Unknown`], never an error.
+    pub fn into_event(self) -> Event {
+        let kind = serde_json::from_value(self.kind.clone()).unwrap_or(EventKind::Unknown(self.kind));
+        Event { id: self.id, execution_id: self.execution_id, sequence: self.sequence, kind, created_at: self.created_at }
+    }
+}
+
+/// The `type` tag of a kind about to be written; a kind that is not an object with a non-empty
+/// string `type` is refused.
+pub(crate) fn kind_type(kind: &Value) -> Result<&str> {
+    match kind.get("type") {
+        Some(Value::String(tag)) if kind.is_object() && !tag.is_empty() => Ok(tag),
+        _ => Err(Error::invalid(
+            "an event kind must be a JSON object with a non-empty string field \"type\"",
+        )),
+    }
+}
+
+/// Appends events with the sequences they carry. On SequenceConflict, NotFound (an unknown
+/// execution) or InvalidArgument the caller's transaction is rolled back: nothing is written.
+pub(crate) fn append(conn: &Connection, scope: Scope<'_>, events: &[StoredEvent]) -> Result<()> {
+    let mut known: HashSet<&ExecutionId> = HashSet::new();
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO events (execution_id, sequence, id, event_type, kind, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (execution_id, sequence) DO NOTHING",
+    )?;
+    for event in events {
+        if event.sequence < 1 {
+            return Err(Error::invalid(format!("event sequence must be >= 1, got {}", event.sequence)));
+        }
+        let event_type = kind_type(&event.kind)?;
+        if known.insert(&event.execution_id) {
+            executions::ensure_exists(conn, scope, &event.execution_id)?;
+        }
+        let inserted = insert.execute(params![
+            event.execution_id.0,
+            event.sequence,
+            event.id,
+            event_type,
+            event.kind,
+            to_micros(&event.created_at),
+        ])?;
+        if inserted == 0 {
+            return Err(Error::new(
+                crate::ErrorKind::SequenceConflict,
+                format!("sequence {} is already used in execution {}", event.sequence, event.execution_id),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Appends `kinds` as the next sequences of the execution and returns the events written.
+pub(crate) fn append_next(
+    conn: &Connection,
+    scope: Scope<'_>,
+    execution_id: &ExecutionId,
+    kinds: Vec<Value>,
+    now: i64,
+) -> Result<Vec<StoredEvent>> {
+    executions::ensure_exists(conn, scope, execution_id)?;
+    let latest = latest_sequence(conn, None, execution_id)?;
+    let events: Vec<StoredEvent> = kinds
+        .into_iter()
+        .zip(latest + 1..)
+        .map(|(kind, sequence)| StoredEvent {
+            id: uuid::Uuid::new_v4(),
+            execution_id: execution_id.clone(),
+            sequence,
+            kind,
+            created_at: from_micros(now),
+        })
+        .collect();
+    append(conn, scope, &events)?;
+    Ok(events)
+}
+
+fn from_row(row: &Row<'_>, execution_id: &ExecutionId) -> rusqlite::Result<StoredEvent> {
+    Ok(StoredEvent {
+        execution_id: execution_id.clone(),
+        sequence: row.get(0)?,
+        id: row.get(1)?,
+        kind: row.get(2)?,
+        created_at: from_micros(row.get(3)?),
+    })
+}
+
+/// Events with sequence > `since`, ascending. An unknown execution (or another tenant's) has none.
+pub(crate) fn since(
+    conn: &Connection,
+    scope: Scope<'_>,
+    execution_id: &ExecutionId,
+    since: EventSequence,
+) -> Result<Vec<StoredEvent>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT sequence, id, kind, created_at FROM events
+         WHERE execution_id = ?1 AND sequence > ?2
+           AND (?3 IS NULL OR EXISTS (SELECT 1 FROM executions WHERE id = ?1 AND tenant_id = ?3))
+         ORDER BY sequence",
+    )?;
+    let rows = stmt.query_map(params![execution_id.0, since, scope], |row| from_row(row, execution_id))?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+/// The highest sequence of the execution, 0 when it has none (or is not visible).
+pub(crate) fn latest_sequence(conn: &Connection, scope: Scope<'_>, execution_id: &ExecutionId) -> Result<EventSequence> {
+    let latest = conn
+        .prepare_cached(
+            "SELECT coalesce(max(sequence), 0) FROM events
+             WHERE execution_id = ?1
+               AND (?2 IS NULL OR EXISTS (SELECT 1 FROM executions WHERE id = ?1 AND tenant_id = ?2))",
+        )?
+        .query_row(params![execution_id.0, scope], |row| row.get(0))?;
+    Ok(latest)
+}
+
+/// Serializes a typed event for storage.
+pub(crate) fn to_stored(event: Event) -> Result<StoredEvent> {
+    let kind = serde_json::to_value(&event.kind)?;
+    Ok(StoredEvent { id: event.id, execution_id: event.execution_id, sequence: event.sequence, kind, created_at: event.created_at })
+}

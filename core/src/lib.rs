@@ -1,0 +1,72 @@
+//! jetstate: the durable state of a workflow or AI-agent engine, embedded in one SQLite file.
+//!
+//! A registry of workflow definitions, executions with their state, an append-only event log with
+//! snapshots, a work queue with leases, fencing tokens, retries and a dead-letter queue, API
+//! tokens and tenants. One synchronous core ([`Store`]) holds every rule; the async
+//! [`StateBackend`] surface ([`SqliteBackend`]) and the Python, Node and browser bindings are
+//! thin layers over it.
+//!
+//! ```
+//! use jetstate::{Options, Store, WorkItem, ExecutionId};
+//!
+//! let store = Store::open_in_memory(Options::default())?;
+//! let item = WorkItem {
+//!     id: uuid::Uuid::new_v4(),
+//!     execution_id: ExecutionId::new(),
+//!     node_id: "fetch".into(),
+//!     queue_type: "default".into(),
+//!     payload: serde_json::json!({"url": "https://example.com"}),
+//!     attempt: 0,
+//!     max_attempts: 3,
+//!     created_at: store.now(),
+//!     lease_expires_at: None,
+//!     worker_id: None,
+//!     tenant_id: jetstate::DEFAULT_TENANT.into(),
+//! };
+//! store.enqueue_work_item(&item)?;
+//! let lease = store.claim_fenced("worker-1", &["default"], None)?.expect("an item is pending");
+//! store.complete_fenced(&lease.item.id, lease.token)?;
+//! # Ok::<(), jetstate::Error>(())
+//! ```
+//!
+//! `core/DESIGN.md` lists the invariants, the SQLite pragmas relied on, and what each
+//! durability promises.
+
+pub mod backend;
+pub mod clock;
+pub mod error;
+pub mod event;
+mod event_log;
+mod executions;
+pub mod materializer;
+pub mod options;
+pub mod queue;
+mod registry;
+pub mod schema;
+pub mod snapshot;
+mod storage;
+pub mod store;
+pub mod tenant;
+pub mod tokens;
+pub mod workflow;
+
+pub use backend::{
+    ApiToken, BackendResult, ReclaimResult, SqliteBackend, StateBackend, StateBackendError,
+    TenantScopedSqliteBackend, WorkItem, WorkItemId, WorkflowDefinition,
+};
+pub use clock::Clock;
+pub use error::{Error, ErrorKind, Result};
+pub use event::{ApprovalDecision, Event, EventKind, EventSequence, ProvenanceMetadata};
+pub use event_log::StoredEvent;
+pub use materializer::{apply_events, materialize, should_snapshot, MaterializedState};
+pub use options::{Durability, Options};
+pub use queue::{Lease, LeaseToken, QueueEntry, WorkItemStatus};
+pub use snapshot::Snapshot;
+pub use storage::Location;
+pub use store::Store;
+pub use tenant::{Tenant, TenantId, TenantLimits, TenantStatus, DEFAULT_TENANT};
+pub use tokens::TokenRecord;
+pub use workflow::{ExecutionId, SessionType, WorkflowExecution, WorkflowStatus};
+
+/// Re-exported so that users build ids and JSON values with the same versions as the core.
+pub use {chrono, serde_json, uuid};

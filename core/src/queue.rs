@@ -1,0 +1,528 @@
+//! The work queue: items, leases with fencing tokens, reclaim with attempts and backoff, and the
+//! dead-letter queue. CONTRACT.md section 3 is the specification; in short:
+//!
+//! ```text
+//! enqueue -> pending --claim--> claimed --complete--> completed
+//!               ^                  |  \--fail------> failed
+//!               +--reclaim---------+ (attempt+1 < max)
+//!                  reclaim (attempt+1 >= max), move_to_dead_letter --> dead_letter
+//! ```
+//!
+//! Invariants, each kept by one write transaction under SQLite's write lock:
+//! * at most one live lease per item: a claim takes only a `pending` item and makes it `claimed`
+//!   in the same transaction;
+//! * every claim of an item takes a new `lease_token` (the previous one plus one), so a token
+//!   names exactly one lease and a fenced call with a stale token changes nothing (LeaseLost);
+//! * an expired lease is never re-leased silently: the item stays `claimed` until reclaim counts
+//!   the attempt and either re-queues it with a backoff or dead-letters it;
+//! * a claim seeks the first pending item of each queue type in (created_at, id) order through a
+//!   partial index of pending items: its cost does not grow with the number of pending items.
+//!
+//! The decisions (who may complete, what backoff applies) are plain functions below the SQL, so
+//! that another SQL engine can serve the same rules with its own statements.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+use crate::clock::{duration_micros, from_micros, to_micros};
+use crate::error::{Error, Result};
+use crate::registry::default_tenant_string;
+use crate::tenant::{self, Scope};
+use crate::workflow::ExecutionId;
+
+pub type WorkItemId = uuid::Uuid;
+
+/// The fencing token of one lease: each claim of an item takes the next number.
+pub type LeaseToken = i64;
+
+/// A unit of work dispatched to a worker queue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkItem {
+    pub id: WorkItemId,
+    pub execution_id: ExecutionId,
+    pub node_id: String,
+    pub queue_type: String,
+    pub payload: serde_json::Value,
+    pub attempt: u32,
+    /// Attempts allowed before the item moves to the dead-letter queue.
+    pub max_attempts: u32,
+    pub created_at: DateTime<Utc>,
+    pub lease_expires_at: Option<DateTime<Utc>>,
+    pub worker_id: Option<String>,
+    #[serde(default = "default_tenant_string")]
+    pub tenant_id: String,
+}
+
+/// Result of reclaiming expired leases.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct ReclaimResult {
+    /// Items reset to `pending`, to be retried after their backoff.
+    pub retryable: Vec<WorkItem>,
+    /// Items that exhausted their attempts and moved to the dead-letter queue.
+    pub exhausted: Vec<WorkItem>,
+}
+
+/// Where an item is in the queue's state machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkItemStatus {
+    Pending,
+    Claimed,
+    Completed,
+    Failed,
+    DeadLetter,
+}
+
+impl WorkItemStatus {
+    pub const ALL: [WorkItemStatus; 5] = [
+        WorkItemStatus::Pending,
+        WorkItemStatus::Claimed,
+        WorkItemStatus::Completed,
+        WorkItemStatus::Failed,
+        WorkItemStatus::DeadLetter,
+    ];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            WorkItemStatus::Pending => "pending",
+            WorkItemStatus::Claimed => "claimed",
+            WorkItemStatus::Completed => "completed",
+            WorkItemStatus::Failed => "failed",
+            WorkItemStatus::DeadLetter => "dead_letter",
+        }
+    }
+}
+
+impl std::str::FromStr for WorkItemStatus {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<Self> {
+        WorkItemStatus::ALL
+            .into_iter()
+            .find(|status| status.as_str() == text)
+            .ok_or_else(|| Error::invalid(format!("unknown work item status {text:?}")))
+    }
+}
+
+/// An item with the queue's bookkeeping: what `get_work_item` returns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueEntry {
+    pub item: WorkItem,
+    pub status: WorkItemStatus,
+    /// The error given to fail / dead-letter, or why reclaim moved it.
+    pub last_error: Option<String>,
+    /// Not claimable before this time (set by reclaim's backoff).
+    pub retry_after: Option<DateTime<Utc>>,
+    /// The token of the latest claim (0 if never claimed).
+    pub lease_token: LeaseToken,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A claimed item and the token that fences its lease.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lease {
+    pub item: WorkItem,
+    pub token: LeaseToken,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Backoff settings, from the store's options.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Backoff {
+    pub base: Duration,
+    pub cap: Duration,
+    pub jitter: bool,
+}
+
+// ── Rules ────────────────────────────────────────────────────────────────────────────────────
+
+/// Delay before retry number `attempt` (1 for the first retry): `base * 2^(attempt-1)`, capped;
+/// with jitter, drawn uniformly from [delay/2, delay].
+pub(crate) fn backoff_delay(backoff: Backoff, attempt: u32) -> Duration {
+    let doublings = attempt.saturating_sub(1).min(100);
+    let nanos = backoff.base.as_nanos().saturating_mul(1u128 << doublings);
+    let delay = if nanos >= backoff.cap.as_nanos() {
+        backoff.cap
+    } else {
+        Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
+    };
+    if !backoff.jitter || delay.is_zero() {
+        return delay;
+    }
+    let mut bytes = [0u8; 8];
+    if getrandom::fill(&mut bytes).is_err() {
+        return delay; // no randomness to be had: the exact delay is still a correct delay
+    }
+    let fraction = (u64::from_le_bytes(bytes) >> 11) as f64 / (1u64 << 53) as f64;
+    delay.mul_f64(0.5 + fraction / 2.0)
+}
+
+/// What reclaim does with an item whose lease expired at its current `attempt`.
+fn reclaim_outcome(attempt: u32, max_attempts: u32) -> (u32, WorkItemStatus) {
+    let next = attempt.saturating_add(1);
+    if next < max_attempts {
+        (next, WorkItemStatus::Pending)
+    } else {
+        (next, WorkItemStatus::DeadLetter)
+    }
+}
+
+/// Who is calling a complete / fail / renew: the trait's unfenced calls name a worker or nobody;
+/// fenced calls name the lease token they were given.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Holder<'a> {
+    /// Unfenced complete / fail: acts on the current claim, whoever holds it.
+    AnyClaim,
+    /// Unfenced renew: the worker that holds the live lease.
+    Worker(&'a str),
+    /// Fenced call: exactly this lease.
+    Token(LeaseToken),
+}
+
+/// The state an item is in when a holder calls.
+struct Current {
+    status: WorkItemStatus,
+    worker_id: Option<String>,
+    lease_token: LeaseToken,
+    lease_expires_at: Option<i64>,
+}
+
+/// Decides whether `holder` may finish the item (complete or fail into `target`).
+/// `Ok(true)`: do it; `Ok(false)`: already done by this same claim, nothing to change.
+fn may_finish(id: &WorkItemId, current: &Current, holder: Holder<'_>, target: WorkItemStatus) -> Result<bool> {
+    match holder {
+        Holder::Token(token) if token != current.lease_token => Err(Error::lease_lost(format!(
+            "lease {token} of work item {id} is no longer current (the item was claimed again or \
+             never with this token)"
+        ))),
+        Holder::Token(_) | Holder::AnyClaim | Holder::Worker(_) => match current.status {
+            WorkItemStatus::Claimed => Ok(true),
+            status if status == target => Ok(false),
+            status => Err(Error::lease_lost(format!(
+                "work item {id} is {}, not claimed: its lease was lost (reclaimed, dead-lettered \
+                 or finished)",
+                status.as_str()
+            ))),
+        },
+    }
+}
+
+/// Decides whether `holder` may renew the lease at `now`.
+fn may_renew(id: &WorkItemId, current: &Current, holder: Holder<'_>, now: i64) -> Result<()> {
+    let live = current.status == WorkItemStatus::Claimed && current.lease_expires_at.is_some_and(|at| at > now);
+    match holder {
+        Holder::Token(token) if live && token == current.lease_token => Ok(()),
+        Holder::Token(token) => Err(Error::lease_lost(format!(
+            "lease {token} of work item {id} is not live: it expired, was reclaimed or was superseded"
+        ))),
+        Holder::Worker(worker) if live && current.worker_id.as_deref() == Some(worker) => Ok(()),
+        Holder::Worker(worker) => Err(Error::not_found(format!(
+            "no live lease on work item {id} held by worker {worker:?}"
+        ))),
+        Holder::AnyClaim => Err(Error::internal("renew needs a worker or a lease token")),
+    }
+}
+
+// ── SQL ──────────────────────────────────────────────────────────────────────────────────────
+
+const COLUMNS: &str = "id, execution_id, node_id, queue_type, payload, attempt, max_attempts, \
+    created_at, lease_expires_at, worker_id, tenant_id, status, last_error, retry_after, \
+    lease_token, updated_at";
+
+struct Row16 {
+    entry: QueueEntry,
+    status: String,
+}
+
+fn from_row(row: &Row<'_>) -> rusqlite::Result<Row16> {
+    let item = WorkItem {
+        id: row.get(0)?,
+        execution_id: ExecutionId(row.get(1)?),
+        node_id: row.get(2)?,
+        queue_type: row.get(3)?,
+        payload: row.get(4)?,
+        attempt: row.get(5)?,
+        max_attempts: row.get(6)?,
+        created_at: from_micros(row.get(7)?),
+        lease_expires_at: row.get::<_, Option<i64>>(8)?.map(from_micros),
+        worker_id: row.get(9)?,
+        tenant_id: row.get(10)?,
+    };
+    Ok(Row16 {
+        entry: QueueEntry {
+            item,
+            status: WorkItemStatus::Pending,
+            last_error: row.get(12)?,
+            retry_after: row.get::<_, Option<i64>>(13)?.map(from_micros),
+            lease_token: row.get(14)?,
+            updated_at: from_micros(row.get(15)?),
+        },
+        status: row.get(11)?,
+    })
+}
+
+fn decode(row: Row16) -> Result<QueueEntry> {
+    let mut entry = row.entry;
+    entry.status = row
+        .status
+        .parse()
+        .map_err(|_| Error::database(format!("stored status {:?} of work item {} is not known", row.status, entry.item.id)))?;
+    Ok(entry)
+}
+
+fn not_found(id: &WorkItemId) -> Error {
+    Error::not_found(format!("work item not found: {id}"))
+}
+
+/// Enqueues a pending item (whatever lease fields it carries). An id that exists: Conflict.
+pub(crate) fn enqueue(conn: &Connection, scope: Scope<'_>, item: &WorkItem, now: i64) -> Result<WorkItemId> {
+    if item.queue_type.is_empty() {
+        return Err(Error::invalid("a work item needs a queue_type"));
+    }
+    let tenant_id = tenant::tenant_for_write(scope, &item.tenant_id)?;
+    tenant::ensure_exists(conn, tenant_id)?;
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO work_items (id, tenant_id, execution_id, node_id, queue_type, payload,
+                 status, attempt, max_attempts, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8, ?9, ?10)
+             ON CONFLICT (id) DO NOTHING",
+        )?
+        .execute(params![
+            item.id,
+            tenant_id,
+            item.execution_id.0,
+            item.node_id,
+            item.queue_type,
+            item.payload,
+            item.attempt,
+            item.max_attempts,
+            to_micros(&item.created_at),
+            now,
+        ])?;
+    if inserted == 0 {
+        return Err(Error::conflict(format!("work item already exists: {}", item.id)));
+    }
+    Ok(item.id)
+}
+
+pub(crate) fn get(conn: &Connection, scope: Scope<'_>, id: &WorkItemId) -> Result<Option<QueueEntry>> {
+    conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM work_items WHERE id = ?1 AND (?2 IS NULL OR tenant_id = ?2)"
+    ))?
+    .query_row(params![id, scope], from_row)
+    .optional()?
+    .map(decode)
+    .transpose()
+}
+
+fn current(conn: &Connection, scope: Scope<'_>, id: &WorkItemId) -> Result<Current> {
+    conn.prepare_cached(
+        "SELECT status, worker_id, lease_token, lease_expires_at FROM work_items
+         WHERE id = ?1 AND (?2 IS NULL OR tenant_id = ?2)",
+    )?
+    .query_row(params![id, scope], |row| {
+        Ok((row.get::<_, String>(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+    })
+    .optional()?
+    .ok_or_else(|| not_found(id))
+    .and_then(|(status, worker_id, lease_token, lease_expires_at)| {
+        Ok(Current { status: status.parse()?, worker_id, lease_token, lease_expires_at })
+    })
+}
+
+/// Claims the first eligible pending item of `queue_types` for `worker_id`.
+pub(crate) fn claim(
+    conn: &Connection,
+    scope: Scope<'_>,
+    worker_id: &str,
+    queue_types: &[&str],
+    lease: Duration,
+    now: i64,
+) -> Result<Option<Lease>> {
+    // One index seek per queue type, each already in (created_at, id) order; the first of the
+    // heads wins. (`IN (...)` over several types would make SQLite sort the candidates.)
+    let mut seek = match scope {
+        None => conn.prepare_cached(
+            "SELECT created_at, id FROM work_items
+             WHERE status = 'pending' AND queue_type = ?1
+               AND (retry_after IS NULL OR retry_after <= ?2)
+             ORDER BY created_at, id LIMIT 1",
+        )?,
+        Some(_) => conn.prepare_cached(
+            "SELECT created_at, id FROM work_items
+             WHERE status = 'pending' AND tenant_id = ?3 AND queue_type = ?1
+               AND (retry_after IS NULL OR retry_after <= ?2)
+             ORDER BY created_at, id LIMIT 1",
+        )?,
+    };
+    let mut first: Option<(i64, WorkItemId)> = None;
+    for (index, queue_type) in queue_types.iter().enumerate() {
+        if queue_types[..index].contains(queue_type) {
+            continue;
+        }
+        let head: Option<(i64, WorkItemId)> = match scope {
+            None => seek.query_row(params![queue_type, now], |row| Ok((row.get(0)?, row.get(1)?))),
+            Some(tenant) => seek.query_row(params![queue_type, now, tenant], |row| Ok((row.get(0)?, row.get(1)?))),
+        }
+        .optional()?;
+        if let Some(head) = head {
+            if first.as_ref().is_none_or(|best| head < *best) {
+                first = Some(head);
+            }
+        }
+    }
+    let Some((_, id)) = first else { return Ok(None) };
+    let expires_at = now.saturating_add(duration_micros(lease));
+    let entry = conn
+        .prepare_cached(&format!(
+            "UPDATE work_items
+             SET status = 'claimed', worker_id = ?2, lease_expires_at = ?3,
+                 lease_token = lease_token + 1, updated_at = ?4
+             WHERE id = ?1 AND status = 'pending'
+             RETURNING {COLUMNS}"
+        ))?
+        .query_row(params![id, worker_id, expires_at, now], from_row)
+        .optional()?
+        .map(decode)
+        .transpose()?
+        .ok_or_else(|| Error::internal("the pending item found by the claim vanished inside its transaction"))?;
+    Ok(Some(Lease { token: entry.lease_token, expires_at: from_micros(expires_at), item: entry.item }))
+}
+
+/// Extends a live lease to `now + lease`; returns the new expiry.
+pub(crate) fn renew(
+    conn: &Connection,
+    scope: Scope<'_>,
+    id: &WorkItemId,
+    holder: Holder<'_>,
+    lease: Duration,
+    now: i64,
+) -> Result<DateTime<Utc>> {
+    let current = current(conn, scope, id)?;
+    may_renew(id, &current, holder, now)?;
+    let expires_at = now.saturating_add(duration_micros(lease));
+    conn.prepare_cached("UPDATE work_items SET lease_expires_at = ?2, updated_at = ?3 WHERE id = ?1")?
+        .execute(params![id, expires_at, now])?;
+    Ok(from_micros(expires_at))
+}
+
+/// Completes (`error` = None) or fails (`error` = Some) a claimed item and releases its lease.
+pub(crate) fn finish(
+    conn: &Connection,
+    scope: Scope<'_>,
+    id: &WorkItemId,
+    holder: Holder<'_>,
+    error: Option<&str>,
+    now: i64,
+) -> Result<()> {
+    let target = if error.is_some() { WorkItemStatus::Failed } else { WorkItemStatus::Completed };
+    let current = current(conn, scope, id)?;
+    if !may_finish(id, &current, holder, target)? {
+        return Ok(());
+    }
+    conn.prepare_cached(
+        "UPDATE work_items SET status = ?2, last_error = ?3, lease_expires_at = NULL, updated_at = ?4
+         WHERE id = ?1",
+    )?
+    .execute(params![id, target.as_str(), error, now])?;
+    Ok(())
+}
+
+/// Moves an item to the dead-letter queue, keeping its payload and the error. A completed item
+/// is not moved (InvalidArgument); an unknown one is NotFound.
+pub(crate) fn move_to_dead_letter(conn: &Connection, scope: Scope<'_>, id: &WorkItemId, error: &str, now: i64) -> Result<()> {
+    let current = current(conn, scope, id)?;
+    if current.status == WorkItemStatus::Completed {
+        return Err(Error::invalid(format!("work item {id} is completed; a completed item is not dead-lettered")));
+    }
+    conn.prepare_cached(
+        "UPDATE work_items SET status = 'dead_letter', last_error = ?2, lease_expires_at = NULL,
+             updated_at = ?3
+         WHERE id = ?1",
+    )?
+    .execute(params![id, error, now])?;
+    Ok(())
+}
+
+/// Reclaims every item whose lease expired at or before `now` (in the scope): counts the attempt,
+/// then re-queues it with a backoff or dead-letters it. One transaction (the caller's): two
+/// reclaimers racing take disjoint sets, and an item completed meanwhile is not claimed, so not
+/// touched.
+pub(crate) fn reclaim(conn: &Connection, scope: Scope<'_>, backoff: Backoff, now: i64) -> Result<ReclaimResult> {
+    let expired: Vec<QueueEntry> = {
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM work_items
+             WHERE status = 'claimed' AND lease_expires_at <= ?1 AND (?2 IS NULL OR tenant_id = ?2)
+             ORDER BY lease_expires_at"
+        ))?;
+        let rows = stmt.query_map(params![now, scope], from_row)?;
+        rows.map(|row| decode(row?)).collect::<Result<_>>()?
+    };
+    let mut update = conn.prepare_cached(
+        "UPDATE work_items
+         SET status = ?2, attempt = ?3, retry_after = ?4, last_error = ?5,
+             worker_id = NULL, lease_expires_at = NULL, updated_at = ?6
+         WHERE id = ?1",
+    )?;
+    let mut result = ReclaimResult::default();
+    for entry in expired {
+        let mut item = entry.item;
+        let (attempt, status) = reclaim_outcome(item.attempt, item.max_attempts);
+        let holder = item.worker_id.take().unwrap_or_default();
+        let (retry_after, error) = match status {
+            WorkItemStatus::Pending => (
+                Some(now.saturating_add(duration_micros(backoff_delay(backoff, attempt)))),
+                format!("lease of worker {holder:?} expired; retry {attempt} of {}", item.max_attempts),
+            ),
+            _ => (None, format!("lease of worker {holder:?} expired; {attempt} attempts exhausted")),
+        };
+        update.execute(params![item.id, status.as_str(), attempt, retry_after, error, now])?;
+        item.attempt = attempt;
+        item.lease_expires_at = None;
+        if status == WorkItemStatus::Pending {
+            result.retryable.push(item);
+        } else {
+            result.exhausted.push(item);
+        }
+    }
+    Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn backoff(jitter: bool) -> Backoff {
+        Backoff { base: Duration::from_secs(1), cap: Duration::from_secs(64), jitter }
+    }
+
+    #[test]
+    fn backoff_doubles_from_the_base_up_to_the_cap() {
+        let delays: Vec<u64> = (1..=9).map(|attempt| backoff_delay(backoff(false), attempt).as_secs()).collect();
+        assert_eq!(delays, vec![1, 2, 4, 8, 16, 32, 64, 64, 64]);
+        assert_eq!(backoff_delay(backoff(false), u32::MAX), Duration::from_secs(64));
+        assert_eq!(backoff_delay(backoff(false), 0), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn jitter_stays_within_half_to_whole_delay() {
+        for attempt in 1..=10 {
+            let exact = backoff_delay(backoff(false), attempt);
+            let jittered = backoff_delay(backoff(true), attempt);
+            assert!(jittered <= exact && jittered >= exact / 2, "{jittered:?} vs {exact:?}");
+        }
+    }
+
+    #[test]
+    fn reclaim_counts_the_attempt_before_deciding() {
+        assert_eq!(reclaim_outcome(0, 3), (1, WorkItemStatus::Pending));
+        assert_eq!(reclaim_outcome(1, 3), (2, WorkItemStatus::Pending));
+        assert_eq!(reclaim_outcome(2, 3), (3, WorkItemStatus::DeadLetter));
+        assert_eq!(reclaim_outcome(0, 1), (1, WorkItemStatus::DeadLetter));
+        assert_eq!(reclaim_outcome(0, 0), (1, WorkItemStatus::DeadLetter));
+        assert_eq!(reclaim_outcome(u32::MAX, u32::MAX), (u32::MAX, WorkItemStatus::DeadLetter));
+    }
+}

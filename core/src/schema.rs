@@ -1,0 +1,134 @@
+//! The schema and its versioned migrations.
+//!
+//! A jetstate file is recognised by `PRAGMA application_id` and carries its schema version in
+//! `PRAGMA user_version`. Opening a file:
+//! * an empty file (no tables, no application id) is initialised;
+//! * an older jetstate file is migrated forward, all steps in one transaction;
+//! * a file of a newer version, a SQLite file of another application, or a file that is not
+//!   SQLite at all is refused with a clear error, and nothing is written to it.
+//!
+//! The identification only reads: it runs before any pragma that writes (such as switching the
+//! journal to WAL), so a refused file is left byte for byte as it was.
+
+use rusqlite::{params, Connection, TransactionBehavior};
+
+use crate::clock::Clock;
+use crate::error::{Error, Result};
+use crate::tenant::DEFAULT_TENANT;
+
+/// `application_id` of every jetstate file: the bytes "JETS".
+pub const APPLICATION_ID: i32 = 0x4A45_5453;
+
+/// The migrations, in order; migration `n` (1-based) brings a file to schema version `n`.
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_initial.sql")];
+
+/// The schema version this library writes and reads.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// What a file holds, read before anything is written to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FileState {
+    /// No tables and no application id: a new or empty file.
+    Empty,
+    /// A jetstate file at the given schema version.
+    Jetstate(i64),
+}
+
+fn inspect(conn: &Connection) -> Result<FileState> {
+    // The first read of the header is where SQLite notices a file that is not a database.
+    let application_id: i32 = conn.query_row("PRAGMA application_id", [], |row| row.get(0))?;
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    let objects: i64 = conn.query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0))?;
+    match application_id {
+        APPLICATION_ID => Ok(FileState::Jetstate(version)),
+        0 if objects == 0 && version == 0 => Ok(FileState::Empty),
+        _ => Err(Error::database(
+            "file is a SQLite database of another application, not a jetstate database; \
+             it was left unmodified",
+        )),
+    }
+}
+
+/// Refuses files this library must not touch. Only reads.
+pub(crate) fn check_file(conn: &Connection) -> Result<()> {
+    match inspect(conn)? {
+        FileState::Jetstate(version) if version > SCHEMA_VERSION => Err(Error::database(format!(
+            "database schema version {version} is newer than this library's ({SCHEMA_VERSION}); \
+             upgrade jetstate to open it (the file was left unmodified)"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Brings the file to [`SCHEMA_VERSION`]: every pending migration, the version stamp and the
+/// default tenant in one immediate transaction, so that two processes opening a new file at once
+/// migrate it exactly once and a crash leaves either the old schema or the new one.
+pub(crate) fn migrate(conn: &mut Connection, clock: &Clock) -> Result<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    // Read again under the write lock: another process may have migrated meanwhile.
+    let from = match inspect(&tx)? {
+        FileState::Empty => 0,
+        FileState::Jetstate(version) if version > SCHEMA_VERSION => {
+            return Err(Error::database(format!(
+                "database schema version {version} is newer than this library's ({SCHEMA_VERSION})"
+            )))
+        }
+        FileState::Jetstate(version) => version,
+    };
+    if from == SCHEMA_VERSION {
+        return Ok(()); // dropping `tx` rolls back the empty transaction
+    }
+    for sql in &MIGRATIONS[from as usize..] {
+        tx.execute_batch(sql)?;
+    }
+    let now = clock.now_micros();
+    tx.execute(
+        "INSERT OR IGNORE INTO tenants (id, name, status, created_at, updated_at)
+         VALUES (?1, 'Default', 'active', ?2, ?2)",
+        params![DEFAULT_TENANT, now],
+    )?;
+    tx.pragma_update(None, "application_id", APPLICATION_ID)?;
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    tx.commit()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_numbered_in_order() {
+        // File names carry the number; the list must hold them in order with no gaps.
+        let first = MIGRATIONS[0];
+        assert!(first.contains("schema, version 1"), "migration 1 is the initial schema");
+        assert_eq!(SCHEMA_VERSION, MIGRATIONS.len() as i64);
+    }
+
+    #[test]
+    fn migrating_twice_is_a_no_op() {
+        let mut conn = Connection::open_in_memory().expect("memory db");
+        let clock = Clock::system();
+        migrate(&mut conn, &clock).expect("first migration");
+        migrate(&mut conn, &clock).expect("second migration does nothing");
+        let version: i64 =
+            conn.query_row("PRAGMA user_version", [], |row| row.get(0)).expect("version");
+        assert_eq!(version, SCHEMA_VERSION);
+        let tenants: i64 =
+            conn.query_row("SELECT count(*) FROM tenants", [], |row| row.get(0)).expect("count");
+        assert_eq!(tenants, 1);
+    }
+
+    #[test]
+    fn foreign_files_and_newer_versions_are_refused() {
+        let conn = Connection::open_in_memory().expect("memory db");
+        conn.execute_batch("CREATE TABLE theirs (x)").expect("foreign table");
+        assert_eq!(check_file(&conn).unwrap_err().kind(), crate::ErrorKind::Database);
+
+        let conn = Connection::open_in_memory().expect("memory db");
+        conn.pragma_update(None, "application_id", APPLICATION_ID).expect("id");
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1).expect("version");
+        let err = check_file(&conn).unwrap_err();
+        assert!(err.message().contains("newer"), "{err}");
+    }
+}

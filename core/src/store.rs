@@ -1,0 +1,426 @@
+//! The synchronous [`Store`]: every operation of the contract as a plain method, each one
+//! transaction. It ties the rule modules together and holds no SQL of its own.
+//!
+//! A `Store` is cheap to clone (an `Arc`), `Send + Sync`, and safe to share across threads;
+//! several processes may open the same file. A tenant view (`for_tenant`) is a `Store` too,
+//! confined to one tenant.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::clock::{from_micros, to_micros, Clock};
+use crate::error::{Error, Result};
+use crate::event::{Event, EventKind, EventSequence};
+use crate::event_log::{self, StoredEvent};
+use crate::executions;
+use crate::materializer::{self, MaterializedState};
+use crate::options::{self, Durability, Options};
+use crate::queue::{self, Backoff, Holder, Lease, LeaseToken, QueueEntry, ReclaimResult, WorkItem, WorkItemId};
+use crate::registry::{self, WorkflowDefinition};
+use crate::snapshot::{self, Snapshot};
+use crate::storage::{Database, Location};
+use crate::tenant::{self, Tenant, TenantId};
+use crate::tokens::{self, ApiToken, TokenRecord};
+use crate::workflow::{ExecutionId, WorkflowExecution, WorkflowStatus};
+
+struct Shared {
+    db: Database,
+    options: Options,
+}
+
+/// An embedded jetstate database. See the crate documentation for an example.
+#[derive(Clone)]
+pub struct Store {
+    shared: Arc<Shared>,
+    /// `Some` for a tenant view: every call is confined to this tenant.
+    tenant: Option<TenantId>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("location", self.shared.db.location())
+            .field("durability", &self.shared.db.durability())
+            .field("tenant", &self.tenant)
+            .finish()
+    }
+}
+
+impl Store {
+    /// Opens (creating and migrating if needed) the database at `path`; `":memory:"` opens a
+    /// private in-memory database. A file that is not a jetstate database, or of a newer schema,
+    /// is refused (Database) and left unmodified.
+    pub fn open(path: impl AsRef<Path>, options: Options) -> Result<Store> {
+        Store::open_at(Location::from_path(path), options)
+    }
+
+    /// Opens a private in-memory database.
+    pub fn open_in_memory(options: Options) -> Result<Store> {
+        Store::open_at(Location::Memory, options)
+    }
+
+    pub fn open_at(location: Location, options: Options) -> Result<Store> {
+        options.validate()?;
+        let db = Database::open(location, &options)?;
+        Ok(Store { shared: Arc::new(Shared { db, options }), tenant: None })
+    }
+
+    /// A view confined to `tenant`: it reads, lists, claims and changes only that tenant's rows,
+    /// and writes new rows for it (a write when the tenant does not exist: NotFound).
+    pub fn for_tenant(&self, tenant: impl Into<TenantId>) -> Store {
+        Store { shared: Arc::clone(&self.shared), tenant: Some(tenant.into()) }
+    }
+
+    /// The tenant this view is confined to; `None` for the unscoped store.
+    pub fn tenant(&self) -> Option<&TenantId> {
+        self.tenant.as_ref()
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.shared.options.clock
+    }
+
+    pub fn options(&self) -> &Options {
+        &self.shared.options
+    }
+
+    pub fn location(&self) -> &Location {
+        self.shared.db.location()
+    }
+
+    pub fn durability(&self) -> Durability {
+        self.shared.db.durability()
+    }
+
+    /// Closes the database for every clone and view of this store; later calls fail with a
+    /// Database error. Idempotent.
+    pub fn close(&self) -> Result<()> {
+        self.shared.db.close()
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.shared.db.is_closed()
+    }
+
+    fn scope(&self) -> Option<&str> {
+        self.tenant.as_ref().map(TenantId::as_str)
+    }
+
+    fn now_micros(&self) -> i64 {
+        self.shared.options.clock.now_micros()
+    }
+
+    fn write<T>(&self, work: impl FnOnce(&rusqlite::Transaction<'_>, Option<&str>, i64) -> Result<T>) -> Result<T> {
+        self.shared.db.write(|tx| work(tx, self.scope(), self.now_micros()))
+    }
+
+    fn read<T>(&self, work: impl FnOnce(&rusqlite::Transaction<'_>, Option<&str>) -> Result<T>) -> Result<T> {
+        self.shared.db.read(|tx| work(tx, self.scope()))
+    }
+
+    fn backoff(&self) -> Backoff {
+        let options = &self.shared.options;
+        Backoff { base: options.backoff_base, cap: options.backoff_cap, jitter: options.backoff_jitter }
+    }
+
+    fn lease(&self, lease: Option<Duration>) -> Result<Duration> {
+        match lease {
+            None => Ok(self.shared.options.lease),
+            Some(lease) => options::validate_lease(lease).map(|()| lease),
+        }
+    }
+
+    // ── Workflow definitions ─────────────────────────────────────────────────────────────────
+
+    /// Stores a definition; an existing (tenant, workflow_id, version) has its IR replaced.
+    pub fn store_workflow(&self, def: &WorkflowDefinition) -> Result<()> {
+        self.write(|tx, scope, _| registry::store(tx, scope, def))
+    }
+
+    pub fn get_workflow(&self, workflow_id: &str, version: &str) -> Result<Option<WorkflowDefinition>> {
+        self.read(|tx, scope| registry::get(tx, scope, workflow_id, version))
+    }
+
+    // ── Executions ───────────────────────────────────────────────────────────────────────────
+
+    /// Creates an execution. On Conflict (the id exists) the stored row is untouched.
+    pub fn create_execution(&self, execution: &WorkflowExecution) -> Result<()> {
+        self.write(|tx, scope, _| executions::create(tx, scope, execution))
+    }
+
+    pub fn get_execution(&self, id: &ExecutionId) -> Result<Option<WorkflowExecution>> {
+        self.read(|tx, scope| executions::get(tx, scope, id))
+    }
+
+    /// Sets the status (a terminal one sets `completed_at`). Unknown execution: NotFound.
+    pub fn update_execution_status(&self, id: &ExecutionId, status: WorkflowStatus) -> Result<()> {
+        self.write(|tx, scope, now| executions::update_status(tx, scope, id, status, now))
+    }
+
+    /// Replaces the current state. Unknown execution: NotFound.
+    pub fn update_execution_current_state(&self, id: &ExecutionId, state: &Value) -> Result<()> {
+        self.write(|tx, scope, now| executions::update_current_state(tx, scope, id, state, now))
+    }
+
+    /// Appends `value` to the array at `key` of the state (created if absent), atomically.
+    /// A state that is not an object or a key holding a non-array: InvalidArgument, state untouched.
+    pub fn patch_append_array(&self, id: &ExecutionId, key: &str, value: Value) -> Result<()> {
+        self.write(|tx, scope, now| executions::patch_append_array(tx, scope, id, key, value, now))
+    }
+
+    /// Executions, newest `updated_at` first (ties by id), optionally of one status.
+    pub fn list_executions(&self, status: Option<WorkflowStatus>, limit: u32, offset: u32) -> Result<Vec<WorkflowExecution>> {
+        self.read(|tx, scope| executions::list(tx, scope, status, limit, offset))
+    }
+
+    // ── Event log ────────────────────────────────────────────────────────────────────────────
+
+    /// Appends an event at its own sequence. On SequenceConflict (the sequence is used) or
+    /// NotFound (unknown execution) nothing is written.
+    pub fn append_event(&self, event: Event) -> Result<EventSequence> {
+        let sequence = event.sequence;
+        self.append_events(vec![event])?;
+        Ok(sequence)
+    }
+
+    /// Appends several events, possibly of several executions, all or nothing.
+    pub fn append_events(&self, events: Vec<Event>) -> Result<()> {
+        let stored = events.into_iter().map(event_log::to_stored).collect::<Result<Vec<_>>>()?;
+        self.append_events_raw(&stored)
+    }
+
+    /// Appends `kind` at the execution's next sequence (latest + 1), atomically: no gaps and no
+    /// duplicates whatever the concurrency. Returns the event written.
+    pub fn append_next_event(&self, execution_id: &ExecutionId, kind: EventKind) -> Result<Event> {
+        let mut events = self.append_next_events(execution_id, vec![kind])?;
+        events.pop().ok_or_else(|| Error::internal("one kind appended, no event returned"))
+    }
+
+    /// Appends `kinds` at the next sequences, all or nothing; returns the events written.
+    pub fn append_next_events(&self, execution_id: &ExecutionId, kinds: Vec<EventKind>) -> Result<Vec<Event>> {
+        let kinds = kinds.iter().map(serde_json::to_value).collect::<Result<Vec<_>, _>>()?;
+        let stored = self.append_next_raw(execution_id, kinds)?;
+        Ok(stored.into_iter().map(StoredEvent::into_event).collect())
+    }
+
+    /// [`Store::append_events`] for kinds given as JSON (the bindings' path): each kind must be an
+    /// object with a string `type`; it is stored exactly as given.
+    pub fn append_events_raw(&self, events: &[StoredEvent]) -> Result<()> {
+        self.write(|tx, scope, _| event_log::append(tx, scope, events))
+    }
+
+    /// [`Store::append_next_events`] for kinds given as JSON, stored exactly as given.
+    pub fn append_next_raw(&self, execution_id: &ExecutionId, kinds: Vec<Value>) -> Result<Vec<StoredEvent>> {
+        self.write(|tx, scope, now| event_log::append_next(tx, scope, execution_id, kinds, now))
+    }
+
+    /// Events after `since` (exclusive), ascending, with kinds exactly as stored.
+    pub fn get_events_raw(&self, execution_id: &ExecutionId, since: EventSequence) -> Result<Vec<StoredEvent>> {
+        self.read(|tx, scope| event_log::since(tx, scope, execution_id, since))
+    }
+
+    /// All events of an execution, ascending (none for an unknown execution).
+    pub fn get_events(&self, execution_id: &ExecutionId) -> Result<Vec<Event>> {
+        self.get_events_since(execution_id, 0)
+    }
+
+    /// Events with sequence > `since`, ascending.
+    pub fn get_events_since(&self, execution_id: &ExecutionId, since: EventSequence) -> Result<Vec<Event>> {
+        let stored = self.get_events_raw(execution_id, since)?;
+        Ok(stored.into_iter().map(StoredEvent::into_event).collect())
+    }
+
+    /// The highest sequence of the execution; 0 when it has no events.
+    pub fn latest_sequence(&self, execution_id: &ExecutionId) -> Result<EventSequence> {
+        self.read(|tx, scope| event_log::latest_sequence(tx, scope, execution_id))
+    }
+
+    // ── Snapshots ────────────────────────────────────────────────────────────────────────────
+
+    /// Writes a snapshot; one at the same `at_sequence` is replaced. Unknown execution: NotFound.
+    pub fn write_snapshot(&self, snapshot: &Snapshot) -> Result<()> {
+        self.write(|tx, scope, _| {
+            executions::ensure_exists(tx, scope, &snapshot.execution_id)?;
+            snapshot::write(tx, snapshot)
+        })
+    }
+
+    /// The snapshot with the highest `at_sequence`, if any.
+    pub fn latest_snapshot(&self, execution_id: &ExecutionId) -> Result<Option<Snapshot>> {
+        self.read(|tx, scope| {
+            if executions::get(tx, scope, execution_id)?.is_none() {
+                return Ok(None);
+            }
+            snapshot::latest(tx, execution_id)
+        })
+    }
+
+    // ── Materialization ──────────────────────────────────────────────────────────────────────
+
+    /// The execution's state rebuilt from its latest snapshot and events, read in one
+    /// transaction. Unknown execution: NotFound.
+    pub fn materialize(&self, execution_id: &ExecutionId) -> Result<MaterializedState> {
+        self.read(|tx, scope| {
+            let execution = executions::get(tx, scope, execution_id)?
+                .ok_or_else(|| Error::not_found(format!("execution not found: {execution_id}")))?;
+            let (base, at) = match snapshot::latest(tx, execution_id)? {
+                Some(snapshot) => (snapshot.state, snapshot.at_sequence),
+                None => (execution.initial_input, 0),
+            };
+            let events: Vec<Event> = event_log::since(tx, scope, execution_id, 0)?
+                .into_iter()
+                .map(StoredEvent::into_event)
+                .collect();
+            Ok(materializer::fold(base, at, &events, WorkflowStatus::Pending))
+        })
+    }
+
+    // ── Queue ────────────────────────────────────────────────────────────────────────────────
+
+    /// Enqueues an item as pending. An existing id: Conflict, nothing written.
+    pub fn enqueue_work_item(&self, item: &WorkItem) -> Result<WorkItemId> {
+        self.write(|tx, scope, now| queue::enqueue(tx, scope, item, now))
+    }
+
+    /// The item with its queue status, last error, retry time and lease token.
+    pub fn get_work_item(&self, id: &WorkItemId) -> Result<Option<QueueEntry>> {
+        self.read(|tx, scope| queue::get(tx, scope, id))
+    }
+
+    /// Claims the first eligible pending item of `queue_types` with the store's lease.
+    pub fn claim_work_item(&self, worker_id: &str, queue_types: &[&str]) -> Result<Option<WorkItem>> {
+        Ok(self.claim_fenced(worker_id, queue_types, None)?.map(|lease| lease.item))
+    }
+
+    /// Claims like [`Store::claim_work_item`] and returns the lease with its fencing token;
+    /// `lease` overrides the store's lease length for this claim.
+    pub fn claim_fenced(&self, worker_id: &str, queue_types: &[&str], lease: Option<Duration>) -> Result<Option<Lease>> {
+        let lease = self.lease(lease)?;
+        self.write(|tx, scope, now| queue::claim(tx, scope, worker_id, queue_types, lease, now))
+    }
+
+    /// Extends the live lease held by `worker_id` to now + lease. Otherwise NotFound.
+    pub fn renew_lease(&self, id: &WorkItemId, worker_id: &str) -> Result<()> {
+        let lease = self.lease(None)?;
+        self.write(|tx, scope, now| queue::renew(tx, scope, id, Holder::Worker(worker_id), lease, now))
+            .map(|_| ())
+    }
+
+    /// Extends the live lease `token` to now + lease; returns the new expiry. LeaseLost unless
+    /// that lease is current and live; nothing changes then.
+    pub fn renew_fenced(&self, id: &WorkItemId, token: LeaseToken, lease: Option<Duration>) -> Result<DateTime<Utc>> {
+        let lease = self.lease(lease)?;
+        self.write(|tx, scope, now| queue::renew(tx, scope, id, Holder::Token(token), lease, now))
+    }
+
+    /// Completes the current claim. Unknown item: NotFound; an item not claimed (reclaimed,
+    /// failed, dead-lettered): LeaseLost, not moved; completing a completed item changes nothing.
+    pub fn complete_work_item(&self, id: &WorkItemId) -> Result<()> {
+        self.write(|tx, scope, now| queue::finish(tx, scope, id, Holder::AnyClaim, None, now))
+    }
+
+    /// Completes the item if lease `token` is still its current one; otherwise LeaseLost and
+    /// nothing changes.
+    pub fn complete_fenced(&self, id: &WorkItemId, token: LeaseToken) -> Result<()> {
+        self.write(|tx, scope, now| queue::finish(tx, scope, id, Holder::Token(token), None, now))
+    }
+
+    /// Fails the current claim, keeping `error`. Same outcomes as [`Store::complete_work_item`].
+    pub fn fail_work_item(&self, id: &WorkItemId, error: &str) -> Result<()> {
+        self.write(|tx, scope, now| queue::finish(tx, scope, id, Holder::AnyClaim, Some(error), now))
+    }
+
+    /// Fails the item if lease `token` is still its current one; otherwise LeaseLost.
+    pub fn fail_fenced(&self, id: &WorkItemId, token: LeaseToken, error: &str) -> Result<()> {
+        self.write(|tx, scope, now| queue::finish(tx, scope, id, Holder::Token(token), Some(error), now))
+    }
+
+    /// Reclaims every expired lease (see the `queue` module), in one transaction.
+    pub fn reclaim_expired_leases(&self) -> Result<ReclaimResult> {
+        let backoff = self.backoff();
+        self.write(|tx, scope, now| queue::reclaim(tx, scope, backoff, now))
+    }
+
+    /// Moves an item to the dead-letter queue with `error`, payload kept. A completed item:
+    /// InvalidArgument, not moved.
+    pub fn move_to_dead_letter(&self, id: &WorkItemId, error: &str) -> Result<()> {
+        self.write(|tx, scope, now| queue::move_to_dead_letter(tx, scope, id, error, now))
+    }
+
+    // ── Tokens ───────────────────────────────────────────────────────────────────────────────
+
+    /// Creates a token that does not expire; the plaintext is returned here only.
+    pub fn create_token(&self, name: &str, role: &str) -> Result<(String, ApiToken)> {
+        self.write(|tx, scope, now| tokens::create(tx, scope, name, role, None, now))
+    }
+
+    /// Creates a token that stops validating at `expires_at`.
+    pub fn create_token_expiring(&self, name: &str, role: &str, expires_at: DateTime<Utc>) -> Result<(String, ApiToken)> {
+        self.write(|tx, scope, now| tokens::create(tx, scope, name, role, Some(to_micros(&expires_at)), now))
+    }
+
+    /// The token's info if it is live (not revoked, not expired); records its use.
+    pub fn validate_token(&self, token: &str) -> Result<Option<ApiToken>> {
+        self.write(|tx, scope, now| tokens::validate(tx, scope, token, now))
+    }
+
+    /// Revokes a token by id; it never validates again. Unknown id: NotFound.
+    pub fn revoke_token(&self, id: &str) -> Result<()> {
+        self.write(|tx, scope, now| tokens::revoke(tx, scope, id, now))
+    }
+
+    pub fn list_tokens(&self) -> Result<Vec<TokenRecord>> {
+        self.read(|tx, scope| tokens::list(tx, scope))
+    }
+
+    // ── Tenants ──────────────────────────────────────────────────────────────────────────────
+
+    /// A view may manage only its own tenant: another id is invisible to it.
+    fn own_tenant(&self, id: &TenantId) -> bool {
+        self.tenant.as_ref().is_none_or(|own| own == id)
+    }
+
+    /// Creates a tenant. An existing id: Conflict. Through a view, only the view's own tenant.
+    pub fn create_tenant(&self, tenant: &Tenant) -> Result<()> {
+        if !self.own_tenant(&tenant.id) {
+            return Err(Error::invalid(format!(
+                "the view of tenant {} cannot create tenant {}",
+                self.scope().unwrap_or_default(),
+                tenant.id
+            )));
+        }
+        self.write(|tx, _, _| tenant::create(tx, tenant))
+    }
+
+    pub fn get_tenant(&self, id: &TenantId) -> Result<Option<Tenant>> {
+        if !self.own_tenant(id) {
+            return Ok(None);
+        }
+        self.read(|tx, _| tenant::get(tx, id.as_str()))
+    }
+
+    pub fn list_tenants(&self) -> Result<Vec<Tenant>> {
+        self.read(|tx, scope| {
+            let mut tenants = tenant::list(tx)?;
+            tenants.retain(|t| scope.is_none_or(|own| own == t.id.as_str()));
+            Ok(tenants)
+        })
+    }
+
+    /// Replaces a tenant's name, status, policy and limits; sets `updated_at`. Unknown: NotFound.
+    pub fn update_tenant(&self, tenant: &Tenant) -> Result<()> {
+        if !self.own_tenant(&tenant.id) {
+            return Err(Error::not_found(format!("tenant not found: {}", tenant.id)));
+        }
+        self.write(|tx, _, now| tenant::update(tx, tenant, now))
+    }
+
+    /// The time on the store's clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        from_micros(self.now_micros())
+    }
+}
