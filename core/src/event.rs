@@ -2,9 +2,11 @@
 //! (`../shared/EVENTS.md`), at the module path the engine's own crate uses.
 //!
 //! A kind is an internally tagged JSON object (`{"type": "node_started", ...}`). A kind outside
-//! the catalogue, or one whose fields do not fit it (written by another surface or a newer
-//! engine), is read back as [`EventKind::Unknown`] holding the JSON exactly as stored: reading
-//! never fails on it and writing it back changes nothing.
+//! the catalogue, or one whose fields do not fit it exactly (a field missing or mistyped, or one
+//! the catalogue does not name, as a newer engine may write), is read back as
+//! [`EventKind::Unknown`] holding the JSON exactly as stored: reading never fails on it and
+//! writing it back changes nothing. (Unknown fields are refused by the typed variants for this
+//! reason: accepting them would silently drop them on the next write.)
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -37,6 +39,7 @@ impl Event {
 
 /// Provenance of a node's output, for research traceability.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ProvenanceMetadata {
     pub model_id: Option<String>,
     pub model_version: Option<String>,
@@ -59,8 +62,13 @@ pub enum ApprovalDecision {
 }
 
 /// Every kind of event the engine writes (EVENTS.md), plus [`EventKind::Unknown`] for the rest.
+///
+/// The derived (de)serializers below are the catalogue's wire shapes; the `Serialize` and
+/// `Deserialize` impls after the enum wrap them (`remote = "Self"`), so that only an object with
+/// a string `type` is ever read as a catalogued kind. (Serde alone would also read a variant
+/// index as a tag: `[1, 2]` as `workflow_completed`.)
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(remote = "Self", tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum EventKind {
     WorkflowStarted {
         workflow_id: String,
@@ -310,13 +318,39 @@ pub enum EventKind {
         message: String,
         retryable: bool,
     },
-    /// A kind outside the catalogue, or one whose fields do not match it, kept exactly as
+    /// A kind outside the catalogue, or one whose fields do not match it exactly, kept as
     /// stored (the whole object, `type` included) so that it round-trips unchanged.
-    #[serde(untagged)]
+    #[serde(skip)]
     Unknown(serde_json::Value),
 }
 
+impl Serialize for EventKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            EventKind::Unknown(raw) => raw.serialize(serializer),
+            catalogued => EventKind::serialize(catalogued, serializer),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for EventKind {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = serde_json::Value::deserialize(deserializer)?;
+        Ok(EventKind::from_json(raw))
+    }
+}
+
 impl EventKind {
+    /// Reads a kind from JSON: a catalogued kind when `raw` is an object with a string `type`
+    /// whose fields fit that kind exactly, [`EventKind::Unknown`] holding `raw` otherwise. Never
+    /// fails.
+    pub fn from_json(raw: serde_json::Value) -> EventKind {
+        if !raw.get("type").is_some_and(serde_json::Value::is_string) {
+            return EventKind::Unknown(raw);
+        }
+        EventKind::deserialize(&raw).unwrap_or(EventKind::Unknown(raw))
+    }
+
     /// The `type` tag of this kind (`"node_started"`, ...); for [`EventKind::Unknown`], the tag
     /// it was stored with.
     pub fn type_name(&self) -> String {
@@ -399,7 +433,11 @@ mod tests {
         for raw in [
             json!({"type": "from_a_newer_engine", "x": [1, 2, {"y": null}]}),
             json!({"type": "node_started", "node_id": "n1"}),
+            json!({"type": "node_started", "node_id": "n1", "worker_id": "w", "attempt": 1, "host": "newer"}),
             json!({"no_type_at_all": true}),
+            json!([1, 2]),
+            json!({"type": 1, "final_state": 2}),
+            json!(null),
         ] {
             let kind: EventKind = serde_json::from_value(raw.clone()).expect("never fails");
             assert_eq!(kind, EventKind::Unknown(raw.clone()));

@@ -16,6 +16,7 @@ use std::collections::HashSet;
 
 use crate::clock::{from_micros, to_micros};
 use crate::error::{Error, Result};
+use crate::storage::JsonText;
 use crate::event::{Event, EventKind, EventSequence};
 use crate::executions;
 use crate::tenant::Scope;
@@ -35,7 +36,7 @@ pub struct StoredEvent {
 impl StoredEvent {
     /// Types the kind; a kind outside the catalogue becomes [`EventKind::Unknown`], never an error.
     pub fn into_event(self) -> Event {
-        let kind = serde_json::from_value(self.kind.clone()).unwrap_or(EventKind::Unknown(self.kind));
+        let kind = EventKind::from_json(self.kind);
         Event { id: self.id, execution_id: self.execution_id, sequence: self.sequence, kind, created_at: self.created_at }
     }
 }
@@ -72,7 +73,7 @@ pub(crate) fn append(conn: &Connection, scope: Scope<'_>, events: &[StoredEvent]
             event.sequence,
             event.id,
             event_type,
-            event.kind,
+            JsonText(&event.kind),
             to_micros(&event.created_at),
         ])?;
         if inserted == 0 {

@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use crate::clock::{from_micros, to_micros};
 use crate::error::{Error, Result};
+use crate::storage::JsonText;
 use crate::tenant::{self, Scope, DEFAULT_TENANT};
 use crate::workflow::{ExecutionId, SessionType, WorkflowExecution, WorkflowStatus};
 
@@ -80,8 +81,8 @@ pub(crate) fn create(conn: &Connection, scope: Scope<'_>, execution: &WorkflowEx
             execution.workflow_id,
             execution.workflow_version,
             execution.status.as_str(),
-            execution.initial_input,
-            execution.current_state,
+            JsonText(&execution.initial_input),
+            JsonText(&execution.current_state),
             execution.session_type.map(|kind| kind.as_str()),
             to_micros(&execution.started_at),
             to_micros(&execution.updated_at),
@@ -146,7 +147,7 @@ pub(crate) fn update_current_state(
             "UPDATE executions SET current_state = ?3, updated_at = ?4
              WHERE id = ?1 AND (?2 IS NULL OR tenant_id = ?2)",
         )?
-        .execute(params![id.0, scope, state, now])?;
+        .execute(params![id.0, scope, JsonText(state), now])?;
     if updated == 0 {
         return Err(not_found(id));
     }

@@ -49,6 +49,7 @@ pub mod store;
 pub mod tenant;
 pub mod tokens;
 pub mod workflow;
+pub mod wire;
 
 pub use backend::{
     ApiToken, BackendResult, ReclaimResult, SqliteBackend, StateBackend, StateBackendError,

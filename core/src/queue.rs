@@ -28,6 +28,7 @@ use std::time::Duration;
 
 use crate::clock::{duration_micros, from_micros, to_micros};
 use crate::error::{Error, Result};
+use crate::storage::JsonText;
 use crate::registry::default_tenant_string;
 use crate::tenant::{self, Scope};
 use crate::workflow::ExecutionId;
@@ -56,7 +57,7 @@ pub struct WorkItem {
 }
 
 /// Result of reclaiming expired leases.
-#[derive(Debug, Default, Clone, PartialEq)]
+#[derive(Debug, Default, Clone, PartialEq, Serialize)]
 pub struct ReclaimResult {
     /// Items reset to `pending`, to be retried after their backoff.
     pub retryable: Vec<WorkItem>,
@@ -107,7 +108,7 @@ impl std::str::FromStr for WorkItemStatus {
 }
 
 /// An item with the queue's bookkeeping: what `get_work_item` returns.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct QueueEntry {
     pub item: WorkItem,
     pub status: WorkItemStatus,
@@ -121,7 +122,7 @@ pub struct QueueEntry {
 }
 
 /// A claimed item and the token that fences its lease.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Lease {
     pub item: WorkItem,
     pub token: LeaseToken,
@@ -296,7 +297,7 @@ pub(crate) fn enqueue(conn: &Connection, scope: Scope<'_>, item: &WorkItem, now:
             item.execution_id.0,
             item.node_id,
             item.queue_type,
-            item.payload,
+            JsonText(&item.payload),
             item.attempt,
             item.max_attempts,
             to_micros(&item.created_at),

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::{from_micros, to_micros};
 use crate::error::{Error, Result};
+use crate::storage::JsonText;
 use crate::tenant::{self, Scope, DEFAULT_TENANT};
 
 /// A workflow definition stored in the registry.
@@ -41,7 +42,7 @@ pub(crate) fn store(conn: &Connection, scope: Scope<'_>, def: &WorkflowDefinitio
          ON CONFLICT (tenant_id, workflow_id, version)
          DO UPDATE SET ir = excluded.ir, created_at = excluded.created_at",
     )?
-    .execute(params![tenant_id, def.workflow_id, def.version, def.ir, to_micros(&def.created_at)])?;
+    .execute(params![tenant_id, def.workflow_id, def.version, JsonText(&def.ir), to_micros(&def.created_at)])?;
     Ok(())
 }
 

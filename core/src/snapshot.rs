@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use crate::clock::{from_micros, to_micros};
 use crate::error::{Error, Result};
+use crate::storage::JsonText;
 use crate::event::EventSequence;
 use crate::workflow::ExecutionId;
 
@@ -52,7 +53,7 @@ pub(crate) fn write(conn: &Connection, snapshot: &Snapshot) -> Result<()> {
         snapshot.execution_id.0,
         snapshot.at_sequence,
         snapshot.id,
-        snapshot.state,
+        JsonText(&snapshot.state),
         to_micros(&snapshot.created_at),
     ])?;
     Ok(())

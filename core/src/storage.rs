@@ -206,3 +206,16 @@ fn enable_wal(conn: &Connection) -> Result<()> {
         }
     }
 }
+
+/// A JSON value bound as its serialized text, whatever its type. (rusqlite's own binding of a
+/// `serde_json::Value` stores null as SQL NULL and numbers as SQL numbers, which breaks NOT NULL
+/// columns and, through TEXT affinity, rounds floats to 15 digits.) Reading back parses the text.
+pub(crate) struct JsonText<'a>(pub &'a serde_json::Value);
+
+impl rusqlite::ToSql for JsonText<'_> {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        serde_json::to_string(self.0)
+            .map(rusqlite::types::ToSqlOutput::from)
+            .map_err(|err| rusqlite::Error::ToSqlConversionFailure(err.into()))
+    }
+}

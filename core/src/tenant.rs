@@ -12,6 +12,7 @@ use std::fmt;
 
 use crate::clock::{from_micros, to_micros};
 use crate::error::{Error, Result};
+use crate::storage::JsonText;
 
 /// The tenant of single-tenant deployments, and of records that name none.
 pub const DEFAULT_TENANT: &str = "default";
@@ -203,7 +204,7 @@ pub(crate) fn create(conn: &Connection, tenant: &Tenant) -> Result<()> {
             tenant.id.as_str(),
             tenant.name,
             tenant.status.as_str(),
-            tenant.policy,
+            tenant.policy.as_ref().map(JsonText),
             limits,
             to_micros(&tenant.created_at),
             to_micros(&tenant.updated_at),
@@ -238,7 +239,7 @@ pub(crate) fn update(conn: &Connection, tenant: &Tenant, now: i64) -> Result<()>
             "UPDATE tenants SET name = ?2, status = ?3, policy = ?4, limits = ?5, updated_at = ?6
              WHERE id = ?1",
         )?
-        .execute(params![tenant.id.as_str(), tenant.name, tenant.status.as_str(), tenant.policy, limits, now])?;
+        .execute(params![tenant.id.as_str(), tenant.name, tenant.status.as_str(), tenant.policy.as_ref().map(JsonText), limits, now])?;
     if updated == 0 {
         return Err(Error::not_found(format!("tenant not found: {}", tenant.id)));
     }

@@ -36,9 +36,9 @@ pub struct ApiToken {
 }
 
 /// A token's metadata with its revocation and use, for listing.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TokenRecord {
-    pub token: ApiToken,
+    pub info: ApiToken,
     pub revoked_at: Option<DateTime<Utc>>,
     pub last_used_at: Option<DateTime<Utc>>,
 }
@@ -90,7 +90,7 @@ const COLUMNS: &str = "id, name, role, created_at, expires_at, tenant_id, revoke
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<TokenRecord> {
     Ok(TokenRecord {
-        token: ApiToken {
+        info: ApiToken {
             id: row.get::<_, uuid::Uuid>(0)?.to_string(),
             name: row.get(1)?,
             role: row.get(2)?,
@@ -123,13 +123,13 @@ pub(crate) fn validate(conn: &Connection, scope: Scope<'_>, plaintext: &str, now
     if !bool::from(stored.as_slice().ct_eq(presented.as_slice())) {
         return Ok(None);
     }
-    let expired = record.token.expires_at.is_some_and(|at| to_micros(&at) <= now);
+    let expired = record.info.expires_at.is_some_and(|at| to_micros(&at) <= now);
     if record.revoked_at.is_some() || expired {
         return Ok(None);
     }
     conn.prepare_cached("UPDATE api_tokens SET last_used_at = ?2 WHERE token_hash = ?1")?
         .execute(params![presented.as_slice(), now])?;
-    Ok(Some(record.token))
+    Ok(Some(record.info))
 }
 
 fn parse_id(id: &str) -> Result<uuid::Uuid> {
@@ -152,10 +152,10 @@ pub(crate) fn revoke(conn: &Connection, scope: Scope<'_>, id: &str, now: i64) ->
     Ok(())
 }
 
-/// Every token of the scope, oldest first.
+/// Every token of the scope, oldest first (ties in creation order).
 pub(crate) fn list(conn: &Connection, scope: Scope<'_>) -> Result<Vec<TokenRecord>> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM api_tokens WHERE (?1 IS NULL OR tenant_id = ?1) ORDER BY created_at, id"
+        "SELECT {COLUMNS} FROM api_tokens WHERE (?1 IS NULL OR tenant_id = ?1) ORDER BY created_at, rowid"
     ))?;
     let rows = stmt.query_map(params![scope], from_row)?;
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
