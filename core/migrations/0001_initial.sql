@@ -92,6 +92,8 @@ CREATE TABLE work_items (
     updated_at       INTEGER NOT NULL
 );
 
+-- Each index here serves a statement of the core (queue.rs pins them with INDEXED BY): every
+-- index costs a write on every state change, so none is kept "in case".
 -- A claim seeks the first pending item of one queue type in (created_at, id) order: these
 -- partial indexes hold only pending items, already in that order, so no claim ever sorts.
 CREATE INDEX work_items_pending
@@ -101,8 +103,6 @@ CREATE INDEX work_items_pending_by_tenant
 -- Reclaim visits only claimed items whose lease has run out.
 CREATE INDEX work_items_leases
     ON work_items (lease_expires_at) WHERE status = 'claimed';
-CREATE INDEX work_items_by_status ON work_items (status, queue_type);
-CREATE INDEX work_items_by_execution ON work_items (execution_id);
 
 -- API tokens: only the SHA-256 of the plaintext is kept.
 CREATE TABLE api_tokens (

@@ -185,6 +185,17 @@ pub(crate) fn patch_append_array(
     update_current_state(conn, scope, id, &state, now)
 }
 
+/// The listing statement for a filter combination: ?1 status, ?2 limit, ?3 offset, ?4 tenant.
+fn list_sql(in_tenant: bool, by_status: bool) -> String {
+    let filter = match (in_tenant, by_status) {
+        (false, false) => "?1 IS NULL",
+        (false, true) => "status = ?1",
+        (true, false) => "tenant_id = ?4",
+        (true, true) => "tenant_id = ?4 AND status = ?1",
+    };
+    format!("SELECT {COLUMNS} FROM executions WHERE {filter} ORDER BY updated_at DESC, id DESC LIMIT ?2 OFFSET ?3")
+}
+
 /// Executions, newest `updated_at` first, ties by id (descending), optionally of one status.
 /// Each of the four statements is served in order by its own index (see the migration).
 pub(crate) fn list(
@@ -194,14 +205,7 @@ pub(crate) fn list(
     limit: u32,
     offset: u32,
 ) -> Result<Vec<WorkflowExecution>> {
-    const ORDER: &str = "ORDER BY updated_at DESC, id DESC LIMIT ?2 OFFSET ?3";
-    let filter = match (scope.is_some(), status.is_some()) {
-        (false, false) => "?1 IS NULL",
-        (false, true) => "status = ?1",
-        (true, false) => "tenant_id = ?4",
-        (true, true) => "tenant_id = ?4 AND status = ?1",
-    };
-    let sql = format!("SELECT {COLUMNS} FROM executions WHERE {filter} {ORDER}");
+    let sql = list_sql(scope.is_some(), status.is_some());
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = if scope.is_some() {
         stmt.query_map(params![status.map(|s| s.as_str()), limit, offset, scope], from_row)?
@@ -211,4 +215,19 @@ pub(crate) fn list(
             .collect::<rusqlite::Result<Vec<_>>>()?
     };
     rows.into_iter().map(decode).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_listing_reads_an_index_in_order() {
+        for (in_tenant, by_status) in [(false, false), (false, true), (true, false), (true, true)] {
+            let sql = list_sql(in_tenant, by_status);
+            let steps = crate::schema::query_plan(&sql);
+            assert!(steps.iter().all(|step| !step.contains("TEMP B-TREE")), "{sql} sorts: {steps:?}");
+            assert!(steps.iter().any(|step| step.contains("INDEX executions_by_")), "{sql}: {steps:?}");
+        }
+    }
 }

@@ -334,6 +334,18 @@ fn current(conn: &Connection, scope: Scope<'_>, id: &WorkItemId) -> Result<Curre
     })
 }
 
+/// The head of one queue type: its first pending item whose retry time has come, read from the
+/// partial index `work_items_pending` in (created_at, id) order.
+const CLAIM_SEEK: &str = "SELECT created_at, id FROM work_items INDEXED BY work_items_pending
+     WHERE status = 'pending' AND queue_type = ?1 AND (retry_after IS NULL OR retry_after <= ?2)
+     ORDER BY created_at, id LIMIT 1";
+
+/// The same through a tenant view, from `work_items_pending_by_tenant`.
+const CLAIM_SEEK_IN_TENANT: &str = "SELECT created_at, id FROM work_items INDEXED BY work_items_pending_by_tenant
+     WHERE status = 'pending' AND tenant_id = ?3 AND queue_type = ?1
+       AND (retry_after IS NULL OR retry_after <= ?2)
+     ORDER BY created_at, id LIMIT 1";
+
 /// Claims the first eligible pending item of `queue_types` for `worker_id`.
 pub(crate) fn claim(
     conn: &Connection,
@@ -345,20 +357,7 @@ pub(crate) fn claim(
 ) -> Result<Option<Lease>> {
     // One index seek per queue type, each already in (created_at, id) order; the first of the
     // heads wins. (`IN (...)` over several types would make SQLite sort the candidates.)
-    let mut seek = match scope {
-        None => conn.prepare_cached(
-            "SELECT created_at, id FROM work_items
-             WHERE status = 'pending' AND queue_type = ?1
-               AND (retry_after IS NULL OR retry_after <= ?2)
-             ORDER BY created_at, id LIMIT 1",
-        )?,
-        Some(_) => conn.prepare_cached(
-            "SELECT created_at, id FROM work_items
-             WHERE status = 'pending' AND tenant_id = ?3 AND queue_type = ?1
-               AND (retry_after IS NULL OR retry_after <= ?2)
-             ORDER BY created_at, id LIMIT 1",
-        )?,
-    };
+    let mut seek = conn.prepare_cached(if scope.is_some() { CLAIM_SEEK_IN_TENANT } else { CLAIM_SEEK })?;
     let mut first: Option<(i64, WorkItemId)> = None;
     for (index, queue_type) in queue_types.iter().enumerate() {
         if queue_types[..index].contains(queue_type) {
@@ -448,17 +447,22 @@ pub(crate) fn move_to_dead_letter(conn: &Connection, scope: Scope<'_>, id: &Work
     Ok(())
 }
 
+/// Claimed items whose lease ran out by ?1, from the partial index `work_items_leases`.
+fn expired_leases_sql() -> String {
+    format!(
+        "SELECT {COLUMNS} FROM work_items INDEXED BY work_items_leases
+         WHERE status = 'claimed' AND lease_expires_at <= ?1 AND (?2 IS NULL OR tenant_id = ?2)
+         ORDER BY lease_expires_at"
+    )
+}
+
 /// Reclaims every item whose lease expired at or before `now` (in the scope): counts the attempt,
 /// then re-queues it with a backoff or dead-letters it. One transaction (the caller's): two
 /// reclaimers racing take disjoint sets, and an item completed meanwhile is not claimed, so not
 /// touched.
 pub(crate) fn reclaim(conn: &Connection, scope: Scope<'_>, backoff: Backoff, now: i64) -> Result<ReclaimResult> {
     let expired: Vec<QueueEntry> = {
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM work_items
-             WHERE status = 'claimed' AND lease_expires_at <= ?1 AND (?2 IS NULL OR tenant_id = ?2)
-             ORDER BY lease_expires_at"
-        ))?;
+        let mut stmt = conn.prepare_cached(&expired_leases_sql())?;
         let rows = stmt.query_map(params![now, scope], from_row)?;
         rows.map(|row| decode(row?)).collect::<Result<_>>()?
     };
@@ -495,6 +499,21 @@ pub(crate) fn reclaim(conn: &Connection, scope: Scope<'_>, backoff: Backoff, now
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::schema::query_plan as plan;
+
+    #[test]
+    fn claims_and_reclaims_seek_an_index_and_never_sort() {
+        for (sql, index) in [
+            (CLAIM_SEEK.to_string(), "work_items_pending"),
+            (CLAIM_SEEK_IN_TENANT.to_string(), "work_items_pending_by_tenant"),
+            (expired_leases_sql(), "work_items_leases"),
+        ] {
+            let steps = plan(&sql);
+            assert!(steps.iter().all(|step| !step.contains("TEMP B-TREE")), "{sql} sorts: {steps:?}");
+            assert!(steps.iter().any(|step| step.contains(&format!("INDEX {index} "))), "{sql} does not use {index}: {steps:?}");
+        }
+    }
 
     fn backoff(jitter: bool) -> Backoff {
         Backoff { base: Duration::from_secs(1), cap: Duration::from_secs(64), jitter }

@@ -93,6 +93,19 @@ pub(crate) fn migrate(conn: &mut Connection, clock: &Clock) -> Result<()> {
     Ok(())
 }
 
+/// The steps of SQLite's plan for `sql` on a freshly migrated database, for tests that check a
+/// statement reads an index instead of sorting.
+#[cfg(test)]
+pub(crate) fn query_plan(sql: &str) -> Vec<String> {
+    let mut conn = Connection::open_in_memory().expect("memory db");
+    migrate(&mut conn, &Clock::system()).expect("migrated");
+    let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).expect("explainable");
+    // The plan is fixed when the statement is prepared; the values bound do not change it.
+    let unbound = vec![rusqlite::types::Null; stmt.parameter_count()];
+    let rows = stmt.query_map(rusqlite::params_from_iter(unbound), |row| row.get::<_, String>(3)).expect("plan");
+    rows.map(|row| row.expect("plan row")).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
