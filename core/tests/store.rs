@@ -1,0 +1,317 @@
+//! The sync `Store` on real files: what it refuses to open (leaving the file as it was), what
+//! it keeps across reopening, its options, closing, and threads sharing one store or one file.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use jetstate::chrono::Utc;
+use jetstate::serde_json::{json, Value};
+use jetstate::{
+    Durability, ErrorKind, EventKind, ExecutionId, Options, Store, WorkItem, WorkflowExecution, WorkflowStatus, DEFAULT_TENANT,
+};
+
+fn execution(id: &ExecutionId, state: Value) -> WorkflowExecution {
+    WorkflowExecution {
+        execution_id: id.clone(),
+        workflow_id: "wf".into(),
+        workflow_version: "1".into(),
+        status: WorkflowStatus::Running,
+        initial_input: state.clone(),
+        current_state: state,
+        started_at: Utc::now(),
+        updated_at: Utc::now(),
+        completed_at: None,
+        session_type: None,
+    }
+}
+
+fn item(queue: &str) -> WorkItem {
+    WorkItem {
+        id: jetstate::uuid::Uuid::new_v4(),
+        execution_id: ExecutionId::new(),
+        node_id: "n".into(),
+        queue_type: queue.into(),
+        payload: json!({}),
+        attempt: 0,
+        max_attempts: 3,
+        created_at: Utc::now(),
+        lease_expires_at: None,
+        worker_id: None,
+        tenant_id: DEFAULT_TENANT.into(),
+    }
+}
+
+/// The bytes of every file in `dir`, by name: a refused open must leave all of them as they were
+/// and create none.
+fn snapshot_dir(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .expect("dir")
+        .map(|entry| {
+            let path = entry.expect("entry").path();
+            let bytes = std::fs::read(&path).expect("readable");
+            (path, bytes)
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+fn assert_refused_untouched(path: &Path, want_in_message: &str) {
+    let dir = path.parent().expect("parent");
+    let before = snapshot_dir(dir);
+    let err = Store::open(path, Options::default()).expect_err("must be refused");
+    assert_eq!(err.kind(), ErrorKind::Database, "{err}");
+    assert!(err.message().contains(want_in_message), "{err}");
+    assert_eq!(snapshot_dir(dir), before, "the refused file (or its directory) changed");
+}
+
+#[test]
+fn a_file_that_is_not_sqlite_is_refused_and_left_as_it_was() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("notes.db");
+    std::fs::write(&path, "these are my notes, not a database\n".repeat(200)).expect("write");
+    assert_refused_untouched(&path, "not a SQLite database");
+}
+
+#[test]
+fn a_sqlite_file_of_another_application_is_refused_and_left_as_it_was() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("theirs.db");
+    {
+        let conn = rusqlite::Connection::open(&path).expect("create");
+        conn.execute_batch("CREATE TABLE accounts (id INTEGER PRIMARY KEY, balance INTEGER); INSERT INTO accounts VALUES (1, 100);")
+            .expect("their schema");
+    }
+    assert_refused_untouched(&path, "another application");
+}
+
+#[test]
+fn a_file_of_a_newer_schema_is_refused_and_left_as_it_was() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("future.db");
+    Store::open(&path, Options::default()).expect("create").close().expect("close");
+    {
+        let conn = rusqlite::Connection::open(&path).expect("raw");
+        conn.pragma_update(None, "user_version", jetstate::schema::SCHEMA_VERSION + 1).expect("bump");
+        // Leave no WAL behind, so that the snapshot of the directory is of settled files.
+        conn.pragma_update(None, "journal_mode", "DELETE").expect("checkpoint");
+    }
+    assert_refused_untouched(&path, "newer");
+}
+
+#[test]
+fn a_truncated_file_is_refused_and_left_as_it_was() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("cut.db");
+    {
+        let store = Store::open(&path, Options::default()).expect("create");
+        for n in 0..200 {
+            store.create_execution(&execution(&ExecutionId::new(), json!({"n": n, "pad": "x".repeat(500)}))).expect("row");
+        }
+        store.close().expect("close");
+        let conn = rusqlite::Connection::open(&path).expect("raw");
+        conn.pragma_update(None, "journal_mode", "DELETE").expect("checkpoint");
+    }
+    let bytes = std::fs::read(&path).expect("read");
+    std::fs::write(&path, &bytes[..bytes.len() / 3]).expect("truncate");
+    let before = snapshot_dir(dir.path());
+    match Store::open(&path, Options::default()) {
+        Err(err) => assert_eq!(err.kind(), ErrorKind::Database, "{err}"),
+        Ok(store) => {
+            // SQLite may open a truncated file and only fail on reading a missing page: then a
+            // read reports it, as a Database error, never a panic.
+            let err = store.list_executions(None, 1000, 0).expect_err("a truncated file cannot be read whole");
+            assert_eq!(err.kind(), ErrorKind::Database, "{err}");
+            drop(store);
+        }
+    }
+    assert_eq!(snapshot_dir(dir.path()).into_iter().find(|(p, _)| p == &path), before.into_iter().find(|(p, _)| p == &path));
+}
+
+#[test]
+fn an_empty_file_becomes_a_jetstate_database_in_wal_mode() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("empty.db");
+    std::fs::write(&path, b"").expect("empty file");
+    let store = Store::open(&path, Options::default()).expect("an empty file is initialised");
+    assert_eq!(store.list_tenants().expect("tenants")[0].id.as_str(), DEFAULT_TENANT);
+    let conn = rusqlite::Connection::open(&path).expect("raw");
+    let mode: String = conn.query_row("PRAGMA journal_mode", [], |row| row.get(0)).expect("mode");
+    assert_eq!(mode, "wal");
+    let app: i32 = conn.query_row("PRAGMA application_id", [], |row| row.get(0)).expect("id");
+    assert_eq!(app, jetstate::schema::APPLICATION_ID);
+}
+
+#[test]
+fn data_survives_closing_and_reopening_at_either_durability() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("kept.db");
+    let id = ExecutionId::new();
+    for durability in [Durability::Full, Durability::Normal] {
+        let store = Store::open(&path, Options::default().durability(durability)).expect("opens");
+        assert_eq!(store.durability(), durability);
+        if durability == Durability::Full {
+            store.create_execution(&execution(&id, json!({"kept": true}))).expect("created");
+            store.append_next_event(&id, EventKind::WorkflowFailed { error: "e".into() }).expect("event");
+        }
+        store.close().expect("close");
+    }
+    let store = Store::open(&path, Options::default()).expect("reopens");
+    assert_eq!(store.get_execution(&id).expect("read").expect("kept").current_state, json!({"kept": true}));
+    assert_eq!(store.latest_sequence(&id).expect("latest"), 1);
+}
+
+#[test]
+fn options_no_store_can_honour_are_refused() {
+    let zero_lease = Options::default().lease(Duration::ZERO);
+    assert_eq!(Store::open_in_memory(zero_lease).unwrap_err().kind(), ErrorKind::InvalidArgument);
+    let inverted = Options::default().backoff(Duration::from_secs(10), Duration::from_secs(1));
+    assert_eq!(Store::open_in_memory(inverted).unwrap_err().kind(), ErrorKind::InvalidArgument);
+    assert_eq!("fast".parse::<Durability>().unwrap_err().kind(), ErrorKind::InvalidArgument);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing_dir = dir.path().join("no/such/dir/x.db");
+    assert_eq!(Store::open(&missing_dir, Options::default()).unwrap_err().kind(), ErrorKind::Database);
+}
+
+#[test]
+fn a_closed_store_refuses_calls_with_an_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path().join("c.db"), Options::default()).expect("opens");
+    let view = store.for_tenant("default");
+    store.close().expect("closes");
+    store.close().expect("closing twice is fine");
+    assert!(view.is_closed());
+    let err = view.get_execution(&ExecutionId::new()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Database);
+    assert!(err.message().contains("closed"), "{err}");
+    assert_eq!(store.enqueue_work_item(&item("q")).unwrap_err().kind(), ErrorKind::Database);
+}
+
+#[test]
+fn store_is_send_sync_and_cheap_to_share() {
+    fn assert_send_sync<T: Send + Sync + Clone + 'static>() {}
+    assert_send_sync::<Store>();
+    assert_send_sync::<jetstate::SqliteBackend>();
+}
+
+#[test]
+fn threads_appending_next_sequences_leave_no_gap_and_no_duplicate() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path().join("seq.db"), Options::default().durability(Durability::Normal)).expect("opens");
+    let id = ExecutionId::new();
+    store.create_execution(&execution(&id, json!({}))).expect("created");
+    let (threads, per_thread) = (8, 50);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            let (store, id) = (store.clone(), id.clone());
+            scope.spawn(move || {
+                for _ in 0..per_thread {
+                    store.append_next_event(&id, EventKind::NodeCancelled { node_id: "n".into() }).expect("append");
+                }
+            });
+        }
+    });
+    let sequences: Vec<i64> = store.get_events(&id).expect("events").iter().map(|e| e.sequence).collect();
+    assert_eq!(sequences, (1..=threads * per_thread).collect::<Vec<i64>>());
+}
+
+#[test]
+fn two_stores_racing_for_one_sequence_on_one_file_let_exactly_one_win() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("race.db");
+    let stores: Vec<Store> = (0..4).map(|_| Store::open(&path, Options::default()).expect("opens")).collect();
+    let id = ExecutionId::new();
+    stores[0].create_execution(&execution(&id, json!({}))).expect("created");
+    for round in 1..=25 {
+        let barrier = Arc::new(std::sync::Barrier::new(stores.len()));
+        let outcomes: Vec<Result<i64, jetstate::Error>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = stores
+                .iter()
+                .map(|store| {
+                    let (barrier, id) = (Arc::clone(&barrier), id.clone());
+                    scope.spawn(move || {
+                        let next = store.latest_sequence(&id)? + 1;
+                        barrier.wait();
+                        store.append_event(jetstate::Event::new(id, next, EventKind::NodeCancelled { node_id: "n".into() }))
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("thread")).collect()
+        });
+        let wins = outcomes.iter().filter(|o| o.is_ok()).count();
+        assert_eq!(wins, 1, "round {round}: {outcomes:?}");
+        assert!(outcomes.iter().filter_map(|o| o.as_ref().err()).all(|e| e.kind() == ErrorKind::SequenceConflict));
+    }
+    assert_eq!(stores[1].latest_sequence(&id).expect("latest"), 25);
+}
+
+#[test]
+fn concurrent_array_appends_lose_no_update() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("patch.db");
+    let first = Store::open(&path, Options::default().durability(Durability::Normal)).expect("opens");
+    let second = Store::open(&path, Options::default().durability(Durability::Normal)).expect("second connection");
+    let id = ExecutionId::new();
+    first.create_execution(&execution(&id, json!({"log": []}))).expect("created");
+    std::thread::scope(|scope| {
+        for (n, store) in [&first, &second, &first, &second].into_iter().enumerate() {
+            let id = id.clone();
+            scope.spawn(move || {
+                for k in 0..40 {
+                    store.patch_append_array(&id, "log", json!(n * 100 + k)).expect("append");
+                }
+            });
+        }
+    });
+    let log = first.get_execution(&id).expect("read").expect("found").current_state["log"].clone();
+    assert_eq!(log.as_array().expect("array").len(), 160);
+}
+
+#[test]
+fn large_and_awkward_values_round_trip() {
+    let store = Store::open_in_memory(Options::default()).expect("opens");
+    let id = ExecutionId::new();
+    let big = "x".repeat(8 << 20);
+    let awkward = json!({
+        "big": big,
+        "nul": "a\u{0000}b",
+        "float": 0.30000000000000004,
+        "huge": u64::MAX,
+        "tiny": -9.87e-300,
+        "unicode": "日本語 ✓ \u{1F600}",
+        "nested": (0..100).fold(json!(1), |inner, _| json!([inner])),
+    });
+    store.create_execution(&execution(&id, awkward.clone())).expect("created");
+    let read = store.get_execution(&id).expect("read").expect("found").current_state;
+    let differing: Vec<&String> = awkward
+        .as_object()
+        .expect("object")
+        .iter()
+        .filter(|(key, value)| read.get(key.as_str()) != Some(*value))
+        .map(|(key, _)| key)
+        .collect();
+    assert!(differing.is_empty(), "these values changed on the way through the store: {differing:?}");
+}
+
+#[test]
+fn jitter_when_asked_for_spreads_retry_times() {
+    let start = Utc::now();
+    let clock = jetstate::Clock::manual(start);
+    let store = Store::open_in_memory(Options::default().clock(clock.clone()).backoff_jitter(true).backoff(Duration::from_secs(8), Duration::from_secs(60)))
+        .expect("opens");
+    let ids: Vec<_> = (0..20).map(|_| store.enqueue_work_item(&item("q")).expect("enqueued")).collect();
+    while store.claim_work_item("w", &["q"]).expect("claim").is_some() {}
+    clock.advance(Duration::from_secs(31)).expect("advance");
+    assert_eq!(store.reclaim_expired_leases().expect("reclaim").retryable.len(), 20);
+    let delays: std::collections::HashSet<i64> = ids
+        .iter()
+        .map(|id| {
+            let retry_after = store.get_work_item(id).expect("read").expect("found").retry_after.expect("backoff set");
+            let delay = (retry_after - clock.now()).num_milliseconds();
+            assert!((4000..=8000).contains(&delay), "{delay} ms outside [base/2, base]");
+            delay
+        })
+        .collect();
+    assert!(delays.len() > 1, "jitter gave every item the same delay");
+}
