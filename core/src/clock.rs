@@ -43,8 +43,7 @@ impl Clock {
     /// Moves a manual clock forward. On the system clock: an error, since it cannot be moved.
     pub fn advance(&self, by: Duration) -> crate::Result<()> {
         let micros = self.manual_cell()?;
-        let by = i64::try_from(by.as_micros())
-            .map_err(|_| crate::Error::invalid("clock advance is too large"))?;
+        let by = i64::try_from(by.as_micros()).map_err(|_| crate::Error::invalid("clock advance is too large"))?;
         micros.fetch_add(by, Ordering::SeqCst);
         Ok(())
     }

@@ -130,9 +130,9 @@ impl From<rusqlite::Error> for Error {
             rusqlite::Error::SqliteFailure(failure, detail) => {
                 let detail = detail.as_deref().unwrap_or("");
                 let message = match failure.code {
-                    ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => format!(
-                        "database is busy: another connection held its lock past the busy timeout ({detail})"
-                    ),
+                    ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => {
+                        format!("database is busy: another connection held its lock past the busy timeout ({detail})")
+                    }
                     ErrorCode::DiskFull => format!("disk full: {detail}"),
                     ErrorCode::SystemIoFailure => format!("I/O error: {detail}"),
                     ErrorCode::DatabaseCorrupt => format!("database file is corrupt: {detail}"),
@@ -143,9 +143,7 @@ impl From<rusqlite::Error> for Error {
                     ErrorCode::CannotOpen => format!("cannot open database file: {detail}"),
                     ErrorCode::ConstraintViolation => {
                         let extended = failure.extended_code;
-                        if extended == ffi::SQLITE_CONSTRAINT_PRIMARYKEY
-                            || extended == ffi::SQLITE_CONSTRAINT_UNIQUE
-                        {
+                        if extended == ffi::SQLITE_CONSTRAINT_PRIMARYKEY || extended == ffi::SQLITE_CONSTRAINT_UNIQUE {
                             return Error::conflict(format!("record already exists ({detail})"));
                         }
                         format!("constraint violated: {detail}")

@@ -16,9 +16,9 @@ use std::collections::HashSet;
 
 use crate::clock::{from_micros, to_micros};
 use crate::error::{Error, Result};
-use crate::storage::JsonText;
 use crate::event::{Event, EventKind, EventSequence};
 use crate::executions;
+use crate::storage::JsonText;
 use crate::tenant::Scope;
 use crate::workflow::ExecutionId;
 
@@ -37,7 +37,13 @@ impl StoredEvent {
     /// Types the kind; a kind outside the catalogue becomes [`EventKind::Unknown`], never an error.
     pub fn into_event(self) -> Event {
         let kind = EventKind::from_json(self.kind);
-        Event { id: self.id, execution_id: self.execution_id, sequence: self.sequence, kind, created_at: self.created_at }
+        Event {
+            id: self.id,
+            execution_id: self.execution_id,
+            sequence: self.sequence,
+            kind,
+            created_at: self.created_at,
+        }
     }
 }
 
@@ -46,9 +52,7 @@ impl StoredEvent {
 pub(crate) fn kind_type(kind: &Value) -> Result<&str> {
     match kind.get("type") {
         Some(Value::String(tag)) if kind.is_object() && !tag.is_empty() => Ok(tag),
-        _ => Err(Error::invalid(
-            "an event kind must be a JSON object with a non-empty string field \"type\"",
-        )),
+        _ => Err(Error::invalid("an event kind must be a JSON object with a non-empty string field \"type\"")),
     }
 }
 
@@ -139,7 +143,11 @@ pub(crate) fn since(
 }
 
 /// The highest sequence of the execution, 0 when it has none (or is not visible).
-pub(crate) fn latest_sequence(conn: &Connection, scope: Scope<'_>, execution_id: &ExecutionId) -> Result<EventSequence> {
+pub(crate) fn latest_sequence(
+    conn: &Connection,
+    scope: Scope<'_>,
+    execution_id: &ExecutionId,
+) -> Result<EventSequence> {
     let latest = conn
         .prepare_cached(
             "SELECT coalesce(max(sequence), 0) FROM events
@@ -153,5 +161,11 @@ pub(crate) fn latest_sequence(conn: &Connection, scope: Scope<'_>, execution_id:
 /// Serializes a typed event for storage.
 pub(crate) fn to_stored(event: Event) -> Result<StoredEvent> {
     let kind = serde_json::to_value(&event.kind)?;
-    Ok(StoredEvent { id: event.id, execution_id: event.execution_id, sequence: event.sequence, kind, created_at: event.created_at })
+    Ok(StoredEvent {
+        id: event.id,
+        execution_id: event.execution_id,
+        sequence: event.sequence,
+        kind,
+        created_at: event.created_at,
+    })
 }

@@ -95,13 +95,11 @@ pub(crate) fn create(conn: &Connection, scope: Scope<'_>, execution: &WorkflowEx
 }
 
 pub(crate) fn get(conn: &Connection, scope: Scope<'_>, id: &ExecutionId) -> Result<Option<WorkflowExecution>> {
-    conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM executions WHERE id = ?1 AND (?2 IS NULL OR tenant_id = ?2)"
-    ))?
-    .query_row(params![id.0, scope], from_row)
-    .optional()?
-    .map(decode)
-    .transpose()
+    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM executions WHERE id = ?1 AND (?2 IS NULL OR tenant_id = ?2)"))?
+        .query_row(params![id.0, scope], from_row)
+        .optional()?
+        .map(decode)
+        .transpose()
 }
 
 /// NotFound unless the execution exists in the scope. Events and snapshots check this first:
@@ -170,9 +168,7 @@ pub(crate) fn patch_append_array(
         .optional()?;
     let mut state = state.ok_or_else(|| not_found(id))?;
     let Value::Object(fields) = &mut state else {
-        return Err(Error::invalid(format!(
-            "cannot append to {key:?}: the state of {id} is not a JSON object"
-        )));
+        return Err(Error::invalid(format!("cannot append to {key:?}: the state of {id} is not a JSON object")));
     };
     match fields.entry(key.to_string()).or_insert_with(|| Value::Array(Vec::new())) {
         Value::Array(items) => items.push(value),

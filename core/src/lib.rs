@@ -48,12 +48,12 @@ mod storage;
 pub mod store;
 pub mod tenant;
 pub mod tokens;
-pub mod workflow;
 pub mod wire;
+pub mod workflow;
 
 pub use backend::{
-    ApiToken, BackendResult, ReclaimResult, SqliteBackend, StateBackend, StateBackendError,
-    TenantScopedSqliteBackend, WorkItem, WorkItemId, WorkflowDefinition,
+    ApiToken, BackendResult, ReclaimResult, SqliteBackend, StateBackend, StateBackendError, TenantScopedSqliteBackend,
+    WorkItem, WorkItemId, WorkflowDefinition,
 };
 pub use clock::Clock;
 pub use error::{Error, ErrorKind, Result};

@@ -57,7 +57,12 @@ pub fn apply_events(current_state: Value, events: &[Event], initial_status: &Wor
 
 /// Applies to `state` the patches of events after `base_sequence`, and derives status and nodes
 /// from every event given.
-pub(crate) fn fold(mut state: Value, base_sequence: EventSequence, events: &[Event], initial: WorkflowStatus) -> MaterializedState {
+pub(crate) fn fold(
+    mut state: Value,
+    base_sequence: EventSequence,
+    events: &[Event],
+    initial: WorkflowStatus,
+) -> MaterializedState {
     let mut status = initial;
     let mut completed_nodes = HashMap::new();
     let mut active_nodes = HashSet::new();
@@ -143,13 +148,25 @@ mod tests {
     #[test]
     fn merge_patches_follow_rfc_7396() {
         let events = [
-            event(1, json!({"type": "workflow_started", "workflow_id": "w", "workflow_version": "1", "initial_input": {}})),
-            event(2, json!({"type": "node_completed", "node_id": "a", "output": 1, "duration_ms": 1,
-                            "state_patch": {"keep": 1, "drop": null, "nested": {"x": 1}}})),
-            event(3, json!({"type": "node_completed", "node_id": "b", "output": 2, "duration_ms": 1,
-                            "state_patch": {"nested": {"y": 2}, "gone": null}})),
-            event(4, json!({"type": "node_completed", "node_id": "c", "output": 3, "duration_ms": 1,
-                            "state_patch": null})),
+            event(
+                1,
+                json!({"type": "workflow_started", "workflow_id": "w", "workflow_version": "1", "initial_input": {}}),
+            ),
+            event(
+                2,
+                json!({"type": "node_completed", "node_id": "a", "output": 1, "duration_ms": 1,
+                            "state_patch": {"keep": 1, "drop": null, "nested": {"x": 1}}}),
+            ),
+            event(
+                3,
+                json!({"type": "node_completed", "node_id": "b", "output": 2, "duration_ms": 1,
+                            "state_patch": {"nested": {"y": 2}, "gone": null}}),
+            ),
+            event(
+                4,
+                json!({"type": "node_completed", "node_id": "c", "output": 3, "duration_ms": 1,
+                            "state_patch": null}),
+            ),
         ];
         let state = apply_events(json!({"drop": true, "gone": 1}), &events, &WorkflowStatus::Pending);
         assert_eq!(state.current_state, json!({"keep": 1, "nested": {"x": 1, "y": 2}}));
@@ -161,10 +178,16 @@ mod tests {
     #[test]
     fn status_comes_from_events_before_the_snapshot_too() {
         let events = [
-            event(1, json!({"type": "workflow_started", "workflow_id": "w", "workflow_version": "1", "initial_input": {}})),
+            event(
+                1,
+                json!({"type": "workflow_started", "workflow_id": "w", "workflow_version": "1", "initial_input": {}}),
+            ),
             event(2, json!({"type": "node_scheduled", "node_id": "a", "queue_type": "q"})),
             event(3, json!({"type": "interrupt_raised", "node_id": "a", "reason": "r", "state_for_review": {}})),
-            event(4, json!({"type": "node_completed", "node_id": "a", "output": 1, "duration_ms": 1, "state_patch": {"late": true}})),
+            event(
+                4,
+                json!({"type": "node_completed", "node_id": "a", "output": 1, "duration_ms": 1, "state_patch": {"late": true}}),
+            ),
         ];
         // The snapshot at 3 already holds what events 1..=3 did to the state.
         let state = fold(json!({"from": "snapshot"}), 3, &events, WorkflowStatus::Pending);

@@ -28,8 +28,8 @@ use std::time::Duration;
 
 use crate::clock::{duration_micros, from_micros, to_micros};
 use crate::error::{Error, Result};
-use crate::storage::JsonText;
 use crate::registry::default_tenant_string;
+use crate::storage::JsonText;
 use crate::tenant::{self, Scope};
 use crate::workflow::ExecutionId;
 
@@ -219,9 +219,9 @@ fn may_renew(id: &WorkItemId, current: &Current, holder: Holder<'_>, now: i64) -
             "lease {token} of work item {id} is not live: it expired, was reclaimed or was superseded"
         ))),
         Holder::Worker(worker) if live && current.worker_id.as_deref() == Some(worker) => Ok(()),
-        Holder::Worker(worker) => Err(Error::not_found(format!(
-            "no live lease on work item {id} held by worker {worker:?}"
-        ))),
+        Holder::Worker(worker) => {
+            Err(Error::not_found(format!("no live lease on work item {id} held by worker {worker:?}")))
+        }
         Holder::AnyClaim => Err(Error::internal("renew needs a worker or a lease token")),
     }
 }
@@ -266,10 +266,9 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Row16> {
 
 fn decode(row: Row16) -> Result<QueueEntry> {
     let mut entry = row.entry;
-    entry.status = row
-        .status
-        .parse()
-        .map_err(|_| Error::database(format!("stored status {:?} of work item {} is not known", row.status, entry.item.id)))?;
+    entry.status = row.status.parse().map_err(|_| {
+        Error::database(format!("stored status {:?} of work item {} is not known", row.status, entry.item.id))
+    })?;
     Ok(entry)
 }
 
@@ -310,13 +309,30 @@ pub(crate) fn enqueue(conn: &Connection, scope: Scope<'_>, item: &WorkItem, now:
 }
 
 pub(crate) fn get(conn: &Connection, scope: Scope<'_>, id: &WorkItemId) -> Result<Option<QueueEntry>> {
-    conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM work_items WHERE id = ?1 AND (?2 IS NULL OR tenant_id = ?2)"
-    ))?
-    .query_row(params![id, scope], from_row)
-    .optional()?
-    .map(decode)
-    .transpose()
+    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM work_items WHERE id = ?1 AND (?2 IS NULL OR tenant_id = ?2)"))?
+        .query_row(params![id, scope], from_row)
+        .optional()?
+        .map(decode)
+        .transpose()
+}
+
+/// Items in (created_at, id) order, optionally of one status: for inspection (the dead-letter
+/// queue, stuck claims), not for the hot path. A status filter reads the table in key order and
+/// skips other rows rather than keep one more index that every state change would write.
+pub(crate) fn list(
+    conn: &Connection,
+    scope: Scope<'_>,
+    status: Option<WorkItemStatus>,
+    limit: u32,
+    offset: u32,
+) -> Result<Vec<QueueEntry>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM work_items
+         WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR tenant_id = ?2)
+         ORDER BY created_at, id LIMIT ?3 OFFSET ?4"
+    ))?;
+    let rows = stmt.query_map(params![status.map(|s| s.as_str()), scope, limit, offset], from_row)?;
+    rows.map(|row| decode(row?)).collect()
 }
 
 fn current(conn: &Connection, scope: Scope<'_>, id: &WorkItemId) -> Result<Current> {
@@ -324,9 +340,7 @@ fn current(conn: &Connection, scope: Scope<'_>, id: &WorkItemId) -> Result<Curre
         "SELECT status, worker_id, lease_token, lease_expires_at FROM work_items
          WHERE id = ?1 AND (?2 IS NULL OR tenant_id = ?2)",
     )?
-    .query_row(params![id, scope], |row| {
-        Ok((row.get::<_, String>(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
-    })
+    .query_row(params![id, scope], |row| Ok((row.get::<_, String>(0)?, row.get(1)?, row.get(2)?, row.get(3)?)))
     .optional()?
     .ok_or_else(|| not_found(id))
     .and_then(|(status, worker_id, lease_token, lease_expires_at)| {
@@ -433,7 +447,13 @@ pub(crate) fn finish(
 
 /// Moves an item to the dead-letter queue, keeping its payload and the error. A completed item
 /// is not moved (InvalidArgument); an unknown one is NotFound.
-pub(crate) fn move_to_dead_letter(conn: &Connection, scope: Scope<'_>, id: &WorkItemId, error: &str, now: i64) -> Result<()> {
+pub(crate) fn move_to_dead_letter(
+    conn: &Connection,
+    scope: Scope<'_>,
+    id: &WorkItemId,
+    error: &str,
+    now: i64,
+) -> Result<()> {
     let current = current(conn, scope, id)?;
     if current.status == WorkItemStatus::Completed {
         return Err(Error::invalid(format!("work item {id} is completed; a completed item is not dead-lettered")));
@@ -480,9 +500,12 @@ pub(crate) fn reclaim(conn: &Connection, scope: Scope<'_>, backoff: Backoff, now
         let (retry_after, error) = match status {
             WorkItemStatus::Pending => (
                 Some(now.saturating_add(duration_micros(backoff_delay(backoff, attempt)))),
-                format!("lease of worker {holder:?} expired; retry {attempt} of {}", item.max_attempts),
+                format!(
+                    "lease of worker {holder:?} expired; attempt {attempt} of {} used, retrying",
+                    item.max_attempts
+                ),
             ),
-            _ => (None, format!("lease of worker {holder:?} expired; {attempt} attempts exhausted")),
+            _ => (None, format!("lease of worker {holder:?} expired; all {} attempts used", item.max_attempts)),
         };
         update.execute(params![item.id, status.as_str(), attempt, retry_after, error, now])?;
         item.attempt = attempt;
@@ -511,7 +534,10 @@ mod tests {
         ] {
             let steps = plan(&sql);
             assert!(steps.iter().all(|step| !step.contains("TEMP B-TREE")), "{sql} sorts: {steps:?}");
-            assert!(steps.iter().any(|step| step.contains(&format!("INDEX {index} "))), "{sql} does not use {index}: {steps:?}");
+            assert!(
+                steps.iter().any(|step| step.contains(&format!("INDEX {index} "))),
+                "{sql} does not use {index}: {steps:?}"
+            );
         }
     }
 

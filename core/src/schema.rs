@@ -124,11 +124,9 @@ mod tests {
         let clock = Clock::system();
         migrate(&mut conn, &clock).expect("first migration");
         migrate(&mut conn, &clock).expect("second migration does nothing");
-        let version: i64 =
-            conn.query_row("PRAGMA user_version", [], |row| row.get(0)).expect("version");
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0)).expect("version");
         assert_eq!(version, SCHEMA_VERSION);
-        let tenants: i64 =
-            conn.query_row("SELECT count(*) FROM tenants", [], |row| row.get(0)).expect("count");
+        let tenants: i64 = conn.query_row("SELECT count(*) FROM tenants", [], |row| row.get(0)).expect("count");
         assert_eq!(tenants, 1);
     }
 

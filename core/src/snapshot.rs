@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 use crate::clock::{from_micros, to_micros};
 use crate::error::{Error, Result};
-use crate::storage::JsonText;
 use crate::event::EventSequence;
+use crate::storage::JsonText;
 use crate::workflow::ExecutionId;
 
 /// Default number of events between snapshots.
@@ -38,10 +38,7 @@ impl Snapshot {
 /// execution exists in its scope.
 pub(crate) fn write(conn: &Connection, snapshot: &Snapshot) -> Result<()> {
     if snapshot.at_sequence < 0 {
-        return Err(Error::invalid(format!(
-            "snapshot at_sequence must be >= 0, got {}",
-            snapshot.at_sequence
-        )));
+        return Err(Error::invalid(format!("snapshot at_sequence must be >= 0, got {}", snapshot.at_sequence)));
     }
     conn.prepare_cached(
         "INSERT INTO snapshots (execution_id, at_sequence, id, state, created_at)

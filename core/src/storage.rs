@@ -172,9 +172,7 @@ impl Database {
 
 fn open_file(path: &Path) -> Result<Connection> {
     // NO_MUTEX: each connection is used by one thread at a time, behind our own locks.
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-        | OpenFlags::SQLITE_OPEN_CREATE
-        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     Connection::open_with_flags(path, flags).map_err(|err| {
         let err = Error::from(err);
         Error::database(format!("cannot open {}: {}", path.display(), err.message()))
@@ -193,9 +191,7 @@ fn enable_wal(conn: &Connection) -> Result<()> {
     loop {
         match conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get::<_, String>(0)) {
             Ok(mode) if mode.eq_ignore_ascii_case("wal") => return Ok(()),
-            Ok(mode) => {
-                return Err(Error::database(format!("SQLite refused WAL journal mode (got {mode})")))
-            }
+            Ok(mode) => return Err(Error::database(format!("SQLite refused WAL journal mode (got {mode})"))),
             Err(rusqlite::Error::SqliteFailure(failure, _))
                 if failure.code == rusqlite::ErrorCode::DatabaseBusy && attempts < 200 =>
             {

@@ -19,7 +19,9 @@ use crate::event_log::{self, StoredEvent};
 use crate::executions;
 use crate::materializer::{self, MaterializedState};
 use crate::options::{self, Durability, Options};
-use crate::queue::{self, Backoff, Holder, Lease, LeaseToken, QueueEntry, ReclaimResult, WorkItem, WorkItemId};
+use crate::queue::{
+    self, Backoff, Holder, Lease, LeaseToken, QueueEntry, ReclaimResult, WorkItem, WorkItemId, WorkItemStatus,
+};
 use crate::registry::{self, WorkflowDefinition};
 use crate::snapshot::{self, Snapshot};
 use crate::storage::{Database, Location};
@@ -173,7 +175,12 @@ impl Store {
     }
 
     /// Executions, newest `updated_at` first (ties by id), optionally of one status.
-    pub fn list_executions(&self, status: Option<WorkflowStatus>, limit: u32, offset: u32) -> Result<Vec<WorkflowExecution>> {
+    pub fn list_executions(
+        &self,
+        status: Option<WorkflowStatus>,
+        limit: u32,
+        offset: u32,
+    ) -> Result<Vec<WorkflowExecution>> {
         self.read(|tx, scope| executions::list(tx, scope, status, limit, offset))
     }
 
@@ -271,10 +278,8 @@ impl Store {
                 Some(snapshot) => (snapshot.state, snapshot.at_sequence),
                 None => (execution.initial_input, 0),
             };
-            let events: Vec<Event> = event_log::since(tx, scope, execution_id, 0)?
-                .into_iter()
-                .map(StoredEvent::into_event)
-                .collect();
+            let events: Vec<Event> =
+                event_log::since(tx, scope, execution_id, 0)?.into_iter().map(StoredEvent::into_event).collect();
             Ok(materializer::fold(base, at, &events, WorkflowStatus::Pending))
         })
     }
@@ -291,6 +296,12 @@ impl Store {
         self.read(|tx, scope| queue::get(tx, scope, id))
     }
 
+    /// Items with their queue status, oldest first, optionally of one status (for example the
+    /// dead-letter queue). For inspection: it may read the whole table.
+    pub fn list_work_items(&self, status: Option<WorkItemStatus>, limit: u32, offset: u32) -> Result<Vec<QueueEntry>> {
+        self.read(|tx, scope| queue::list(tx, scope, status, limit, offset))
+    }
+
     /// Claims the first eligible pending item of `queue_types` with the store's lease.
     pub fn claim_work_item(&self, worker_id: &str, queue_types: &[&str]) -> Result<Option<WorkItem>> {
         Ok(self.claim_fenced(worker_id, queue_types, None)?.map(|lease| lease.item))
@@ -298,7 +309,12 @@ impl Store {
 
     /// Claims like [`Store::claim_work_item`] and returns the lease with its fencing token;
     /// `lease` overrides the store's lease length for this claim.
-    pub fn claim_fenced(&self, worker_id: &str, queue_types: &[&str], lease: Option<Duration>) -> Result<Option<Lease>> {
+    pub fn claim_fenced(
+        &self,
+        worker_id: &str,
+        queue_types: &[&str],
+        lease: Option<Duration>,
+    ) -> Result<Option<Lease>> {
         let lease = self.lease(lease)?;
         self.write(|tx, scope, now| queue::claim(tx, scope, worker_id, queue_types, lease, now))
     }
@@ -306,8 +322,7 @@ impl Store {
     /// Extends the live lease held by `worker_id` to now + lease. Otherwise NotFound.
     pub fn renew_lease(&self, id: &WorkItemId, worker_id: &str) -> Result<()> {
         let lease = self.lease(None)?;
-        self.write(|tx, scope, now| queue::renew(tx, scope, id, Holder::Worker(worker_id), lease, now))
-            .map(|_| ())
+        self.write(|tx, scope, now| queue::renew(tx, scope, id, Holder::Worker(worker_id), lease, now)).map(|_| ())
     }
 
     /// Extends the live lease `token` to now + lease; returns the new expiry. LeaseLost unless
@@ -359,7 +374,12 @@ impl Store {
     }
 
     /// Creates a token that stops validating at `expires_at`.
-    pub fn create_token_expiring(&self, name: &str, role: &str, expires_at: DateTime<Utc>) -> Result<(String, ApiToken)> {
+    pub fn create_token_expiring(
+        &self,
+        name: &str,
+        role: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(String, ApiToken)> {
         self.write(|tx, scope, now| tokens::create(tx, scope, name, role, Some(to_micros(&expires_at)), now))
     }
 

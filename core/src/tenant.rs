@@ -88,9 +88,7 @@ impl std::str::FromStr for TenantStatus {
             "active" => Ok(TenantStatus::Active),
             "suspended" => Ok(TenantStatus::Suspended),
             "archived" => Ok(TenantStatus::Archived),
-            _ => Err(Error::invalid(format!(
-                "unknown tenant status {text:?}: expected active, suspended or archived"
-            ))),
+            _ => Err(Error::invalid(format!("unknown tenant status {text:?}: expected active, suspended or archived"))),
         }
     }
 }
@@ -149,10 +147,8 @@ pub(crate) fn validate_id(id: &str) -> Result<()> {
 /// Fails with NotFound unless tenant `id` exists: every insert checks this first, so that a
 /// write for a missing tenant says so instead of tripping a foreign key.
 pub(crate) fn ensure_exists(conn: &Connection, id: &str) -> Result<()> {
-    let found: Option<i64> = conn
-        .prepare_cached("SELECT 1 FROM tenants WHERE id = ?1")?
-        .query_row([id], |row| row.get(0))
-        .optional()?;
+    let found: Option<i64> =
+        conn.prepare_cached("SELECT 1 FROM tenants WHERE id = ?1")?.query_row([id], |row| row.get(0)).optional()?;
     match found {
         Some(_) => Ok(()),
         None => Err(Error::not_found(format!("tenant not found: {id}"))),
@@ -239,7 +235,14 @@ pub(crate) fn update(conn: &Connection, tenant: &Tenant, now: i64) -> Result<()>
             "UPDATE tenants SET name = ?2, status = ?3, policy = ?4, limits = ?5, updated_at = ?6
              WHERE id = ?1",
         )?
-        .execute(params![tenant.id.as_str(), tenant.name, tenant.status.as_str(), tenant.policy.as_ref().map(JsonText), limits, now])?;
+        .execute(params![
+            tenant.id.as_str(),
+            tenant.name,
+            tenant.status.as_str(),
+            tenant.policy.as_ref().map(JsonText),
+            limits,
+            now
+        ])?;
     if updated == 0 {
         return Err(Error::not_found(format!("tenant not found: {}", tenant.id)));
     }

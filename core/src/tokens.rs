@@ -115,9 +115,7 @@ pub(crate) fn validate(conn: &Connection, scope: Scope<'_>, plaintext: &str, now
             "SELECT {COLUMNS}, token_hash FROM api_tokens
              WHERE token_hash = ?1 AND (?2 IS NULL OR tenant_id = ?2)"
         ))?
-        .query_row(params![presented.as_slice(), scope], |row| {
-            Ok((from_row(row)?, row.get::<_, Vec<u8>>(8)?))
-        })
+        .query_row(params![presented.as_slice(), scope], |row| Ok((from_row(row)?, row.get::<_, Vec<u8>>(8)?)))
         .optional()?;
     let Some((record, stored)) = found else { return Ok(None) };
     if !bool::from(stored.as_slice().ct_eq(presented.as_slice())) {

@@ -39,9 +39,7 @@ impl FromStr for ExecutionId {
     fn from_str(text: &str) -> crate::Result<Self> {
         let uuid_text = text.strip_prefix("exec_").unwrap_or(text);
         Uuid::parse_str(uuid_text).map(ExecutionId).map_err(|_| {
-            crate::Error::invalid(format!(
-                "malformed execution id {text:?}: expected a UUID or exec_<32 hex digits>"
-            ))
+            crate::Error::invalid(format!("malformed execution id {text:?}: expected a UUID or exec_<32 hex digits>"))
         })
     }
 }

@@ -113,7 +113,10 @@ async fn whole_lifecycle(backend: Arc<dyn StateBackend>) {
     backend.complete_work_item(claimed.id).await.expect("completed");
     assert!(backend.claim_work_item("worker-1", &["default"]).await.expect("claim").is_none());
 
-    backend.write_snapshot(Snapshot::new(id.clone(), 2, json!({"topic": "durable state", "hits": 3}))).await.expect("snap");
+    backend
+        .write_snapshot(Snapshot::new(id.clone(), 2, json!({"topic": "durable state", "hits": 3})))
+        .await
+        .expect("snap");
     assert_eq!(backend.latest_snapshot(&id).await.expect("read").expect("found").at_sequence, 2);
     let state = materialize(backend.as_ref(), &id).await.expect("materialized");
     assert_eq!(state.status, WorkflowStatus::Running);
@@ -253,7 +256,10 @@ fn a_tenant_view_is_a_state_backend_confined_to_its_tenant() {
         let id = ExecutionId::new();
         acme.create_execution(execution(&id)).await.expect("created through acme");
         assert!(globex.get_execution(&id).await.expect("read").is_none());
-        assert!(matches!(globex.update_execution_status(&id, WorkflowStatus::Failed).await, Err(StateBackendError::NotFound(_))));
+        assert!(matches!(
+            globex.update_execution_status(&id, WorkflowStatus::Failed).await,
+            Err(StateBackendError::NotFound(_))
+        ));
         assert!(globex.list_executions(None, 10, 0).await.expect("list").is_empty());
         assert!(materialize(globex.as_ref(), &id).await.is_err());
         globex.enqueue_work_item(work_item(&id, "theirs")).await.expect("enqueued through globex");

@@ -97,9 +97,9 @@ fn run_op(store: &Store, op: &str, step: &Step<'_>) -> Result<Value, Error> {
             let status = step.record("status")?;
             store.update_execution_status(&step.execution_id()?, status).and_then(|_| none())
         }
-        "update_execution_current_state" => {
-            store.update_execution_current_state(&step.execution_id()?, &step.value("current_state")).and_then(|_| none())
-        }
+        "update_execution_current_state" => store
+            .update_execution_current_state(&step.execution_id()?, &step.value("current_state"))
+            .and_then(|_| none()),
         "patch_append_array" => {
             store.patch_append_array(&step.execution_id()?, &step.str("key"), step.value("value")).and_then(|_| none())
         }
@@ -118,6 +118,10 @@ fn run_op(store: &Store, op: &str, step: &Step<'_>) -> Result<Value, Error> {
         "materialize" => Ok(store.materialize(&step.execution_id()?)?.to_json()),
         "enqueue_work_item" => json_of(store.enqueue_work_item(&step.record("item")?)?),
         "get_work_item" => json_of(store.get_work_item(&step.item_id()?)?),
+        "list_work_items" => {
+            let status = step.record("status")?;
+            json_of(store.list_work_items(status, step.i64("limit") as u32, step.i64("offset") as u32)?)
+        }
         "claim_work_item" => {
             let types = step.queue_types();
             let types: Vec<&str> = types.iter().map(String::as_str).collect();
@@ -133,12 +137,16 @@ fn run_op(store: &Store, op: &str, step: &Step<'_>) -> Result<Value, Error> {
         "complete_work_item" => store.complete_work_item(&step.item_id()?).and_then(|_| none()),
         "complete_fenced" => store.complete_fenced(&step.item_id()?, step.i64("token")).and_then(|_| none()),
         "fail_work_item" => store.fail_work_item(&step.item_id()?, &step.str("error")).and_then(|_| none()),
-        "fail_fenced" => store.fail_fenced(&step.item_id()?, step.i64("token"), &step.str("error")).and_then(|_| none()),
+        "fail_fenced" => {
+            store.fail_fenced(&step.item_id()?, step.i64("token"), &step.str("error")).and_then(|_| none())
+        }
         "reclaim_expired_leases" => json_of(store.reclaim_expired_leases()?),
         "move_to_dead_letter" => store.move_to_dead_letter(&step.item_id()?, &step.str("error")).and_then(|_| none()),
         "create_token" => {
             let (token, info) = match step.args.get("expires_at") {
-                Some(_) => store.create_token_expiring(&step.str("name"), &step.str("role"), step.record("expires_at")?)?,
+                Some(_) => {
+                    store.create_token_expiring(&step.str("name"), &step.str("role"), step.record("expires_at")?)?
+                }
                 None => store.create_token(&step.str("name"), &step.str("role"))?,
             };
             Ok(json!({"token": token, "info": json_of(info)?}))
@@ -167,15 +175,15 @@ fn mismatch(expected: &Value, actual: Option<&Value>, at: &str, exact: bool) -> 
                 let extra = got.iter().find(|(key, value)| exact && !value.is_null() && !want.contains_key(*key));
                 extra.map(|(key, value)| format!("at {at}.{key}: unexpected {value}"))
             }),
-        (Value::Array(want), Some(Value::Array(got))) if want.len() == got.len() => want
-            .iter()
-            .zip(got)
-            .enumerate()
-            .find_map(|(i, (w, g))| mismatch(w, Some(g), &format!("{at}[{i}]"), exact)),
+        (Value::Array(want), Some(Value::Array(got))) if want.len() == got.len() => {
+            want.iter().zip(got).enumerate().find_map(|(i, (w, g))| mismatch(w, Some(g), &format!("{at}[{i}]"), exact))
+        }
         (Value::Number(want), Some(Value::Number(got))) if want.as_f64() == got.as_f64() => None,
         (want, Some(got)) if want == got => None,
         (Value::String(want), Some(Value::String(got))) if same_instant(want, got) => None,
-        (want, got) => Some(format!("at {at}: expected {want}, got {}", got.map_or("nothing".into(), |g| g.to_string()))),
+        (want, got) => {
+            Some(format!("at {at}: expected {want}, got {}", got.map_or("nothing".into(), |g| g.to_string())))
+        }
     }
 }
 

@@ -56,17 +56,31 @@ impl StateBackend for Counting {
         self.inner.update_execution_status(id, status).await
     }
 
-    async fn update_execution_current_state(&self, id: &ExecutionId, current_state: &serde_json::Value) -> BackendResult<()> {
+    async fn update_execution_current_state(
+        &self,
+        id: &ExecutionId,
+        current_state: &serde_json::Value,
+    ) -> BackendResult<()> {
         self.tick();
         self.inner.update_execution_current_state(id, current_state).await
     }
 
-    async fn patch_append_array(&self, execution_id: &ExecutionId, key: &str, value: serde_json::Value) -> BackendResult<()> {
+    async fn patch_append_array(
+        &self,
+        execution_id: &ExecutionId,
+        key: &str,
+        value: serde_json::Value,
+    ) -> BackendResult<()> {
         self.tick();
         self.inner.patch_append_array(execution_id, key, value).await
     }
 
-    async fn list_executions(&self, status: Option<WorkflowStatus>, limit: u32, offset: u32) -> BackendResult<Vec<WorkflowExecution>> {
+    async fn list_executions(
+        &self,
+        status: Option<WorkflowStatus>,
+        limit: u32,
+        offset: u32,
+    ) -> BackendResult<Vec<WorkflowExecution>> {
         self.tick();
         self.inner.list_executions(status, limit, offset).await
     }
@@ -81,7 +95,11 @@ impl StateBackend for Counting {
         self.inner.get_events(execution_id).await
     }
 
-    async fn get_events_since(&self, execution_id: &ExecutionId, since_sequence: EventSequence) -> BackendResult<Vec<Event>> {
+    async fn get_events_since(
+        &self,
+        execution_id: &ExecutionId,
+        since_sequence: EventSequence,
+    ) -> BackendResult<Vec<Event>> {
         self.tick();
         self.inner.get_events_since(execution_id, since_sequence).await
     }
@@ -172,31 +190,80 @@ struct NoTenants;
 
 #[async_trait]
 impl StateBackend for NoTenants {
-    async fn store_workflow(&self, _def: WorkflowDefinition) -> BackendResult<()> { Ok(()) }
-    async fn get_workflow(&self, _workflow_id: &str, _version: &str) -> BackendResult<Option<WorkflowDefinition>> { Ok(None) }
-    async fn create_execution(&self, _execution: WorkflowExecution) -> BackendResult<()> { Ok(()) }
-    async fn get_execution(&self, _id: &ExecutionId) -> BackendResult<Option<WorkflowExecution>> { Ok(None) }
-    async fn update_execution_status(&self, _id: &ExecutionId, _status: WorkflowStatus) -> BackendResult<()> { Ok(()) }
-    async fn update_execution_current_state(&self, _id: &ExecutionId, _state: &serde_json::Value) -> BackendResult<()> { Ok(()) }
-    async fn patch_append_array(&self, _id: &ExecutionId, _key: &str, _value: serde_json::Value) -> BackendResult<()> { Ok(()) }
-    async fn list_executions(&self, _status: Option<WorkflowStatus>, _limit: u32, _offset: u32) -> BackendResult<Vec<WorkflowExecution>> { Ok(vec![]) }
-    async fn append_event(&self, event: Event) -> BackendResult<EventSequence> { Ok(event.sequence) }
-    async fn get_events(&self, _id: &ExecutionId) -> BackendResult<Vec<Event>> { Ok(vec![]) }
-    async fn get_events_since(&self, _id: &ExecutionId, _since: EventSequence) -> BackendResult<Vec<Event>> { Ok(vec![]) }
-    async fn latest_sequence(&self, _id: &ExecutionId) -> BackendResult<EventSequence> { Ok(0) }
-    async fn write_snapshot(&self, _snapshot: Snapshot) -> BackendResult<()> { Ok(()) }
-    async fn latest_snapshot(&self, _id: &ExecutionId) -> BackendResult<Option<Snapshot>> { Ok(None) }
-    async fn enqueue_work_item(&self, item: WorkItem) -> BackendResult<WorkItemId> { Ok(item.id) }
-    async fn claim_work_item(&self, _worker_id: &str, _queue_types: &[&str]) -> BackendResult<Option<WorkItem>> { Ok(None) }
-    async fn renew_lease(&self, _item_id: WorkItemId, _worker_id: &str) -> BackendResult<()> { Ok(()) }
-    async fn complete_work_item(&self, _item_id: WorkItemId) -> BackendResult<()> { Ok(()) }
-    async fn fail_work_item(&self, _item_id: WorkItemId, _error: &str) -> BackendResult<()> { Ok(()) }
-    async fn reclaim_expired_leases(&self) -> BackendResult<ReclaimResult> { Ok(ReclaimResult::default()) }
-    async fn move_to_dead_letter(&self, _item_id: WorkItemId, _last_error: &str) -> BackendResult<()> { Ok(()) }
+    async fn store_workflow(&self, _def: WorkflowDefinition) -> BackendResult<()> {
+        Ok(())
+    }
+    async fn get_workflow(&self, _workflow_id: &str, _version: &str) -> BackendResult<Option<WorkflowDefinition>> {
+        Ok(None)
+    }
+    async fn create_execution(&self, _execution: WorkflowExecution) -> BackendResult<()> {
+        Ok(())
+    }
+    async fn get_execution(&self, _id: &ExecutionId) -> BackendResult<Option<WorkflowExecution>> {
+        Ok(None)
+    }
+    async fn update_execution_status(&self, _id: &ExecutionId, _status: WorkflowStatus) -> BackendResult<()> {
+        Ok(())
+    }
+    async fn update_execution_current_state(&self, _id: &ExecutionId, _state: &serde_json::Value) -> BackendResult<()> {
+        Ok(())
+    }
+    async fn patch_append_array(&self, _id: &ExecutionId, _key: &str, _value: serde_json::Value) -> BackendResult<()> {
+        Ok(())
+    }
+    async fn list_executions(
+        &self,
+        _status: Option<WorkflowStatus>,
+        _limit: u32,
+        _offset: u32,
+    ) -> BackendResult<Vec<WorkflowExecution>> {
+        Ok(vec![])
+    }
+    async fn append_event(&self, event: Event) -> BackendResult<EventSequence> {
+        Ok(event.sequence)
+    }
+    async fn get_events(&self, _id: &ExecutionId) -> BackendResult<Vec<Event>> {
+        Ok(vec![])
+    }
+    async fn get_events_since(&self, _id: &ExecutionId, _since: EventSequence) -> BackendResult<Vec<Event>> {
+        Ok(vec![])
+    }
+    async fn latest_sequence(&self, _id: &ExecutionId) -> BackendResult<EventSequence> {
+        Ok(0)
+    }
+    async fn write_snapshot(&self, _snapshot: Snapshot) -> BackendResult<()> {
+        Ok(())
+    }
+    async fn latest_snapshot(&self, _id: &ExecutionId) -> BackendResult<Option<Snapshot>> {
+        Ok(None)
+    }
+    async fn enqueue_work_item(&self, item: WorkItem) -> BackendResult<WorkItemId> {
+        Ok(item.id)
+    }
+    async fn claim_work_item(&self, _worker_id: &str, _queue_types: &[&str]) -> BackendResult<Option<WorkItem>> {
+        Ok(None)
+    }
+    async fn renew_lease(&self, _item_id: WorkItemId, _worker_id: &str) -> BackendResult<()> {
+        Ok(())
+    }
+    async fn complete_work_item(&self, _item_id: WorkItemId) -> BackendResult<()> {
+        Ok(())
+    }
+    async fn fail_work_item(&self, _item_id: WorkItemId, _error: &str) -> BackendResult<()> {
+        Ok(())
+    }
+    async fn reclaim_expired_leases(&self) -> BackendResult<ReclaimResult> {
+        Ok(ReclaimResult::default())
+    }
+    async fn move_to_dead_letter(&self, _item_id: WorkItemId, _last_error: &str) -> BackendResult<()> {
+        Ok(())
+    }
     async fn create_token(&self, _name: &str, _role: &str) -> BackendResult<(String, ApiToken)> {
         Err(StateBackendError::Database("no tokens here".into()))
     }
-    async fn validate_token(&self, _token: &str) -> BackendResult<Option<ApiToken>> { Ok(None) }
+    async fn validate_token(&self, _token: &str) -> BackendResult<Option<ApiToken>> {
+        Ok(None)
+    }
 }
 
 fn engine_serde_error() -> BackendResult<()> {
@@ -231,7 +298,11 @@ fn engine_code_runs_against_jetstate_with_only_the_crate_renamed() {
             .expect("created");
         let provenance = ProvenanceMetadata { model_id: Some("m".into()), verified: true, ..Default::default() };
         let kinds = vec![
-            EventKind::WorkflowStarted { workflow_id: "triage".into(), workflow_version: "2".into(), initial_input: serde_json::json!({"ticket": 7}) },
+            EventKind::WorkflowStarted {
+                workflow_id: "triage".into(),
+                workflow_version: "2".into(),
+                initial_input: serde_json::json!({"ticket": 7}),
+            },
             EventKind::NodeCompleted {
                 node_id: "classify".into(),
                 output: serde_json::json!("urgent"),
@@ -245,7 +316,11 @@ fn engine_code_runs_against_jetstate_with_only_the_crate_renamed() {
                 cost_usd: Some(0.0004),
                 provenance: Some(Box::new(provenance.clone())),
             },
-            EventKind::InterruptRaised { node_id: "approve".into(), reason: "refund".into(), state_for_review: serde_json::json!({}) },
+            EventKind::InterruptRaised {
+                node_id: "approve".into(),
+                reason: "refund".into(),
+                state_for_review: serde_json::json!({}),
+            },
             EventKind::ApprovalReceived {
                 node_id: "approve".into(),
                 user_id: "ann".into(),
@@ -281,7 +356,12 @@ fn engine_code_runs_against_jetstate_with_only_the_crate_renamed() {
             name: "Acme".into(),
             status: TenantStatus::parse("active"),
             policy: Some(serde_json::json!({"block_tool": ["payments.*"]})),
-            limits: Some(TenantLimits { max_concurrent_executions: Some(4), max_workflows: None, max_tokens_per_month: Some(1_000_000), max_cost_per_month_usd: Some(50.0) }),
+            limits: Some(TenantLimits {
+                max_concurrent_executions: Some(4),
+                max_workflows: None,
+                max_tokens_per_month: Some(1_000_000),
+                max_cost_per_month_usd: Some(50.0),
+            }),
             created_at: now,
             updated_at: now,
         };
@@ -297,7 +377,19 @@ fn engine_code_runs_against_jetstate_with_only_the_crate_renamed() {
 
         // A backend that keeps the trait's tenant defaults says so, as the seed does.
         let bare: Arc<dyn StateBackend> = Arc::new(NoTenants);
-        assert!(matches!(bare.create_tenant(Tenant { id: "x".into(), name: "x".into(), status: TenantStatus::Active, policy: None, limits: None, created_at: now, updated_at: now }).await, Err(StateBackendError::Database(_))));
+        assert!(matches!(
+            bare.create_tenant(Tenant {
+                id: "x".into(),
+                name: "x".into(),
+                status: TenantStatus::Active,
+                policy: None,
+                limits: None,
+                created_at: now,
+                updated_at: now
+            })
+            .await,
+            Err(StateBackendError::Database(_))
+        ));
         assert!(bare.list_tenants().await.expect("default").is_empty());
         assert!(matches!(engine_serde_error(), Err(StateBackendError::Serialization(_))));
         assert_eq!(format!("{id}").len(), "exec_".len() + 32);

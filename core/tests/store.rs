@@ -8,7 +8,8 @@ use std::time::Duration;
 use jetstate::chrono::Utc;
 use jetstate::serde_json::{json, Value};
 use jetstate::{
-    Durability, ErrorKind, EventKind, ExecutionId, Options, Store, WorkItem, WorkflowExecution, WorkflowStatus, DEFAULT_TENANT,
+    Durability, ErrorKind, EventKind, ExecutionId, Options, Store, WorkItem, WorkflowExecution, WorkflowStatus,
+    DEFAULT_TENANT,
 };
 
 fn execution(id: &ExecutionId, state: Value) -> WorkflowExecution {
@@ -80,8 +81,10 @@ fn a_sqlite_file_of_another_application_is_refused_and_left_as_it_was() {
     let path = dir.path().join("theirs.db");
     {
         let conn = rusqlite::Connection::open(&path).expect("create");
-        conn.execute_batch("CREATE TABLE accounts (id INTEGER PRIMARY KEY, balance INTEGER); INSERT INTO accounts VALUES (1, 100);")
-            .expect("their schema");
+        conn.execute_batch(
+            "CREATE TABLE accounts (id INTEGER PRIMARY KEY, balance INTEGER); INSERT INTO accounts VALUES (1, 100);",
+        )
+        .expect("their schema");
     }
     assert_refused_untouched(&path, "another application");
 }
@@ -107,7 +110,9 @@ fn a_truncated_file_is_refused_and_left_as_it_was() {
     {
         let store = Store::open(&path, Options::default()).expect("create");
         for n in 0..200 {
-            store.create_execution(&execution(&ExecutionId::new(), json!({"n": n, "pad": "x".repeat(500)}))).expect("row");
+            store
+                .create_execution(&execution(&ExecutionId::new(), json!({"n": n, "pad": "x".repeat(500)})))
+                .expect("row");
         }
         store.close().expect("close");
         let conn = rusqlite::Connection::open(&path).expect("raw");
@@ -126,7 +131,10 @@ fn a_truncated_file_is_refused_and_left_as_it_was() {
             drop(store);
         }
     }
-    assert_eq!(snapshot_dir(dir.path()).into_iter().find(|(p, _)| p == &path), before.into_iter().find(|(p, _)| p == &path));
+    assert_eq!(
+        snapshot_dir(dir.path()).into_iter().find(|(p, _)| p == &path),
+        before.into_iter().find(|(p, _)| p == &path)
+    );
 }
 
 #[test]
@@ -198,7 +206,8 @@ fn store_is_send_sync_and_cheap_to_share() {
 #[test]
 fn threads_appending_next_sequences_leave_no_gap_and_no_duplicate() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(dir.path().join("seq.db"), Options::default().durability(Durability::Normal)).expect("opens");
+    let store =
+        Store::open(dir.path().join("seq.db"), Options::default().durability(Durability::Normal)).expect("opens");
     let id = ExecutionId::new();
     store.create_execution(&execution(&id, json!({}))).expect("created");
     let (threads, per_thread) = (8, 50);
@@ -233,7 +242,11 @@ fn two_stores_racing_for_one_sequence_on_one_file_let_exactly_one_win() {
                     scope.spawn(move || {
                         let next = store.latest_sequence(&id)? + 1;
                         barrier.wait();
-                        store.append_event(jetstate::Event::new(id, next, EventKind::NodeCancelled { node_id: "n".into() }))
+                        store.append_event(jetstate::Event::new(
+                            id,
+                            next,
+                            EventKind::NodeCancelled { node_id: "n".into() },
+                        ))
                     })
                 })
                 .collect();
@@ -298,8 +311,13 @@ fn large_and_awkward_values_round_trip() {
 fn jitter_when_asked_for_spreads_retry_times() {
     let start = Utc::now();
     let clock = jetstate::Clock::manual(start);
-    let store = Store::open_in_memory(Options::default().clock(clock.clone()).backoff_jitter(true).backoff(Duration::from_secs(8), Duration::from_secs(60)))
-        .expect("opens");
+    let store = Store::open_in_memory(
+        Options::default()
+            .clock(clock.clone())
+            .backoff_jitter(true)
+            .backoff(Duration::from_secs(8), Duration::from_secs(60)),
+    )
+    .expect("opens");
     let ids: Vec<_> = (0..20).map(|_| store.enqueue_work_item(&item("q")).expect("enqueued")).collect();
     while store.claim_work_item("w", &["q"]).expect("claim").is_some() {}
     clock.advance(Duration::from_secs(31)).expect("advance");

@@ -89,14 +89,28 @@ pub trait StateBackend: Send + Sync {
     async fn update_execution_status(&self, id: &ExecutionId, status: WorkflowStatus) -> BackendResult<()>;
 
     /// Update the current_state of a workflow execution (apply state patches).
-    async fn update_execution_current_state(&self, id: &ExecutionId, current_state: &serde_json::Value) -> BackendResult<()>;
+    async fn update_execution_current_state(
+        &self,
+        id: &ExecutionId,
+        current_state: &serde_json::Value,
+    ) -> BackendResult<()>;
 
     /// Append a value to an array field in the execution's current_state.
     /// Creates the array if it doesn't exist.
-    async fn patch_append_array(&self, execution_id: &ExecutionId, key: &str, value: serde_json::Value) -> BackendResult<()>;
+    async fn patch_append_array(
+        &self,
+        execution_id: &ExecutionId,
+        key: &str,
+        value: serde_json::Value,
+    ) -> BackendResult<()>;
 
     /// List executions, optionally filtered by status.
-    async fn list_executions(&self, status: Option<WorkflowStatus>, limit: u32, offset: u32) -> BackendResult<Vec<WorkflowExecution>>;
+    async fn list_executions(
+        &self,
+        status: Option<WorkflowStatus>,
+        limit: u32,
+        offset: u32,
+    ) -> BackendResult<Vec<WorkflowExecution>>;
 
     // ── Event log ────────────────────────────────────────────────────────
 
@@ -108,7 +122,11 @@ pub trait StateBackend: Send + Sync {
     async fn get_events(&self, execution_id: &ExecutionId) -> BackendResult<Vec<Event>>;
 
     /// Load events since a given sequence number (exclusive).
-    async fn get_events_since(&self, execution_id: &ExecutionId, since_sequence: EventSequence) -> BackendResult<Vec<Event>>;
+    async fn get_events_since(
+        &self,
+        execution_id: &ExecutionId,
+        since_sequence: EventSequence,
+    ) -> BackendResult<Vec<Event>>;
 
     /// Get the latest event sequence for an execution.
     async fn latest_sequence(&self, execution_id: &ExecutionId) -> BackendResult<EventSequence>;
@@ -226,7 +244,10 @@ impl SqliteBackend {
     }
 
     /// Runs a sync store call off the caller's thread.
-    async fn call<T: Send + 'static>(&self, call: impl FnOnce(&Store) -> crate::Result<T> + Send + 'static) -> BackendResult<T> {
+    async fn call<T: Send + 'static>(
+        &self,
+        call: impl FnOnce(&Store) -> crate::Result<T> + Send + 'static,
+    ) -> BackendResult<T> {
         let store = self.store.clone();
         offload::run(move || call(&store)).await.map_err(to_backend_error)
     }
@@ -278,17 +299,31 @@ impl StateBackend for SqliteBackend {
         self.call(move |store| store.update_execution_status(&id, status)).await
     }
 
-    async fn update_execution_current_state(&self, id: &ExecutionId, current_state: &serde_json::Value) -> BackendResult<()> {
+    async fn update_execution_current_state(
+        &self,
+        id: &ExecutionId,
+        current_state: &serde_json::Value,
+    ) -> BackendResult<()> {
         let (id, state) = (id.clone(), current_state.clone());
         self.call(move |store| store.update_execution_current_state(&id, &state)).await
     }
 
-    async fn patch_append_array(&self, execution_id: &ExecutionId, key: &str, value: serde_json::Value) -> BackendResult<()> {
+    async fn patch_append_array(
+        &self,
+        execution_id: &ExecutionId,
+        key: &str,
+        value: serde_json::Value,
+    ) -> BackendResult<()> {
         let (id, key) = (execution_id.clone(), key.to_owned());
         self.call(move |store| store.patch_append_array(&id, &key, value)).await
     }
 
-    async fn list_executions(&self, status: Option<WorkflowStatus>, limit: u32, offset: u32) -> BackendResult<Vec<WorkflowExecution>> {
+    async fn list_executions(
+        &self,
+        status: Option<WorkflowStatus>,
+        limit: u32,
+        offset: u32,
+    ) -> BackendResult<Vec<WorkflowExecution>> {
         self.call(move |store| store.list_executions(status, limit, offset)).await
     }
 
@@ -301,7 +336,11 @@ impl StateBackend for SqliteBackend {
         self.call(move |store| store.get_events(&id)).await
     }
 
-    async fn get_events_since(&self, execution_id: &ExecutionId, since_sequence: EventSequence) -> BackendResult<Vec<Event>> {
+    async fn get_events_since(
+        &self,
+        execution_id: &ExecutionId,
+        since_sequence: EventSequence,
+    ) -> BackendResult<Vec<Event>> {
         let id = execution_id.clone();
         self.call(move |store| store.get_events_since(&id, since_sequence)).await
     }

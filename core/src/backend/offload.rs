@@ -31,7 +31,12 @@ fn pool() -> &'static Pool {
     static POOL: OnceLock<Pool> = OnceLock::new();
     POOL.get_or_init(|| {
         let (jobs, queue) = channel();
-        Pool { jobs, queue: Arc::new(Mutex::new(queue)), threads: AtomicUsize::new(0), idle: Arc::new(AtomicUsize::new(0)) }
+        Pool {
+            jobs,
+            queue: Arc::new(Mutex::new(queue)),
+            threads: AtomicUsize::new(0),
+            idle: Arc::new(AtomicUsize::new(0)),
+        }
     })
 }
 

@@ -1,0 +1,156 @@
+//! Workers racing on one file: threads sharing a store, threads each with its own connection,
+//! and separate processes. N workers claim M items; each item must be completed exactly once,
+//! claimed exactly once (its lease token is 1), and no worker may see an error.
+//!
+//! This test has its own `main` (`harness = false`): started with `JETSTATE_RACE_WORKER` set, the
+//! binary is a worker process of the process race instead.
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use jetstate::chrono::Utc;
+use jetstate::serde_json::json;
+use jetstate::uuid::Uuid;
+use jetstate::{Durability, ExecutionId, Options, Store, WorkItem, WorkItemStatus, DEFAULT_TENANT};
+
+const QUEUE: &str = "race";
+
+fn options() -> Options {
+    // The race is about isolation, which does not depend on durability; NORMAL keeps it quick.
+    Options::default().durability(Durability::Normal).busy_timeout(Duration::from_secs(30))
+}
+
+fn fill(path: &Path, items: usize) -> Vec<Uuid> {
+    let store = Store::open(path, options()).expect("opens");
+    (0..items)
+        .map(|n| {
+            let item = WorkItem {
+                id: Uuid::new_v4(),
+                execution_id: ExecutionId::new(),
+                node_id: format!("node-{n}"),
+                queue_type: QUEUE.into(),
+                payload: json!({"n": n}),
+                attempt: 0,
+                max_attempts: 3,
+                created_at: Utc::now(),
+                lease_expires_at: None,
+                worker_id: None,
+                tenant_id: DEFAULT_TENANT.into(),
+            };
+            store.enqueue_work_item(&item).expect("enqueued")
+        })
+        .collect()
+}
+
+/// Claims and completes until the queue is empty; returns the ids it completed.
+fn work(store: &Store, worker_id: &str) -> Vec<Uuid> {
+    let mut done = Vec::new();
+    while let Some(lease) = store.claim_fenced(worker_id, &[QUEUE], None).expect("claim never fails") {
+        store.complete_fenced(&lease.item.id, lease.token).expect("complete never fails");
+        done.push(lease.item.id);
+    }
+    done
+}
+
+/// Every item completed exactly once by the workers, and claimed exactly once in the file.
+fn check(path: &Path, items: &[Uuid], completed: Vec<Uuid>, what: &str) {
+    assert_eq!(completed.len(), items.len(), "{what}: {} completions for {} items", completed.len(), items.len());
+    let unique: HashSet<Uuid> = completed.into_iter().collect();
+    assert_eq!(unique, items.iter().copied().collect(), "{what}: some item was completed twice or never");
+    let store = Store::open(path, options()).expect("opens");
+    for id in items {
+        let entry = store.get_work_item(id).expect("read").expect("item exists");
+        assert_eq!(entry.status, WorkItemStatus::Completed, "{what}: {id}");
+        assert_eq!(entry.lease_token, 1, "{what}: {id} was claimed {} times", entry.lease_token);
+    }
+}
+
+fn threads_sharing_one_store(dir: &Path) {
+    let path = dir.join("shared.db");
+    let items = fill(&path, 1_000);
+    let store = Store::open(&path, options()).expect("opens");
+    let completed: Vec<Uuid> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|n| {
+                let store = store.clone();
+                scope.spawn(move || work(&store, &format!("thread-{n}")))
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().expect("worker thread")).collect()
+    });
+    check(&path, &items, completed, "8 threads sharing one store");
+}
+
+fn threads_with_their_own_connections(dir: &Path) {
+    let path = dir.join("connections.db");
+    let items = fill(&path, 1_000);
+    let completed: Vec<Uuid> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|n| {
+                let path = path.clone();
+                scope.spawn(move || work(&Store::open(&path, options()).expect("opens"), &format!("conn-{n}")))
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().expect("worker thread")).collect()
+    });
+    check(&path, &items, completed, "8 threads with their own connections");
+}
+
+fn processes(dir: &Path) {
+    let path = dir.join("processes.db");
+    let items = fill(&path, 2_000);
+    let me = std::env::current_exe().expect("own path");
+    let children: Vec<_> = (0..4)
+        .map(|n| {
+            Command::new(&me)
+                .env("JETSTATE_RACE_WORKER", &path)
+                .env("JETSTATE_RACE_NAME", format!("process-{n}"))
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("worker process starts")
+        })
+        .collect();
+    let mut completed = Vec::new();
+    for child in children {
+        let output = child.wait_with_output().expect("worker process ends");
+        assert!(
+            output.status.success(),
+            "a worker process failed: {}\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let ids = String::from_utf8(output.stdout).expect("ids are text");
+        completed.extend(ids.lines().map(|line| line.parse::<Uuid>().expect("an item id")));
+    }
+    check(&path, &items, completed, "4 processes");
+}
+
+fn main() {
+    if let Ok(path) = std::env::var("JETSTATE_RACE_WORKER") {
+        let name = std::env::var("JETSTATE_RACE_NAME").unwrap_or_else(|_| "worker".into());
+        let store = Store::open(&path, options()).expect("worker opens the file");
+        let done = work(&store, &name);
+        let mut out = std::io::stdout().lock();
+        for id in done {
+            writeln!(out, "{id}").expect("stdout");
+        }
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    type Scenario = (&'static str, fn(&Path));
+    let scenarios: [Scenario; 3] = [
+        ("threads sharing one store claim each item once", threads_sharing_one_store),
+        ("threads with their own connections claim each item once", threads_with_their_own_connections),
+        ("processes on one file claim each item once", processes),
+    ];
+    for (name, scenario) in scenarios {
+        let started = Instant::now();
+        scenario(dir.path());
+        println!("test {name} ... ok ({:.1}s)", started.elapsed().as_secs_f64());
+    }
+    println!("\nraces: {} passed, 0 failed", scenarios.len());
+}
