@@ -50,6 +50,7 @@ pub mod tenant;
 pub mod tokens;
 pub mod wire;
 pub mod workflow;
+mod writer;
 
 pub use backend::{
     ApiToken, BackendResult, ReclaimResult, SqliteBackend, StateBackend, StateBackendError, TenantScopedSqliteBackend,
@@ -68,6 +69,7 @@ pub use store::Store;
 pub use tenant::{Tenant, TenantId, TenantLimits, TenantStatus, DEFAULT_TENANT};
 pub use tokens::TokenRecord;
 pub use workflow::{ExecutionId, SessionType, WorkflowExecution, WorkflowStatus};
+pub use writer::WriteStats;
 
 /// Re-exported so that users build ids and JSON values with the same versions as the core.
 pub use {chrono, serde_json, uuid};

@@ -1,28 +1,33 @@
-//! Connections to the SQLite file, their pragmas, and the two paths every call takes: a write is
-//! one `BEGIN IMMEDIATE` transaction on the single writer connection; a read is one deferred
-//! transaction on a pooled reader connection (WAL lets readers run beside the writer and see a
-//! consistent snapshot).
+//! Connections to the SQLite file, their pragmas, and the paths every call takes: a write goes
+//! to the single writer connection (`writer.rs`: one immediate transaction, shared with other
+//! callers' writes by group commit); a read runs on a pooled reader connection (WAL lets readers
+//! run beside the writer and see committed data only).
 //!
 //! Invariants kept here:
-//! * every state change is exactly one transaction: committed when the closure returns `Ok`,
-//!   rolled back when it returns `Err` or panics (rusqlite's `Transaction` rolls back on drop);
-//! * writers of this process queue on one mutex, writers of other processes on SQLite's lock with
-//!   the busy timeout, and `BEGIN IMMEDIATE` takes the lock up front, so no transaction fails
-//!   half-way on a lock upgrade;
+//! * every state change is exactly one transaction (see `writer.rs`), and no call returns success
+//!   before the commit that holds it;
+//! * writers of this process queue on the writer's mutex, writers of other processes on SQLite's
+//!   lock with the busy timeout, and `BEGIN IMMEDIATE` takes the lock up front, so no transaction
+//!   fails half-way on a lock upgrade;
+//! * a read of several statements runs in one read transaction, so it sees one snapshot;
 //! * a file is identified and checked before any pragma writes to it (`schema::check_file`).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags};
 
 use crate::error::{Error, Result};
 use crate::options::{Durability, Options};
 use crate::schema;
+use crate::writer::Writer;
 
 /// Readers kept open for reuse; more may exist for a moment under load.
 const IDLE_READERS: usize = 8;
+
+/// Prepared statements kept per connection: more than the core has, so none is re-prepared.
+const STATEMENT_CACHE: usize = 96;
 
 /// Where a store's data lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,8 +53,7 @@ pub(crate) struct Database {
     location: Location,
     durability: Durability,
     busy_timeout: std::time::Duration,
-    /// `None` once the store is closed.
-    writer: Mutex<Option<Connection>>,
+    writer: Writer,
     /// Set by `close`, read by readers without touching the writer's lock.
     closed: AtomicBool,
     readers: Mutex<Vec<Connection>>,
@@ -64,13 +68,30 @@ fn closed() -> Error {
     Error::database("the store is closed")
 }
 
+/// Runs a cached transaction-control statement (re-parsing `BEGIN` on every call costs more than
+/// many a read).
+fn control(conn: &Connection, sql: &str) -> Result<()> {
+    conn.prepare_cached(sql)?.execute([])?;
+    Ok(())
+}
+
+/// Runs `work` in one deferred read transaction on `conn`.
+fn in_read_transaction<T>(conn: &Connection, work: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    control(conn, "BEGIN")?;
+    let outcome = work(conn);
+    let ended = control(conn, if outcome.is_ok() { "COMMIT" } else { "ROLLBACK" });
+    let value = outcome?;
+    ended?;
+    Ok(value)
+}
+
 impl Database {
     pub(crate) fn open(location: Location, options: &Options) -> Result<Database> {
         let mut writer = match &location {
             Location::Memory => Connection::open_in_memory()?,
             Location::File(path) => open_file(path)?,
         };
-        writer.busy_timeout(options.busy_timeout)?;
+        configure(&writer, options.busy_timeout)?;
         schema::check_file(&writer)?;
         if let Location::File(_) = location {
             enable_wal(&writer)?;
@@ -86,7 +107,7 @@ impl Database {
             location,
             durability: options.durability,
             busy_timeout: options.busy_timeout,
-            writer: Mutex::new(Some(writer)),
+            writer: Writer::new(writer),
             closed: AtomicBool::new(false),
             readers: Mutex::new(Vec::new()),
         })
@@ -100,31 +121,39 @@ impl Database {
         self.durability
     }
 
-    /// Runs `work` in one immediate transaction on the writer: committed if it returns `Ok`,
-    /// rolled back otherwise.
-    pub(crate) fn write<T>(&self, work: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
-        let mut writer = lock(&self.writer);
-        let conn = writer.as_mut().ok_or_else(closed)?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let value = work(&tx)?;
-        tx.commit()?;
-        Ok(value)
+    pub(crate) fn write_stats(&self) -> crate::writer::WriteStats {
+        self.writer.stats()
     }
 
-    /// Runs `work` in one read transaction, so that several queries see one snapshot.
-    pub(crate) fn read<T>(&self, work: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+    /// Runs `work` as one atomic write: committed if it returns `Ok` (possibly in one commit with
+    /// other callers' writes), without effect if it returns `Err`.
+    pub(crate) fn write<T>(&self, work: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        if self.is_closed() {
+            return Err(closed());
+        }
+        self.writer.write(work)
+    }
+
+    /// Runs `work`, a read of one statement, on a reader (that statement is its own snapshot).
+    pub(crate) fn read<T>(&self, work: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         if self.location == Location::Memory {
             // A private in-memory database has one connection; reads share the writer's.
-            let mut writer = lock(&self.writer);
-            let conn = writer.as_mut().ok_or_else(closed)?;
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
-            return work(&tx);
+            return self.writer.with_idle_connection(work);
         }
-        let mut conn = self.take_reader()?;
-        let outcome = (|| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
-            work(&tx)
-        })();
+        let conn = self.take_reader()?;
+        let outcome = work(&conn);
+        self.return_reader(conn);
+        outcome
+    }
+
+    /// Runs `work`, a read of several statements, in one read transaction: one snapshot.
+    pub(crate) fn read_consistent<T>(&self, work: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        if self.location == Location::Memory {
+            // One connection, held for the whole call: nothing can write in between.
+            return self.writer.with_idle_connection(work);
+        }
+        let conn = self.take_reader()?;
+        let outcome = in_read_transaction(&conn, work);
         self.return_reader(conn);
         outcome
     }
@@ -140,7 +169,7 @@ impl Database {
             return Err(Error::internal("reader requested for an in-memory database"));
         };
         let conn = open_file(path)?;
-        conn.busy_timeout(self.busy_timeout)?;
+        configure(&conn, self.busy_timeout)?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         // Readers never write: a bug that tried would fail loudly instead of bypassing the writer.
         conn.pragma_update(None, "query_only", "ON")?;
@@ -157,17 +186,25 @@ impl Database {
     /// Closes every connection; later calls fail with "the store is closed". Idempotent.
     pub(crate) fn close(&self) -> Result<()> {
         self.closed.store(true, Ordering::SeqCst);
-        let writer = lock(&self.writer).take();
         lock(&self.readers).clear();
-        if let Some(conn) = writer {
-            conn.close().map_err(|(_, err)| Error::from(err))?;
-        }
-        Ok(())
+        self.writer.close()
     }
 
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::SeqCst)
     }
+}
+
+/// Settings every connection gets, writer and readers alike.
+fn configure(conn: &Connection, busy_timeout: std::time::Duration) -> Result<()> {
+    conn.busy_timeout(busy_timeout)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    // The query planner stability guarantee: a statement's plan is fixed when it is prepared.
+    // Without it, SQLite 3.54 looks at bound values when it weighs a partial index or a
+    // `LIMIT ?`, and then recompiles the statement at every new binding: the claim's seek was
+    // re-prepared on every call. The core's plans are chosen (and pinned) up front anyway.
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+    Ok(())
 }
 
 fn open_file(path: &Path) -> Result<Connection> {

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use rusqlite::Connection;
 use serde_json::Value;
 
 use crate::clock::{from_micros, to_micros, Clock};
@@ -104,6 +105,12 @@ impl Store {
         self.shared.db.close()
     }
 
+    /// How many write calls this store committed, and in how many commits (group commit lets
+    /// one commit carry several callers' calls).
+    pub fn write_stats(&self) -> crate::writer::WriteStats {
+        self.shared.db.write_stats()
+    }
+
     pub fn is_closed(&self) -> bool {
         self.shared.db.is_closed()
     }
@@ -116,12 +123,19 @@ impl Store {
         self.shared.options.clock.now_micros()
     }
 
-    fn write<T>(&self, work: impl FnOnce(&rusqlite::Transaction<'_>, Option<&str>, i64) -> Result<T>) -> Result<T> {
-        self.shared.db.write(|tx| work(tx, self.scope(), self.now_micros()))
+    /// One atomic write; `work` gets the connection, the scope and the time of the call.
+    fn write<T>(&self, work: impl FnOnce(&Connection, Option<&str>, i64) -> Result<T>) -> Result<T> {
+        self.shared.db.write(|conn| work(conn, self.scope(), self.now_micros()))
     }
 
-    fn read<T>(&self, work: impl FnOnce(&rusqlite::Transaction<'_>, Option<&str>) -> Result<T>) -> Result<T> {
-        self.shared.db.read(|tx| work(tx, self.scope()))
+    /// A read of one statement.
+    fn read<T>(&self, work: impl FnOnce(&Connection, Option<&str>) -> Result<T>) -> Result<T> {
+        self.shared.db.read(|conn| work(conn, self.scope()))
+    }
+
+    /// A read of several statements, in one snapshot.
+    fn read_consistent<T>(&self, work: impl FnOnce(&Connection, Option<&str>) -> Result<T>) -> Result<T> {
+        self.shared.db.read_consistent(|conn| work(conn, self.scope()))
     }
 
     fn backoff(&self) -> Backoff {
@@ -258,7 +272,7 @@ impl Store {
 
     /// The snapshot with the highest `at_sequence`, if any.
     pub fn latest_snapshot(&self, execution_id: &ExecutionId) -> Result<Option<Snapshot>> {
-        self.read(|tx, scope| {
+        self.read_consistent(|tx, scope| {
             if executions::get(tx, scope, execution_id)?.is_none() {
                 return Ok(None);
             }
@@ -271,7 +285,7 @@ impl Store {
     /// The execution's state rebuilt from its latest snapshot and events, read in one
     /// transaction. Unknown execution: NotFound.
     pub fn materialize(&self, execution_id: &ExecutionId) -> Result<MaterializedState> {
-        self.read(|tx, scope| {
+        self.read_consistent(|tx, scope| {
             let execution = executions::get(tx, scope, execution_id)?
                 .ok_or_else(|| Error::not_found(format!("execution not found: {execution_id}")))?;
             let (base, at) = match snapshot::latest(tx, execution_id)? {
@@ -289,6 +303,11 @@ impl Store {
     /// Enqueues an item as pending. An existing id: Conflict, nothing written.
     pub fn enqueue_work_item(&self, item: &WorkItem) -> Result<WorkItemId> {
         self.write(|tx, scope, now| queue::enqueue(tx, scope, item, now))
+    }
+
+    /// Enqueues several items (a fan-out), all or nothing: on any error none is enqueued.
+    pub fn enqueue_work_items(&self, items: &[WorkItem]) -> Result<Vec<WorkItemId>> {
+        self.write(|tx, scope, now| items.iter().map(|item| queue::enqueue(tx, scope, item, now)).collect())
     }
 
     /// The item with its queue status, last error, retry time and lease token.
@@ -394,7 +413,7 @@ impl Store {
     }
 
     pub fn list_tokens(&self) -> Result<Vec<TokenRecord>> {
-        self.read(|tx, scope| tokens::list(tx, scope))
+        self.read(tokens::list)
     }
 
     // ── Tenants ──────────────────────────────────────────────────────────────────────────────

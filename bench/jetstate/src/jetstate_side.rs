@@ -1,0 +1,249 @@
+//! The workloads on jetstate, through `Arc<dyn StateBackend>` on a tokio runtime, as the engine
+//! calls it. Setup that the timed part does not measure may use the sync store or raw SQL.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use jetstate::{
+    Durability, Event, EventKind, ExecutionId, Options, SqliteBackend, StateBackend, WorkItem, WorkflowExecution,
+    WorkflowStatus, DEFAULT_TENANT,
+};
+
+use crate::{event_kind, initial_input, payload, Measured, EXPIRED_LEASES, HISTORY};
+
+fn execution() -> WorkflowExecution {
+    WorkflowExecution {
+        execution_id: ExecutionId::new(),
+        workflow_id: "bench".into(),
+        workflow_version: "1".into(),
+        status: WorkflowStatus::Running,
+        initial_input: initial_input(),
+        current_state: initial_input(),
+        started_at: Utc::now(),
+        updated_at: Utc::now(),
+        completed_at: None,
+        session_type: None,
+    }
+}
+
+fn kind(n: usize) -> EventKind {
+    EventKind::from_json(event_kind(n))
+}
+
+fn item(execution_id: &ExecutionId, n: usize) -> WorkItem {
+    WorkItem {
+        id: uuid::Uuid::new_v4(),
+        execution_id: execution_id.clone(),
+        node_id: format!("node-{}", n % 10),
+        queue_type: "q".into(),
+        payload: crate::payload(n),
+        attempt: 0,
+        max_attempts: 3,
+        created_at: Utc::now(),
+        lease_expires_at: None,
+        worker_id: None,
+        tenant_id: DEFAULT_TENANT.into(),
+    }
+}
+
+pub fn run(workload: &str, full: bool, dir: &Path, n: usize) -> Measured {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    runtime.block_on(run_async(workload, full, dir, n))
+}
+
+async fn run_async(workload: &str, full: bool, dir: &Path, n: usize) -> Measured {
+    let path = dir.join("jetstate.db");
+    let durability = if full { Durability::Full } else { Durability::Normal };
+    let sqlite =
+        SqliteBackend::open_with(&format!("sqlite://{}", path.display()), Options::default().durability(durability))
+            .await
+            .expect("opens");
+    let backend: Arc<dyn StateBackend> = Arc::new(sqlite.clone());
+    match workload {
+        "create_executions" => {
+            let executions: Vec<WorkflowExecution> = (0..n).map(|_| execution()).collect();
+            let began = std::time::Instant::now();
+            for execution in executions {
+                backend.create_execution(execution).await.expect("created");
+            }
+            Measured { ops: n, seconds: began.elapsed().as_secs_f64() }
+        }
+        "append_one_writer" => {
+            let exec = execution();
+            backend.create_execution(exec.clone()).await.expect("created");
+            let began = std::time::Instant::now();
+            for sequence in 1..=n {
+                backend
+                    .append_event(Event::new(exec.execution_id.clone(), sequence as i64, kind(sequence)))
+                    .await
+                    .expect("append");
+            }
+            Measured { ops: n, seconds: began.elapsed().as_secs_f64() }
+        }
+        "append_8_writers" => {
+            let mut ids = Vec::new();
+            for _ in 0..8 {
+                let exec = execution();
+                backend.create_execution(exec.clone()).await.expect("created");
+                ids.push(exec.execution_id);
+            }
+            let began = std::time::Instant::now();
+            let tasks: Vec<_> = ids
+                .into_iter()
+                .map(|id| {
+                    let backend = Arc::clone(&backend);
+                    tokio::spawn(async move {
+                        for sequence in 1..=n / 8 {
+                            backend
+                                .append_event(Event::new(id.clone(), sequence as i64, kind(sequence)))
+                                .await
+                                .expect("append");
+                        }
+                    })
+                })
+                .collect();
+            for task in tasks {
+                task.await.expect("writer");
+            }
+            Measured { ops: n / 8 * 8, seconds: began.elapsed().as_secs_f64() }
+        }
+        "read_history" => {
+            let exec = execution();
+            backend.create_execution(exec.clone()).await.expect("created");
+            let id = exec.execution_id;
+            let events: Vec<Event> = (1..=HISTORY).map(|s| Event::new(id.clone(), s as i64, kind(s))).collect();
+            sqlite.store().append_events(events).expect("history");
+            let began = std::time::Instant::now();
+            for _ in 0..n {
+                assert_eq!(backend.get_events(&id).await.expect("read").len(), HISTORY);
+            }
+            Measured { ops: n, seconds: began.elapsed().as_secs_f64() }
+        }
+        "queue_1_worker" => {
+            let exec = execution();
+            backend.create_execution(exec.clone()).await.expect("created");
+            let began = std::time::Instant::now();
+            for k in 0..n {
+                backend.enqueue_work_item(item(&exec.execution_id, k)).await.expect("enqueue");
+                let claimed = backend.claim_work_item("worker", &["q"]).await.expect("claim").expect("an item");
+                backend.complete_work_item(claimed.id).await.expect("complete");
+            }
+            Measured { ops: n, seconds: began.elapsed().as_secs_f64() }
+        }
+        "queue_4_workers" => {
+            let exec = execution();
+            backend.create_execution(exec.clone()).await.expect("created");
+            let began = std::time::Instant::now();
+            let tasks: Vec<_> = (0..4)
+                .map(|w| {
+                    let (backend, id) = (Arc::clone(&backend), exec.execution_id.clone());
+                    tokio::spawn(async move {
+                        let worker = format!("worker-{w}");
+                        let mut completed = 0;
+                        let mut enqueued = 0;
+                        while completed < n / 4 {
+                            if enqueued < n / 4 {
+                                backend.enqueue_work_item(item(&id, enqueued)).await.expect("enqueue");
+                                enqueued += 1;
+                            }
+                            if let Some(claimed) = backend.claim_work_item(&worker, &["q"]).await.expect("claim") {
+                                backend.complete_work_item(claimed.id).await.expect("complete");
+                                completed += 1;
+                            }
+                        }
+                        completed
+                    })
+                })
+                .collect();
+            let mut ops = 0;
+            for task in tasks {
+                ops += task.await.expect("worker");
+            }
+            Measured { ops, seconds: began.elapsed().as_secs_f64() }
+        }
+        "reclaim_1000" => {
+            let exec = execution();
+            backend.create_execution(exec.clone()).await.expect("created");
+            let mut total = Measured { ops: 0, seconds: 0.0 };
+            for _ in 0..n {
+                let items: Vec<WorkItem> = (0..EXPIRED_LEASES).map(|k| item(&exec.execution_id, k)).collect();
+                sqlite.store().enqueue_work_items(&items).expect("enqueue");
+                expire_leases_raw(&path);
+                let began = std::time::Instant::now();
+                let reclaimed = backend.reclaim_expired_leases().await.expect("reclaim").retryable.len();
+                total.seconds += began.elapsed().as_secs_f64();
+                assert_eq!(reclaimed, EXPIRED_LEASES);
+                total.ops += reclaimed;
+                // Take the re-queued items out of the way of the next round.
+                complete_all_raw(&path);
+            }
+            total
+        }
+        "claim_1k_pending" | "claim_1m_pending" => {
+            let exec = execution();
+            backend.create_execution(exec.clone()).await.expect("created");
+            let pending = if workload == "claim_1k_pending" { 1_000 } else { 1_000_000 };
+            insert_pending_raw(&path, &exec.execution_id, pending);
+            let began = std::time::Instant::now();
+            for _ in 0..n {
+                backend.claim_work_item("worker", &["q"]).await.expect("claim").expect("an item");
+            }
+            Measured { ops: n, seconds: began.elapsed().as_secs_f64() }
+        }
+        other => panic!("unknown workload {other}"),
+    }
+}
+
+fn raw(path: &Path) -> rusqlite::Connection {
+    let conn = rusqlite::Connection::open(path).expect("raw connection");
+    conn.busy_timeout(Duration::from_secs(30)).expect("busy timeout");
+    conn
+}
+
+/// Setup: every pending item becomes claimed with a lease that expired long ago.
+fn expire_leases_raw(path: &Path) {
+    raw(path)
+        .execute(
+            "UPDATE work_items SET status = 'claimed', worker_id = 'gone', lease_expires_at = 1, lease_token = 1
+             WHERE status = 'pending'",
+            [],
+        )
+        .expect("expire");
+}
+
+fn complete_all_raw(path: &Path) {
+    raw(path)
+        .execute("UPDATE work_items SET status = 'completed', retry_after = NULL WHERE status = 'pending'", [])
+        .expect("clear");
+}
+
+/// Setup: `count` pending items, inserted in one transaction.
+fn insert_pending_raw(path: &Path, execution_id: &ExecutionId, count: usize) {
+    let mut conn = raw(path);
+    let tx = conn.transaction().expect("tx");
+    {
+        let mut insert = tx
+            .prepare(
+                "INSERT INTO work_items (id, tenant_id, execution_id, node_id, queue_type, payload, status, attempt,
+                     max_attempts, created_at, updated_at)
+                 VALUES (?1, 'default', ?2, ?3, 'q', ?4, 'pending', 0, 3, ?5, ?5)",
+            )
+            .expect("insert");
+        let base = Utc::now().timestamp_micros() - 10_000_000;
+        let body = payload(0).to_string();
+        for k in 0..count {
+            insert
+                .execute(rusqlite::params![
+                    uuid::Uuid::new_v4(),
+                    execution_id.0,
+                    format!("node-{}", k % 10),
+                    body,
+                    base + k as i64
+                ])
+                .expect("row");
+        }
+    }
+    tx.commit().expect("commit");
+}

@@ -1,0 +1,99 @@
+//! One benchmark run: `jetstate-bench <jetstate|floor> <workload> <full|normal> <dir> <n>`.
+//!
+//! Prints one JSON line `{implementation, workload, durability, ops, seconds}` for the timed part
+//! only. `bench/run.py` runs every workload on every implementation, each in its own process (so
+//! that peak memory is measured per run), and writes BENCHMARKS.md. The anchor (the engine's own
+//! backend) is the same program in `bench/anchor`, built in a workspace of its own.
+
+mod floor;
+mod jetstate_side;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use serde_json::{json, Value};
+
+/// The workloads; each takes `n`, its size, from the driver.
+pub const WORKLOADS: [&str; 9] = [
+    "create_executions",
+    "append_one_writer",
+    "append_8_writers",
+    "read_history",
+    "queue_1_worker",
+    "queue_4_workers",
+    "reclaim_1000",
+    "claim_1k_pending",
+    "claim_1m_pending",
+];
+
+/// Events in the history that `read_history` reads, and leases per `reclaim_1000` round.
+pub const HISTORY: usize = 1_000;
+pub const EXPIRED_LEASES: usize = 1_000;
+
+/// The kind of every benchmark event: a model node's completion, as the engine writes it.
+pub fn event_kind(n: usize) -> Value {
+    json!({
+        "type": "node_completed",
+        "node_id": format!("node-{}", n % 10),
+        "output": {"answer": format!("result {n}"), "tokens": n},
+        "state_patch": {"last": n},
+        "duration_ms": 12,
+        "gen_ai_system": "anthropic",
+        "gen_ai_model": "claude",
+        "input_tokens": 120,
+        "output_tokens": 40
+    })
+}
+
+pub fn initial_input() -> Value {
+    json!({"topic": "benchmarks", "budget": 10})
+}
+
+pub fn payload(n: usize) -> Value {
+    json!({"step": n, "prompt": "summarize the findings"})
+}
+
+/// How long the timed part took and how many operations it did.
+pub struct Measured {
+    pub ops: usize,
+    pub seconds: f64,
+}
+
+/// Times `work`, which returns the number of operations it did.
+pub fn timed(work: impl FnOnce() -> usize) -> Measured {
+    let started = Instant::now();
+    let ops = work();
+    Measured { ops, seconds: started.elapsed().as_secs_f64() }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() != 6 {
+        eprintln!("usage: jetstate-bench <jetstate|floor> <workload> <full|normal> <dir> <n>");
+        std::process::exit(2);
+    }
+    let (implementation, workload, durability) = (args[1].as_str(), args[2].as_str(), args[3].as_str());
+    let dir = PathBuf::from(&args[4]);
+    let n: usize = args[5].parse().expect("n is a number");
+    assert!(WORKLOADS.contains(&workload), "unknown workload {workload}");
+    let full = match durability {
+        "full" => true,
+        "normal" => false,
+        other => panic!("unknown durability {other}"),
+    };
+    let measured = match implementation {
+        "jetstate" => jetstate_side::run(workload, full, &dir, n),
+        "floor" => floor::run(workload, full, &dir, n),
+        other => panic!("unknown implementation {other}"),
+    };
+    println!(
+        "{}",
+        json!({
+            "implementation": implementation,
+            "workload": workload,
+            "durability": durability,
+            "ops": measured.ops,
+            "seconds": measured.seconds,
+        })
+    );
+}

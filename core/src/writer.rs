@@ -1,0 +1,417 @@
+//! The writer connection and group commit: several callers' writes share one transaction and one
+//! commit (one fsync at `full` durability), each call still atomic and isolated.
+//!
+//! Protocol (all state under one mutex; callers run their own work on their own thread):
+//! * A caller that finds no open batch **leads**: it begins an immediate transaction and runs its
+//!   work directly in it. If its work fails, nothing else has joined yet: it rolls the whole
+//!   transaction back and returns the error.
+//! * While callers are waiting to write, the leader lets them **join** (up to [`MAX_BATCH`]): each
+//!   joiner runs its work inside a savepoint of the open transaction; a joiner whose work fails
+//!   rolls back to its savepoint (the batch keeps everyone else's work) and returns its error at
+//!   once.
+//! * Then the leader closes the batch and commits. Every member whose work succeeded returns only
+//!   after that commit: with its result if the commit succeeded, with the commit's error (and
+//!   nothing of the batch written) if it failed. No call is acknowledged before its commit is
+//!   durable.
+//!
+//! Works run one at a time, in the order they took the lock, inside one transaction: the outcome
+//! is that of running the calls one after the other, so a claim still sees every earlier write.
+//! A caller alone pays one mutex and no savepoint; batching happens only when callers queue up,
+//! which is exactly when the commit is the bottleneck.
+
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+
+use rusqlite::Connection;
+
+use crate::error::{Error, Result};
+
+/// Most calls one commit carries; more would make the first caller wait too long.
+pub(crate) const MAX_BATCH: usize = 64;
+
+/// The outcome of one batch's commit, shared by its members.
+type Outcome = Arc<OnceLock<Result<()>>>;
+
+struct Batch {
+    members: usize,
+    /// False once the leader has started to commit.
+    open: bool,
+    outcome: Outcome,
+}
+
+struct State {
+    /// `None` once closed.
+    conn: Option<Connection>,
+    batch: Option<Batch>,
+}
+
+pub(crate) struct Writer {
+    state: Mutex<State>,
+    changed: Condvar,
+    /// Callers that want to write and have neither led nor joined yet.
+    waiting: AtomicUsize,
+    /// Calls that committed, and the commits that carried them.
+    calls: AtomicUsize,
+    commits: AtomicUsize,
+}
+
+/// How many write calls the store committed, and in how many commits.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteStats {
+    pub calls: usize,
+    pub commits: usize,
+}
+
+fn closed() -> Error {
+    Error::database("the store is closed")
+}
+
+/// Runs a cached transaction-control statement (`BEGIN IMMEDIATE`, `COMMIT`, ...).
+fn control(conn: &Connection, sql: &str) -> Result<()> {
+    conn.prepare_cached(sql)?.execute([])?;
+    Ok(())
+}
+
+/// Runs `work`, turning a panic into a value so that the transaction can be cleaned up first.
+fn guarded<T>(conn: &Connection, work: impl FnOnce(&Connection) -> Result<T>) -> std::thread::Result<Result<T>> {
+    catch_unwind(AssertUnwindSafe(|| work(conn)))
+}
+
+impl Writer {
+    pub(crate) fn new(conn: Connection) -> Writer {
+        Writer {
+            state: Mutex::new(State { conn: Some(conn), batch: None }),
+            changed: Condvar::new(),
+            waiting: AtomicUsize::new(0),
+            calls: AtomicUsize::new(0),
+            commits: AtomicUsize::new(0),
+        }
+    }
+
+    pub(crate) fn stats(&self) -> WriteStats {
+        WriteStats { calls: self.calls.load(Ordering::Relaxed), commits: self.commits.load(Ordering::Relaxed) }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panicking work was caught before it could leave the state half-changed.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn wait<'a>(&self, guard: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+        self.changed.wait(guard).unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Runs `work` as one atomic call: committed (possibly with other callers' calls) if it
+    /// returns `Ok`, without effect if it returns `Err` or panics.
+    pub(crate) fn write<T>(&self, work: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        let mut state = self.lock();
+        loop {
+            if state.conn.is_none() {
+                self.waiting.fetch_sub(1, Ordering::SeqCst);
+                return Err(closed());
+            }
+            match &state.batch {
+                None => return self.lead(state, work),
+                Some(batch) if batch.open && batch.members < MAX_BATCH => return self.join(state, work),
+                Some(_) => state = self.wait(state),
+            }
+        }
+    }
+
+    fn lead<T>(&self, mut state: MutexGuard<'_, State>, work: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        let conn = state.conn.as_ref().expect("checked by the caller: the writer is open");
+        control(conn, "BEGIN IMMEDIATE")?;
+        let outcome: Outcome = Arc::new(OnceLock::new());
+        let result = match guarded(conn, work) {
+            Ok(Ok(value)) => value,
+            failed => {
+                // Nobody has joined yet: the transaction holds only this call's writes.
+                let _ = control(conn, "ROLLBACK");
+                drop(state);
+                self.changed.notify_all();
+                return match failed {
+                    Ok(Err(err)) => Err(err),
+                    Err(panic) => resume_unwind(panic),
+                    Ok(Ok(_)) => unreachable!("the success arm is matched above"),
+                };
+            }
+        };
+        state.batch = Some(Batch { members: 1, open: true, outcome: Arc::clone(&outcome) });
+        // Let the callers that queued up meanwhile join this transaction.
+        while self.waiting.load(Ordering::SeqCst) > 0 && state.batch.as_ref().is_some_and(|b| b.members < MAX_BATCH) {
+            state = self.wait(state);
+        }
+        if let Some(batch) = state.batch.as_mut() {
+            batch.open = false;
+        }
+        let conn = state.conn.as_ref().expect("the writer is not closed while a batch is open");
+        let committed = control(conn, "COMMIT").inspect_err(|_| {
+            // A failed COMMIT may leave the transaction open; end it so the next batch can begin.
+            if !conn.is_autocommit() {
+                let _ = control(conn, "ROLLBACK");
+            }
+        });
+        let _ = outcome.set(committed.clone());
+        if committed.is_ok() {
+            let members = state.batch.as_ref().map_or(1, |batch| batch.members);
+            self.calls.fetch_add(members, Ordering::Relaxed);
+            self.commits.fetch_add(1, Ordering::Relaxed);
+        }
+        state.batch = None;
+        drop(state);
+        self.changed.notify_all();
+        committed.map(|()| result)
+    }
+
+    fn join<T>(&self, mut state: MutexGuard<'_, State>, work: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        let conn = state.conn.as_ref().expect("checked by the caller: the writer is open");
+        let joined = control(conn, "SAVEPOINT joined").map(|()| guarded(conn, work));
+        let result = match joined {
+            Err(err) => Err(err),
+            Ok(Ok(Ok(value))) => match control(conn, "RELEASE joined") {
+                Ok(()) => Ok(value),
+                Err(err) => Err(err),
+            },
+            Ok(failed) => {
+                let _ = control(conn, "ROLLBACK TO joined");
+                let _ = control(conn, "RELEASE joined");
+                drop(state);
+                self.changed.notify_all();
+                return match failed {
+                    Ok(Err(err)) => Err(err),
+                    Err(panic) => resume_unwind(panic),
+                    Ok(Ok(_)) => unreachable!("the success arm is matched above"),
+                };
+            }
+        };
+        let value = match result {
+            Ok(value) => value,
+            Err(err) => {
+                drop(state);
+                self.changed.notify_all();
+                return Err(err);
+            }
+        };
+        let batch = state.batch.as_mut().expect("a joined batch stays until its leader commits");
+        batch.members += 1;
+        let outcome = Arc::clone(&batch.outcome);
+        self.changed.notify_all();
+        while outcome.get().is_none() {
+            state = self.wait(state);
+        }
+        drop(state);
+        outcome.get().cloned().expect("checked above").map(|()| value)
+    }
+
+    /// Runs `work` with the writer connection outside any batch (for reads of an in-memory
+    /// database, which has no other connection): waits until no batch is open, so that it
+    /// never sees writes that are not committed yet.
+    pub(crate) fn with_idle_connection<T>(&self, work: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let mut state = self.lock();
+        while state.batch.is_some() {
+            state = self.wait(state);
+        }
+        let conn = state.conn.as_ref().ok_or_else(closed)?;
+        match guarded(conn, work) {
+            Ok(result) => result,
+            Err(panic) => {
+                drop(state);
+                resume_unwind(panic)
+            }
+        }
+    }
+
+    /// Closes the connection once no batch is open. Idempotent.
+    pub(crate) fn close(&self) -> Result<()> {
+        let mut state = self.lock();
+        while state.batch.is_some() {
+            state = self.wait(state);
+        }
+        let conn = state.conn.take();
+        drop(state);
+        self.changed.notify_all();
+        match conn {
+            Some(conn) => conn.close().map_err(|(_, err)| Error::from(err)),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Barrier;
+
+    /// A member's work, boxed so that members of one batch can differ.
+    type Work = Box<dyn FnOnce(&Connection) -> Result<()> + Send>;
+
+    fn writer() -> Arc<Writer> {
+        let conn = Connection::open_in_memory().expect("memory db");
+        conn.execute_batch(
+            "PRAGMA foreign_keys = ON;
+             CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL);
+             CREATE TABLE parent (id INTEGER PRIMARY KEY);
+             CREATE TABLE child (parent INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED);",
+        )
+        .expect("schema");
+        Arc::new(Writer::new(conn))
+    }
+
+    fn insert(conn: &Connection, k: i64) -> Result<()> {
+        conn.execute("INSERT INTO t (k, v) VALUES (?1, 'x')", [k])?;
+        Ok(())
+    }
+
+    fn count(writer: &Writer, table: &str) -> i64 {
+        writer
+            .with_idle_connection(
+                |conn| Ok(conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))?),
+            )
+            .expect("count")
+    }
+
+    /// Runs `members` concurrently with a leader whose work waits until all of them queued, so
+    /// that they all join the leader's batch. Returns each member's outcome (a panic as `None`).
+    fn batch<F>(writer: &Arc<Writer>, members: Vec<F>) -> Vec<Option<Result<()>>>
+    where
+        F: FnOnce(&Connection) -> Result<()> + Send + 'static,
+    {
+        let count = members.len();
+        let started = Arc::new(Barrier::new(count + 1));
+        let leader = {
+            let (writer, started) = (Arc::clone(writer), Arc::clone(&started));
+            std::thread::spawn(move || {
+                writer.write(|conn| {
+                    started.wait();
+                    while writer.waiting.load(Ordering::SeqCst) < count {
+                        std::thread::yield_now();
+                    }
+                    insert(conn, 0)
+                })
+            })
+        };
+        let handles: Vec<_> = members
+            .into_iter()
+            .map(|work| {
+                let (writer, started) = (Arc::clone(writer), Arc::clone(&started));
+                std::thread::spawn(move || {
+                    started.wait();
+                    writer.write(work)
+                })
+            })
+            .collect();
+        let outcomes = handles.into_iter().map(|h| h.join().ok()).collect();
+        leader.join().expect("leader").expect("leader's work commits");
+        outcomes
+    }
+
+    #[test]
+    fn queued_callers_share_one_commit() {
+        let writer = writer();
+        let members: Vec<_> = (1..=10).map(|k| move |conn: &Connection| insert(conn, k)).collect();
+        let outcomes = batch(&writer, members);
+        assert!(outcomes.iter().all(|o| matches!(o, Some(Ok(())))), "{outcomes:?}");
+        assert_eq!(count(&writer, "t"), 11);
+        assert_eq!(writer.stats(), WriteStats { calls: 11, commits: 1 });
+    }
+
+    #[test]
+    fn a_failing_member_leaves_the_others_committed() {
+        let writer = writer();
+        let members: Vec<Work> = vec![
+            Box::new(|conn| insert(conn, 1)),
+            Box::new(|conn| {
+                insert(conn, 2)?;
+                insert(conn, 2) // a duplicate key: this call fails after writing row 2
+            }),
+            Box::new(|conn| insert(conn, 3)),
+        ];
+        let outcomes = batch(&writer, members.into_iter().map(|work| move |conn: &Connection| work(conn)).collect());
+        assert!(matches!(outcomes[0], Some(Ok(()))));
+        assert!(matches!(&outcomes[1], Some(Err(err)) if err.kind() == crate::ErrorKind::Conflict), "{outcomes:?}");
+        assert!(matches!(outcomes[2], Some(Ok(()))));
+        let keys: Vec<i64> = writer
+            .with_idle_connection(|conn| {
+                let mut stmt = conn.prepare("SELECT k FROM t ORDER BY k")?;
+                let keys = stmt.query_map([], |row| row.get(0))?.collect::<rusqlite::Result<Vec<i64>>>()?;
+                Ok(keys)
+            })
+            .expect("keys");
+        assert_eq!(keys, vec![0, 1, 3], "the failed call's row 2 must be gone, the others kept");
+    }
+
+    #[test]
+    fn a_panicking_member_panics_on_its_own_thread_and_writes_nothing() {
+        let writer = writer();
+        let members: Vec<Work> = vec![
+            Box::new(|conn| insert(conn, 1)),
+            Box::new(|conn| {
+                insert(conn, 2)?;
+                panic!("a bug in the caller's work")
+            }),
+            Box::new(|conn| insert(conn, 3)),
+        ];
+        let outcomes = batch(&writer, members.into_iter().map(|work| move |conn: &Connection| work(conn)).collect());
+        assert!(matches!(outcomes[0], Some(Ok(()))));
+        assert!(outcomes[1].is_none(), "the panic must reach the caller that caused it");
+        assert!(matches!(outcomes[2], Some(Ok(()))));
+        assert_eq!(count(&writer, "t"), 3);
+        writer.write(|conn| insert(conn, 4)).expect("the writer is usable after a panic");
+    }
+
+    #[test]
+    fn a_failed_commit_fails_every_member_and_writes_nothing() {
+        let writer = writer();
+        let members: Vec<Work> = vec![
+            Box::new(|conn| insert(conn, 1)),
+            // A deferred foreign key violation: the statement succeeds, the COMMIT fails.
+            Box::new(|conn| {
+                conn.execute("INSERT INTO child (parent) VALUES (42)", [])?;
+                Ok(())
+            }),
+        ];
+        let count_before = count(&writer, "t");
+        let started = Arc::new(Barrier::new(3));
+        let leader = {
+            let (writer, started) = (Arc::clone(&writer), Arc::clone(&started));
+            std::thread::spawn(move || {
+                writer.write(|conn| {
+                    started.wait();
+                    while writer.waiting.load(Ordering::SeqCst) < 2 {
+                        std::thread::yield_now();
+                    }
+                    insert(conn, 0)
+                })
+            })
+        };
+        let handles: Vec<_> = members
+            .into_iter()
+            .map(|work| {
+                let (writer, started) = (Arc::clone(&writer), Arc::clone(&started));
+                std::thread::spawn(move || {
+                    started.wait();
+                    writer.write(work)
+                })
+            })
+            .collect();
+        for handle in handles {
+            assert!(handle.join().expect("member").is_err(), "no member may be acknowledged");
+        }
+        assert!(leader.join().expect("leader").is_err(), "the leader's call is not acknowledged either");
+        assert_eq!(count(&writer, "t"), count_before);
+        assert_eq!(count(&writer, "child"), 0);
+        writer.write(|conn| insert(conn, 7)).expect("the writer is usable after a failed commit");
+    }
+
+    #[test]
+    fn a_closed_writer_refuses_writes() {
+        let writer = writer();
+        writer.close().expect("closes");
+        assert_eq!(writer.write(|conn| insert(conn, 1)).unwrap_err().kind(), crate::ErrorKind::Database);
+        writer.close().expect("closing twice is fine");
+    }
+}
