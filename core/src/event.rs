@@ -351,6 +351,49 @@ impl EventKind {
         EventKind::deserialize(&raw).unwrap_or(EventKind::Unknown(raw))
     }
 
+    /// Reads a kind from its JSON text, with the same outcome as [`EventKind::from_json`] but
+    /// without building a `Value` first when the text is a catalogued kind.
+    pub fn from_json_text(text: &str) -> EventKind {
+        if !tag_is_string_everywhere(text) {
+            // A `"type"` key followed by something other than a string: let the careful path
+            // decide (serde would take a number as a variant index).
+            return match serde_json::from_str(text) {
+                Ok(raw) => EventKind::from_json(raw),
+                Err(_) => EventKind::Unknown(serde_json::Value::String(text.to_string())),
+            };
+        }
+        let mut deserializer = serde_json::Deserializer::from_str(text);
+        match EventKind::deserialize(&mut deserializer).and_then(|kind| deserializer.end().map(|()| kind)) {
+            Ok(kind) => kind,
+            Err(_) => match serde_json::from_str(text) {
+                Ok(raw) => EventKind::Unknown(raw),
+                Err(_) => EventKind::Unknown(serde_json::Value::String(text.to_string())),
+            },
+        }
+    }
+
+    /// The kind's JSON text and its `type` tag, for storage. A catalogued kind serializes with its
+    /// tag first (serde writes an internally tagged enum's tag before its fields), so the tag is
+    /// read off the text without a second pass. An `Unknown` kind must be an object with a
+    /// non-empty string `type`, else InvalidArgument.
+    pub(crate) fn encode(&self) -> crate::Result<(String, String)> {
+        match self {
+            EventKind::Unknown(raw) => {
+                let tag = crate::event_log::kind_type(raw)?.to_string();
+                Ok((tag, raw.to_string()))
+            }
+            catalogued => {
+                let text = serde_json::to_string(catalogued)?;
+                let tag = text
+                    .strip_prefix("{\"type\":\"")
+                    .and_then(|rest| rest.split_once('"'))
+                    .map(|(tag, _)| tag.to_string())
+                    .ok_or_else(|| crate::Error::internal("a catalogued kind serialized without its tag first"))?;
+                Ok((tag, text))
+            }
+        }
+    }
+
     /// The `type` tag of this kind (`"node_started"`, ...); for [`EventKind::Unknown`], the tag
     /// it was stored with.
     pub fn type_name(&self) -> String {
@@ -406,6 +449,22 @@ impl EventKind {
     }
 }
 
+/// Whether every `"type"` key in `text` is followed by a string value. Serde reads a number as
+/// a variant index; a kind whose tag is not a string must not be typed.
+fn tag_is_string_everywhere(text: &str) -> bool {
+    let mut rest = text;
+    while let Some(at) = rest.find("\"type\"") {
+        rest = &rest[at + 6..];
+        let after = rest.trim_start();
+        if let Some(value) = after.strip_prefix(':') {
+            if !value.trim_start().starts_with('"') {
+                return false;
+            }
+        }
+    }
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -426,6 +485,41 @@ mod tests {
                    "state_patch": {"b": 2}, "duration_ms": 12})
         );
         assert_eq!(kind.type_name(), "node_completed");
+    }
+
+    #[test]
+    fn every_catalogued_kind_encodes_with_its_tag_first() {
+        let catalogue = include_str!("../../tests/conformance/event_kinds.json");
+        let scenario: serde_json::Value = serde_json::from_str(catalogue).expect("vector");
+        let events = scenario["steps"][1]["args"]["events"].as_array().expect("events");
+        let mut typed = 0;
+        for event in events {
+            let raw = event["kind"].clone();
+            let kind = EventKind::from_json(raw.clone());
+            if matches!(kind, EventKind::Unknown(_)) {
+                continue;
+            }
+            typed += 1;
+            let (tag, text) = kind.encode().expect("encodes");
+            assert_eq!(tag, raw["type"].as_str().expect("tag"));
+            assert_eq!(EventKind::from_json_text(&text), kind);
+        }
+        assert!(typed >= 44, "only {typed} kinds were typed");
+    }
+
+    #[test]
+    fn reading_text_decides_as_reading_a_value_does() {
+        for raw in [
+            json!({"type": "node_started", "node_id": "n", "worker_id": "w", "attempt": 1}),
+            json!({"attempt": 1, "node_id": "n", "type": "node_started", "worker_id": "w"}),
+            json!({"type": 1, "final_state": 2}),
+            json!({"type": "workflow_completed", "final_state": {"type": 3}}),
+            json!([1, 2]),
+            json!({"type": "later", "x": 1}),
+            json!(null),
+        ] {
+            assert_eq!(EventKind::from_json_text(&raw.to_string()), EventKind::from_json(raw.clone()), "{raw}");
+        }
     }
 
     #[test]

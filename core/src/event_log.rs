@@ -10,7 +10,7 @@
 //! * reads return events in ascending sequence whatever order they were written in;
 //! * events belong to their execution's tenant: a view neither reads nor appends another's.
 
-use rusqlite::{params, Connection, Row};
+use rusqlite::{params, Connection};
 use serde_json::Value;
 use std::collections::HashSet;
 
@@ -18,7 +18,6 @@ use crate::clock::{from_micros, to_micros};
 use crate::error::{Error, Result};
 use crate::event::{Event, EventKind, EventSequence};
 use crate::executions;
-use crate::storage::JsonText;
 use crate::tenant::Scope;
 use crate::workflow::ExecutionId;
 
@@ -56,9 +55,47 @@ pub(crate) fn kind_type(kind: &Value) -> Result<&str> {
     }
 }
 
+/// An event ready to be written: its kind as JSON text, with the kind's `type` tag.
+pub(crate) struct NewEvent {
+    pub id: uuid::Uuid,
+    pub execution_id: ExecutionId,
+    pub sequence: EventSequence,
+    pub event_type: String,
+    pub kind_text: String,
+    pub created_at: i64,
+}
+
+impl NewEvent {
+    /// From a typed event.
+    pub(crate) fn typed(event: Event) -> Result<NewEvent> {
+        let (event_type, kind_text) = event.kind.encode()?;
+        Ok(NewEvent {
+            id: event.id,
+            execution_id: event.execution_id,
+            sequence: event.sequence,
+            event_type,
+            kind_text,
+            created_at: to_micros(&event.created_at),
+        })
+    }
+
+    /// From an event whose kind is JSON (the bindings' path): stored exactly as given.
+    pub(crate) fn raw(event: &StoredEvent) -> Result<NewEvent> {
+        let event_type = kind_type(&event.kind)?.to_string();
+        Ok(NewEvent {
+            id: event.id,
+            execution_id: event.execution_id.clone(),
+            sequence: event.sequence,
+            event_type,
+            kind_text: event.kind.to_string(),
+            created_at: to_micros(&event.created_at),
+        })
+    }
+}
+
 /// Appends events with the sequences they carry. On SequenceConflict, NotFound (an unknown
 /// execution) or InvalidArgument the caller's transaction is rolled back: nothing is written.
-pub(crate) fn append(conn: &Connection, scope: Scope<'_>, events: &[StoredEvent]) -> Result<()> {
+pub(crate) fn append(conn: &Connection, scope: Scope<'_>, events: &[NewEvent]) -> Result<()> {
     let mut known: HashSet<&ExecutionId> = HashSet::new();
     let mut insert = conn.prepare_cached(
         "INSERT INTO events (execution_id, sequence, id, event_type, kind, created_at)
@@ -68,7 +105,6 @@ pub(crate) fn append(conn: &Connection, scope: Scope<'_>, events: &[StoredEvent]
         if event.sequence < 1 {
             return Err(Error::invalid(format!("event sequence must be >= 1, got {}", event.sequence)));
         }
-        let event_type = kind_type(&event.kind)?;
         if known.insert(&event.execution_id) {
             executions::ensure_exists(conn, scope, &event.execution_id)?;
         }
@@ -76,9 +112,9 @@ pub(crate) fn append(conn: &Connection, scope: Scope<'_>, events: &[StoredEvent]
             event.execution_id.0,
             event.sequence,
             event.id,
-            event_type,
-            JsonText(&event.kind),
-            to_micros(&event.created_at),
+            event.event_type,
+            event.kind_text,
+            event.created_at,
         ])?;
         if inserted == 0 {
             return Err(Error::new(
@@ -111,35 +147,63 @@ pub(crate) fn append_next(
             created_at: from_micros(now),
         })
         .collect();
-    append(conn, scope, &events)?;
+    let new: Vec<NewEvent> = events.iter().map(NewEvent::raw).collect::<Result<_>>()?;
+    append(conn, scope, &new)?;
     Ok(events)
 }
 
-fn from_row(row: &Row<'_>, execution_id: &ExecutionId) -> rusqlite::Result<StoredEvent> {
-    Ok(StoredEvent {
-        execution_id: execution_id.clone(),
-        sequence: row.get(0)?,
-        id: row.get(1)?,
-        kind: row.get(2)?,
-        created_at: from_micros(row.get(3)?),
-    })
-}
-
-/// Events with sequence > `since`, ascending. An unknown execution (or another tenant's) has none.
-pub(crate) fn since(
+/// The events after `since`, ascending, with each kind still as text; `decode` makes the record.
+/// An unknown execution (or another tenant's) has none.
+fn rows_since<T>(
     conn: &Connection,
     scope: Scope<'_>,
     execution_id: &ExecutionId,
     since: EventSequence,
-) -> Result<Vec<StoredEvent>> {
+    decode: impl Fn(uuid::Uuid, EventSequence, &str, i64) -> T,
+) -> Result<Vec<T>> {
     let mut stmt = conn.prepare_cached(
         "SELECT sequence, id, kind, created_at FROM events
          WHERE execution_id = ?1 AND sequence > ?2
            AND (?3 IS NULL OR EXISTS (SELECT 1 FROM executions WHERE id = ?1 AND tenant_id = ?3))
          ORDER BY sequence",
     )?;
-    let rows = stmt.query_map(params![execution_id.0, since, scope], |row| from_row(row, execution_id))?;
-    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    let mut rows = stmt.query(params![execution_id.0, since, scope])?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        let kind =
+            row.get_ref(2)?.as_str().map_err(|err| Error::database(format!("stored event kind is not text: {err}")))?;
+        out.push(decode(row.get(1)?, row.get(0)?, kind, row.get(3)?));
+    }
+    Ok(out)
+}
+
+/// Events after `since`, kinds as JSON values exactly as stored (the bindings' path).
+pub(crate) fn since(
+    conn: &Connection,
+    scope: Scope<'_>,
+    execution_id: &ExecutionId,
+    since: EventSequence,
+) -> Result<Vec<StoredEvent>> {
+    rows_since(conn, scope, execution_id, since, |id, sequence, kind, created_at| {
+        let kind = serde_json::from_str(kind).unwrap_or_else(|_| Value::String(kind.to_string()));
+        StoredEvent { id, execution_id: execution_id.clone(), sequence, kind, created_at: from_micros(created_at) }
+    })
+}
+
+/// Events after `since`, typed (the Rust path): parsed from text straight into `EventKind`.
+pub(crate) fn typed_since(
+    conn: &Connection,
+    scope: Scope<'_>,
+    execution_id: &ExecutionId,
+    since: EventSequence,
+) -> Result<Vec<Event>> {
+    rows_since(conn, scope, execution_id, since, |id, sequence, kind, created_at| Event {
+        id,
+        execution_id: execution_id.clone(),
+        sequence,
+        kind: EventKind::from_json_text(kind),
+        created_at: from_micros(created_at),
+    })
 }
 
 /// The highest sequence of the execution, 0 when it has none (or is not visible).
@@ -156,16 +220,4 @@ pub(crate) fn latest_sequence(
         )?
         .query_row(params![execution_id.0, scope], |row| row.get(0))?;
     Ok(latest)
-}
-
-/// Serializes a typed event for storage.
-pub(crate) fn to_stored(event: Event) -> Result<StoredEvent> {
-    let kind = serde_json::to_value(&event.kind)?;
-    Ok(StoredEvent {
-        id: event.id,
-        execution_id: event.execution_id,
-        sequence: event.sequence,
-        kind,
-        created_at: event.created_at,
-    })
 }

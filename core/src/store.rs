@@ -16,7 +16,7 @@ use serde_json::Value;
 use crate::clock::{from_micros, to_micros, Clock};
 use crate::error::{Error, Result};
 use crate::event::{Event, EventKind, EventSequence};
-use crate::event_log::{self, StoredEvent};
+use crate::event_log::{self, NewEvent, StoredEvent};
 use crate::executions;
 use crate::materializer::{self, MaterializedState};
 use crate::options::{self, Durability, Options};
@@ -210,8 +210,8 @@ impl Store {
 
     /// Appends several events, possibly of several executions, all or nothing.
     pub fn append_events(&self, events: Vec<Event>) -> Result<()> {
-        let stored = events.into_iter().map(event_log::to_stored).collect::<Result<Vec<_>>>()?;
-        self.append_events_raw(&stored)
+        let new = events.into_iter().map(NewEvent::typed).collect::<Result<Vec<_>>>()?;
+        self.write(|tx, scope, _| event_log::append(tx, scope, &new))
     }
 
     /// Appends `kind` at the execution's next sequence (latest + 1), atomically: no gaps and no
@@ -231,7 +231,8 @@ impl Store {
     /// [`Store::append_events`] for kinds given as JSON (the bindings' path): each kind must be an
     /// object with a string `type`; it is stored exactly as given.
     pub fn append_events_raw(&self, events: &[StoredEvent]) -> Result<()> {
-        self.write(|tx, scope, _| event_log::append(tx, scope, events))
+        let new = events.iter().map(NewEvent::raw).collect::<Result<Vec<_>>>()?;
+        self.write(|tx, scope, _| event_log::append(tx, scope, &new))
     }
 
     /// [`Store::append_next_events`] for kinds given as JSON, stored exactly as given.
@@ -251,8 +252,7 @@ impl Store {
 
     /// Events with sequence > `since`, ascending.
     pub fn get_events_since(&self, execution_id: &ExecutionId, since: EventSequence) -> Result<Vec<Event>> {
-        let stored = self.get_events_raw(execution_id, since)?;
-        Ok(stored.into_iter().map(StoredEvent::into_event).collect())
+        self.read(|tx, scope| event_log::typed_since(tx, scope, execution_id, since))
     }
 
     /// The highest sequence of the execution; 0 when it has no events.

@@ -48,7 +48,12 @@ struct State {
 
 pub(crate) struct Writer {
     state: Mutex<State>,
-    changed: Condvar,
+    /// Signalled when a caller joined or gave up joining: only the leader waits on it.
+    joined: Condvar,
+    /// Signalled when a batch ends (committed or rolled back): its members and the callers that
+    /// wait to lead the next batch wait on it. Two condvars, so that each join does not wake every
+    /// member already waiting for the commit.
+    finished: Condvar,
     /// Callers that want to write and have neither led nor joined yet.
     waiting: AtomicUsize,
     /// Calls that committed, and the commits that carried them.
@@ -82,7 +87,8 @@ impl Writer {
     pub(crate) fn new(conn: Connection) -> Writer {
         Writer {
             state: Mutex::new(State { conn: Some(conn), batch: None }),
-            changed: Condvar::new(),
+            joined: Condvar::new(),
+            finished: Condvar::new(),
             waiting: AtomicUsize::new(0),
             calls: AtomicUsize::new(0),
             commits: AtomicUsize::new(0),
@@ -98,8 +104,8 @@ impl Writer {
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn wait<'a>(&self, guard: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
-        self.changed.wait(guard).unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn wait<'a>(condvar: &Condvar, guard: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+        condvar.wait(guard).unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Runs `work` as one atomic call: committed (possibly with other callers' calls) if it
@@ -115,7 +121,7 @@ impl Writer {
             match &state.batch {
                 None => return self.lead(state, work),
                 Some(batch) if batch.open && batch.members < MAX_BATCH => return self.join(state, work),
-                Some(_) => state = self.wait(state),
+                Some(_) => state = Self::wait(&self.finished, state),
             }
         }
     }
@@ -131,7 +137,7 @@ impl Writer {
                 // Nobody has joined yet: the transaction holds only this call's writes.
                 let _ = control(conn, "ROLLBACK");
                 drop(state);
-                self.changed.notify_all();
+                self.finished.notify_all();
                 return match failed {
                     Ok(Err(err)) => Err(err),
                     Err(panic) => resume_unwind(panic),
@@ -142,7 +148,7 @@ impl Writer {
         state.batch = Some(Batch { members: 1, open: true, outcome: Arc::clone(&outcome) });
         // Let the callers that queued up meanwhile join this transaction.
         while self.waiting.load(Ordering::SeqCst) > 0 && state.batch.as_ref().is_some_and(|b| b.members < MAX_BATCH) {
-            state = self.wait(state);
+            state = Self::wait(&self.joined, state);
         }
         if let Some(batch) = state.batch.as_mut() {
             batch.open = false;
@@ -162,7 +168,7 @@ impl Writer {
         }
         state.batch = None;
         drop(state);
-        self.changed.notify_all();
+        self.finished.notify_all();
         committed.map(|()| result)
     }
 
@@ -180,7 +186,7 @@ impl Writer {
                 let _ = control(conn, "ROLLBACK TO joined");
                 let _ = control(conn, "RELEASE joined");
                 drop(state);
-                self.changed.notify_all();
+                self.joined.notify_one();
                 return match failed {
                     Ok(Err(err)) => Err(err),
                     Err(panic) => resume_unwind(panic),
@@ -192,16 +198,16 @@ impl Writer {
             Ok(value) => value,
             Err(err) => {
                 drop(state);
-                self.changed.notify_all();
+                self.joined.notify_one();
                 return Err(err);
             }
         };
         let batch = state.batch.as_mut().expect("a joined batch stays until its leader commits");
         batch.members += 1;
         let outcome = Arc::clone(&batch.outcome);
-        self.changed.notify_all();
+        self.joined.notify_one();
         while outcome.get().is_none() {
-            state = self.wait(state);
+            state = Self::wait(&self.finished, state);
         }
         drop(state);
         outcome.get().cloned().expect("checked above").map(|()| value)
@@ -213,7 +219,7 @@ impl Writer {
     pub(crate) fn with_idle_connection<T>(&self, work: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         let mut state = self.lock();
         while state.batch.is_some() {
-            state = self.wait(state);
+            state = Self::wait(&self.finished, state);
         }
         let conn = state.conn.as_ref().ok_or_else(closed)?;
         match guarded(conn, work) {
@@ -229,11 +235,11 @@ impl Writer {
     pub(crate) fn close(&self) -> Result<()> {
         let mut state = self.lock();
         while state.batch.is_some() {
-            state = self.wait(state);
+            state = Self::wait(&self.finished, state);
         }
         let conn = state.conn.take();
         drop(state);
-        self.changed.notify_all();
+        self.finished.notify_all();
         match conn {
             Some(conn) => conn.close().map_err(|(_, err)| Error::from(err)),
             None => Ok(()),

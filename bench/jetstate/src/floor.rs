@@ -31,6 +31,11 @@ fn create(path: &Path, full: bool) -> Connection {
     conn
 }
 
+/// Setup: move the WAL's pages into the database file (see jetstate_side.rs).
+fn checkpoint(conn: &Connection) {
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).expect("checkpoint");
+}
+
 fn now() -> i64 {
     Utc::now().timestamp_micros()
 }
@@ -70,22 +75,42 @@ fn enqueue(conn: &Connection, execution: uuid::Uuid, n: usize) {
     .expect("enqueue");
 }
 
-/// One statement: take the head of the queue and lease it; returns its id and payload.
-fn claim(conn: &Connection, worker: &str) -> Option<(uuid::Uuid, Value)> {
+/// A work item as the operations return it: every field, the payload parsed.
+type Item = (uuid::Uuid, uuid::Uuid, String, String, Value, i64, i64, i64, Option<i64>, Option<String>, String);
+
+const ITEM_COLUMNS: &str = "id, execution_id, node_id, queue_type, payload, attempt, max_attempts, created_at, \
+                            lease_expires_at, worker_id, tenant_id";
+
+fn item(row: &rusqlite::Row<'_>) -> rusqlite::Result<Item> {
+    let payload: String = row.get(4)?;
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        serde_json::from_str(&payload).expect("payload"),
+        row.get(5)?,
+        row.get(6)?,
+        row.get(7)?,
+        row.get(8)?,
+        row.get(9)?,
+        row.get(10)?,
+    ))
+}
+
+/// One statement: take the head of the queue and lease it; returns the whole item.
+fn claim(conn: &Connection, worker: &str) -> Option<(uuid::Uuid, Item)> {
     let now = now();
-    conn.prepare_cached(
+    conn.prepare_cached(&format!(
         "UPDATE work_items SET status = 'claimed', worker_id = ?1, lease_expires_at = ?2,
              lease_token = lease_token + 1, updated_at = ?3
          WHERE id = (SELECT id FROM work_items INDEXED BY work_items_pending
                      WHERE status = 'pending' AND queue_type = 'q' AND (retry_after IS NULL OR retry_after <= ?3)
                      ORDER BY created_at, id LIMIT 1)
-         RETURNING id, payload",
-    )
+         RETURNING {ITEM_COLUMNS}"
+    ))
     .expect("prepare")
-    .query_row(params![worker, now + 30_000_000, now], |row| {
-        let text: String = row.get(1)?;
-        Ok((row.get(0)?, serde_json::from_str(&text).expect("payload")))
-    })
+    .query_row(params![worker, now + 30_000_000, now], |row| Ok((row.get(0)?, item(row)?)))
     .ok()
 }
 
@@ -141,6 +166,7 @@ pub fn run(workload: &str, full: bool, dir: &Path, n: usize) -> Measured {
                 append(&conn, execution, sequence);
             }
             conn.execute_batch("COMMIT").expect("commit");
+            checkpoint(&conn);
             timed(|| {
                 let mut read = conn
                     .prepare_cached(
@@ -213,11 +239,12 @@ pub fn run(workload: &str, full: bool, dir: &Path, n: usize) -> Measured {
                     [],
                 )
                 .expect("expire");
+                checkpoint(&conn);
                 let round = timed(|| {
                     // One statement: count the attempt, re-queue with a doubling backoff or dead-letter.
                     let now = now();
                     let mut reclaim = conn
-                        .prepare_cached(
+                        .prepare_cached(&format!(
                             "UPDATE work_items INDEXED BY work_items_leases
                              SET attempt = attempt + 1,
                                  status = CASE WHEN attempt + 1 < max_attempts THEN 'pending' ELSE 'dead_letter' END,
@@ -225,11 +252,11 @@ pub fn run(workload: &str, full: bool, dir: &Path, n: usize) -> Measured {
                                  last_error = 'lease expired', worker_id = NULL, lease_expires_at = NULL,
                                  updated_at = ?1
                              WHERE status = 'claimed' AND lease_expires_at <= ?1
-                             RETURNING id, execution_id, node_id, queue_type, payload, attempt, max_attempts, created_at",
-                        )
+                             RETURNING {ITEM_COLUMNS}"
+                        ))
                         .expect("prepare");
-                    let rows: Vec<(uuid::Uuid, String)> = reclaim
-                        .query_map([now], |row| Ok((row.get(0)?, row.get(4)?)))
+                    let rows: Vec<Item> = reclaim
+                        .query_map([now], item)
                         .expect("reclaim")
                         .collect::<rusqlite::Result<_>>()
                         .expect("rows");
@@ -254,6 +281,7 @@ pub fn run(workload: &str, full: bool, dir: &Path, n: usize) -> Measured {
                 enqueue(&conn, execution, k);
             }
             conn.execute_batch("COMMIT").expect("commit");
+            checkpoint(&conn);
             timed(|| {
                 for _ in 0..n {
                     claim(&conn, "worker").expect("an item");

@@ -59,6 +59,9 @@ pub struct Measured {
     pub seconds: f64,
 }
 
+/// Write calls per commit during the whole run (jetstate only; the others commit once per call).
+pub static CALLS_PER_COMMIT: std::sync::Mutex<Option<f64>> = std::sync::Mutex::new(None);
+
 /// Times `work`, which returns the number of operations it did.
 pub fn timed(work: impl FnOnce() -> usize) -> Measured {
     let started = Instant::now();
@@ -94,6 +97,19 @@ fn main() {
             "durability": durability,
             "ops": measured.ops,
             "seconds": measured.seconds,
+            "peak_rss_kib": peak_rss_kib(),
+            "calls_per_commit": *CALLS_PER_COMMIT.lock().expect("not poisoned"),
         })
     );
+}
+
+/// This process's peak resident memory in KiB (`VmHWM`, which, unlike `ru_maxrss`, starts afresh
+/// at exec: a child forked from a big parent does not inherit the parent's mark).
+fn peak_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
 }
