@@ -39,7 +39,7 @@ WORKLOADS = {
 }
 # The anchor sorts the pending items on every claim: a few claims suffice to measure it.
 ANCHOR_SIZES = {"claim_1m_pending": 10}
-IMPLEMENTATIONS = ["jetstate", "anchor", "floor"]
+IMPLEMENTATIONS = ["jetstate", "anchor", "floor", "core"]
 DURABILITIES = ["full", "normal"]
 
 
@@ -81,10 +81,12 @@ def measure(reps, sizes):
                     "us_per_op": statistics.median(r["us_per_op"] for r in rs),
                     "rss_mib": statistics.median(r["rss_mib"] for r in rs),
                     "ops": rs[0]["ops"],
+                    "calls_per_commit": statistics.median(r.get("calls_per_commit") or 1.0 for r in rs),
                 }
             line = "  ".join(
                 f"{impl} {results[(workload, durability, impl)]['us_per_op']:9.1f} us" for impl in IMPLEMENTATIONS
             )
+            batching = results[(workload, durability, "jetstate")].get("calls_per_commit")
             print(f"{durability:6} {workload:18} {line}", flush=True)
     return results
 
@@ -197,7 +199,11 @@ def write_report(results, growth, reps, command):
         "  sqlx), through its own `Arc<dyn StateBackend>`. It opens at `synchronous=FULL` with no option; for",
         "  `normal` the harness sets `PRAGMA synchronous=NORMAL` on all ten connections of its pool.",
         "- **floor**: raw rusqlite doing the least SQL one operation needs (one statement, one commit) on",
-        "  jetstate's schema, at the same pragmas; concurrent workloads give each worker its own connection.",
+        "  jetstate's schema, at the same pragmas, returning what the operation returns (whole items and",
+        "  events); concurrent workloads give each worker its own connection.",
+        "- **core**: jetstate's same workload code, but each call run on the caller's thread (a measuring",
+        "  device, `bench/jetstate/src/inline.rs`; it blocks its executor, which the real surface must not).",
+        "  `jetstate` minus `core` is what the async surface's hand-off to a thread costs.",
         "",
         "Each run is its own process on a fresh file (WAL). Times are per operation; `x anchor` is how many",
         "times faster jetstate is than the anchor, `x floor` is jetstate's time over the floor's (1.00 = as",
@@ -205,16 +211,17 @@ def write_report(results, growth, reps, command):
         "",
         "![ratios](bench/ratios.svg)",
         "",
-        "| workload | durability | jetstate | anchor | floor | x anchor | x floor | RSS jetstate / anchor (MiB) | targets |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| workload | durability | jetstate | anchor | floor | core | x anchor | x floor | calls per commit | RSS jetstate / anchor (MiB) | targets |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for durability in DURABILITIES:
         for workload, (_, unit, _) in WORKLOADS.items():
-            j, a, f = (results[(workload, durability, i)] for i in IMPLEMENTATIONS)
+            j, a, f, c = (results[(workload, durability, i)] for i in IMPLEMENTATIONS)
             r = ratios(results, workload, durability)
             lines.append(
                 f"| {workload} ({unit}) | {durability} | {j['us_per_op']:,.1f} us | {a['us_per_op']:,.1f} us | "
-                f"{f['us_per_op']:,.1f} us | {r['vs_anchor']:.1f} | {r['vs_floor']:.2f} | "
+                f"{f['us_per_op']:,.1f} us | {c['us_per_op']:,.1f} us | {r['vs_anchor']:.1f} | {r['vs_floor']:.2f} | "
+                f"{j['calls_per_commit']:.1f} | "
                 f"{j['rss_mib']:.1f} / {a['rss_mib']:.1f} | {target_notes(results, workload, durability)} |"
             )
     flat = {d: results[("claim_1m_pending", d, "jetstate")]["us_per_op"] / results[("claim_1k_pending", d, "jetstate")]["us_per_op"] for d in DURABILITIES}

@@ -18,8 +18,10 @@
 //! * a claim seeks the first pending item of each queue type in (created_at, id) order through a
 //!   partial index of pending items: its cost does not grow with the number of pending items.
 //!
-//! The decisions (who may complete, what backoff applies) are plain functions below the SQL, so
-//! that another SQL engine can serve the same rules with its own statements.
+//! The decisions about one item (who may complete or renew it) and the backoff's growth are plain
+//! functions beside the SQL, so that another SQL engine can serve the same rules with its own
+//! statements. Reclaim, which touches every expired lease at once, decides in its one statement
+//! (the attempt threshold) and reads the backoff from a table that Rust computes.
 
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -139,34 +141,15 @@ pub(crate) struct Backoff {
 
 // ── Rules ────────────────────────────────────────────────────────────────────────────────────
 
-/// Delay before retry number `attempt` (1 for the first retry): `base * 2^(attempt-1)`, capped;
-/// with jitter, drawn uniformly from [delay/2, delay].
+/// Delay before retry number `attempt` (1 for the first retry): `base * 2^(attempt-1)`, capped.
+/// (Jitter, when enabled, is drawn by reclaim's statement from [delay/2, delay].)
 pub(crate) fn backoff_delay(backoff: Backoff, attempt: u32) -> Duration {
     let doublings = attempt.saturating_sub(1).min(100);
     let nanos = backoff.base.as_nanos().saturating_mul(1u128 << doublings);
-    let delay = if nanos >= backoff.cap.as_nanos() {
+    if nanos >= backoff.cap.as_nanos() {
         backoff.cap
     } else {
         Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
-    };
-    if !backoff.jitter || delay.is_zero() {
-        return delay;
-    }
-    let mut bytes = [0u8; 8];
-    if getrandom::fill(&mut bytes).is_err() {
-        return delay; // no randomness to be had: the exact delay is still a correct delay
-    }
-    let fraction = (u64::from_le_bytes(bytes) >> 11) as f64 / (1u64 << 53) as f64;
-    delay.mul_f64(0.5 + fraction / 2.0)
-}
-
-/// What reclaim does with an item whose lease expired at its current `attempt`.
-fn reclaim_outcome(attempt: u32, max_attempts: u32) -> (u32, WorkItemStatus) {
-    let next = attempt.saturating_add(1);
-    if next < max_attempts {
-        (next, WorkItemStatus::Pending)
-    } else {
-        (next, WorkItemStatus::DeadLetter)
     }
 }
 
@@ -467,54 +450,63 @@ pub(crate) fn move_to_dead_letter(
     Ok(())
 }
 
-/// Claimed items whose lease ran out by ?1, from the partial index `work_items_leases`.
-fn expired_leases_sql() -> String {
+/// The delay before each retry, as reclaim's statement reads it: element `i` is the delay (in
+/// microseconds) after `i + 1` attempts, up to the first that reaches the cap; later attempts use
+/// the last element. The exponential rule stays here, in [`backoff_delay`].
+fn backoff_table(backoff: Backoff) -> String {
+    let mut delays = Vec::new();
+    for attempt in 1..=64u32 {
+        let delay = backoff_delay(backoff, attempt);
+        delays.push(duration_micros(delay));
+        if delay >= backoff.cap {
+            break;
+        }
+    }
+    serde_json::Value::from(delays).to_string()
+}
+
+/// Reclaim in one statement, through the partial index of claimed items (`work_items_leases`):
+/// ?1 now, ?2 tenant scope, ?3 the backoff table, ?4 jitter. For each expired lease: the attempt is
+/// counted; below `max_attempts` the item goes back to pending after the table's delay for that
+/// attempt (with jitter, a delay drawn from [delay/2, delay]); otherwise it is dead-lettered. The
+/// expired holder's name stays in `last_error`.
+fn reclaim_sql() -> String {
     format!(
-        "SELECT {COLUMNS} FROM work_items INDEXED BY work_items_leases
+        "UPDATE work_items INDEXED BY work_items_leases
+         SET attempt = attempt + 1,
+             status = CASE WHEN attempt + 1 < max_attempts THEN 'pending' ELSE 'dead_letter' END,
+             retry_after = CASE WHEN attempt + 1 < max_attempts THEN ?1 + (
+                 SELECT CASE WHEN ?4 THEN delay - ((random() & 9223372036854775807) % (delay / 2 + 1)) ELSE delay END
+                 FROM (SELECT json_extract(?3, '$[' || min(attempt, json_array_length(?3) - 1) || ']') AS delay)
+             ) END,
+             last_error = 'lease of worker \"' || coalesce(worker_id, '') || '\" expired; ' || CASE
+                 WHEN attempt + 1 < max_attempts
+                 THEN 'attempt ' || (attempt + 1) || ' of ' || max_attempts || ' used, retrying'
+                 ELSE 'all ' || max_attempts || ' attempts used' END,
+             worker_id = NULL, lease_expires_at = NULL, updated_at = ?1
          WHERE status = 'claimed' AND lease_expires_at <= ?1 AND (?2 IS NULL OR tenant_id = ?2)
-         ORDER BY lease_expires_at"
+         RETURNING {COLUMNS}"
     )
 }
 
 /// Reclaims every item whose lease expired at or before `now` (in the scope): counts the attempt,
-/// then re-queues it with a backoff or dead-letters it. One transaction (the caller's): two
-/// reclaimers racing take disjoint sets, and an item completed meanwhile is not claimed, so not
-/// touched.
+/// then re-queues it with a backoff or dead-letters it. One statement in the caller's transaction:
+/// two reclaimers racing take disjoint sets, and an item completed meanwhile is not claimed, so not
+/// touched. Each list is in (created_at, id) order.
 pub(crate) fn reclaim(conn: &Connection, scope: Scope<'_>, backoff: Backoff, now: i64) -> Result<ReclaimResult> {
-    let expired: Vec<QueueEntry> = {
-        let mut stmt = conn.prepare_cached(&expired_leases_sql())?;
-        let rows = stmt.query_map(params![now, scope], from_row)?;
-        rows.map(|row| decode(row?)).collect::<Result<_>>()?
-    };
-    let mut update = conn.prepare_cached(
-        "UPDATE work_items
-         SET status = ?2, attempt = ?3, retry_after = ?4, last_error = ?5,
-             worker_id = NULL, lease_expires_at = NULL, updated_at = ?6
-         WHERE id = ?1",
-    )?;
+    let mut stmt = conn.prepare_cached(&reclaim_sql())?;
+    let rows = stmt.query_map(params![now, scope, backoff_table(backoff), backoff.jitter], from_row)?;
     let mut result = ReclaimResult::default();
-    for entry in expired {
-        let mut item = entry.item;
-        let (attempt, status) = reclaim_outcome(item.attempt, item.max_attempts);
-        let holder = item.worker_id.take().unwrap_or_default();
-        let (retry_after, error) = match status {
-            WorkItemStatus::Pending => (
-                Some(now.saturating_add(duration_micros(backoff_delay(backoff, attempt)))),
-                format!(
-                    "lease of worker {holder:?} expired; attempt {attempt} of {} used, retrying",
-                    item.max_attempts
-                ),
-            ),
-            _ => (None, format!("lease of worker {holder:?} expired; all {} attempts used", item.max_attempts)),
-        };
-        update.execute(params![item.id, status.as_str(), attempt, retry_after, error, now])?;
-        item.attempt = attempt;
-        item.lease_expires_at = None;
-        if status == WorkItemStatus::Pending {
-            result.retryable.push(item);
-        } else {
-            result.exhausted.push(item);
+    for row in rows {
+        let entry = decode(row?)?;
+        match entry.status {
+            WorkItemStatus::Pending => result.retryable.push(entry.item),
+            WorkItemStatus::DeadLetter => result.exhausted.push(entry.item),
+            other => return Err(Error::internal(format!("reclaim left an item {}", other.as_str()))),
         }
+    }
+    for list in [&mut result.retryable, &mut result.exhausted] {
+        list.sort_by_key(|item| (item.created_at, item.id));
     }
     Ok(result)
 }
@@ -530,7 +522,7 @@ mod tests {
         for (sql, index) in [
             (CLAIM_SEEK.to_string(), "work_items_pending"),
             (CLAIM_SEEK_IN_TENANT.to_string(), "work_items_pending_by_tenant"),
-            (expired_leases_sql(), "work_items_leases"),
+            (reclaim_sql(), "work_items_leases"),
         ] {
             let steps = plan(&sql);
             assert!(steps.iter().all(|step| !step.contains("TEMP B-TREE")), "{sql} sorts: {steps:?}");
@@ -554,21 +546,10 @@ mod tests {
     }
 
     #[test]
-    fn jitter_stays_within_half_to_whole_delay() {
-        for attempt in 1..=10 {
-            let exact = backoff_delay(backoff(false), attempt);
-            let jittered = backoff_delay(backoff(true), attempt);
-            assert!(jittered <= exact && jittered >= exact / 2, "{jittered:?} vs {exact:?}");
-        }
-    }
-
-    #[test]
-    fn reclaim_counts_the_attempt_before_deciding() {
-        assert_eq!(reclaim_outcome(0, 3), (1, WorkItemStatus::Pending));
-        assert_eq!(reclaim_outcome(1, 3), (2, WorkItemStatus::Pending));
-        assert_eq!(reclaim_outcome(2, 3), (3, WorkItemStatus::DeadLetter));
-        assert_eq!(reclaim_outcome(0, 1), (1, WorkItemStatus::DeadLetter));
-        assert_eq!(reclaim_outcome(0, 0), (1, WorkItemStatus::DeadLetter));
-        assert_eq!(reclaim_outcome(u32::MAX, u32::MAX), (u32::MAX, WorkItemStatus::DeadLetter));
+    fn the_backoff_table_ends_at_the_cap() {
+        let table: Vec<i64> = serde_json::from_str(&backoff_table(backoff(false))).expect("a JSON list");
+        assert_eq!(table, vec![1, 2, 4, 8, 16, 32, 64].into_iter().map(|s| s * 1_000_000).collect::<Vec<i64>>());
+        let tiny = Backoff { base: Duration::from_millis(3), cap: Duration::from_millis(3), jitter: false };
+        assert_eq!(backoff_table(tiny), "[3000]");
     }
 }

@@ -48,9 +48,11 @@ fn item(execution_id: &ExecutionId, n: usize) -> WorkItem {
     }
 }
 
-pub fn run(workload: &str, full: bool, dir: &Path, n: usize) -> Measured {
+/// Runs `workload` through `Arc<dyn StateBackend>`: the real `SqliteBackend`, or with `inline`
+/// the measuring device that runs each call on the caller's thread.
+pub fn run(workload: &str, full: bool, dir: &Path, n: usize, inline: bool) -> Measured {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
-    runtime.block_on(run_async(workload, full, dir, n))
+    runtime.block_on(run_async(workload, full, dir, n, inline))
 }
 
 fn record_batching(backend: &SqliteBackend) {
@@ -58,14 +60,15 @@ fn record_batching(backend: &SqliteBackend) {
     *crate::CALLS_PER_COMMIT.lock().expect("not poisoned") = Some(stats.calls as f64 / stats.commits.max(1) as f64);
 }
 
-async fn run_async(workload: &str, full: bool, dir: &Path, n: usize) -> Measured {
+async fn run_async(workload: &str, full: bool, dir: &Path, n: usize, inline: bool) -> Measured {
     let path = dir.join("jetstate.db");
     let durability = if full { Durability::Full } else { Durability::Normal };
     let sqlite =
         SqliteBackend::open_with(&format!("sqlite://{}", path.display()), Options::default().durability(durability))
             .await
             .expect("opens");
-    let backend: Arc<dyn StateBackend> = Arc::new(sqlite.clone());
+    let backend: Arc<dyn StateBackend> =
+        if inline { Arc::new(crate::inline::InlineBackend(sqlite.store().clone())) } else { Arc::new(sqlite.clone()) };
     let measured = match workload {
         "create_executions" => {
             let executions: Vec<WorkflowExecution> = (0..n).map(|_| execution()).collect();

@@ -1,4 +1,6 @@
-//! One benchmark run: `jetstate-bench <jetstate|floor> <workload> <full|normal> <dir> <n>`.
+//! One benchmark run: `jetstate-bench <jetstate|core|floor> <workload> <full|normal> <dir> <n>`.
+//! `core` runs jetstate's workload code with each call on the caller's thread (`inline.rs`): the
+//! difference from `jetstate` is the async surface's hand-off.
 //!
 //! Prints one JSON line `{implementation, workload, durability, ops, seconds}` for the timed part
 //! only. `bench/run.py` runs every workload on every implementation, each in its own process (so
@@ -6,6 +8,7 @@
 //! backend) is the same program in `bench/anchor`, built in a workspace of its own.
 
 mod floor;
+mod inline;
 mod jetstate_side;
 
 use std::path::PathBuf;
@@ -72,7 +75,7 @@ pub fn timed(work: impl FnOnce() -> usize) -> Measured {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.len() != 6 {
-        eprintln!("usage: jetstate-bench <jetstate|floor> <workload> <full|normal> <dir> <n>");
+        eprintln!("usage: jetstate-bench <jetstate|core|floor> <workload> <full|normal> <dir> <n>");
         std::process::exit(2);
     }
     let (implementation, workload, durability) = (args[1].as_str(), args[2].as_str(), args[3].as_str());
@@ -85,7 +88,8 @@ fn main() {
         other => panic!("unknown durability {other}"),
     };
     let measured = match implementation {
-        "jetstate" => jetstate_side::run(workload, full, &dir, n),
+        "jetstate" => jetstate_side::run(workload, full, &dir, n, false),
+        "core" => jetstate_side::run(workload, full, &dir, n, true),
         "floor" => floor::run(workload, full, &dir, n),
         other => panic!("unknown implementation {other}"),
     };
