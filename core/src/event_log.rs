@@ -34,6 +34,7 @@ pub struct StoredEvent {
 
 impl StoredEvent {
     /// Types the kind; a kind outside the catalogue becomes [`EventKind::Unknown`], never an error.
+    /// (Reads of typed events parse the stored text directly; this is for a `StoredEvent` in hand.)
     pub fn into_event(self) -> Event {
         let kind = EventKind::from_json(self.kind);
         Event {
@@ -126,30 +127,31 @@ pub(crate) fn append(conn: &Connection, scope: Scope<'_>, events: &[NewEvent]) -
     Ok(())
 }
 
-/// Appends `kinds` as the next sequences of the execution and returns the events written.
+/// Appends kinds, already encoded as (`type`, JSON text), at the execution's next sequences.
+/// Returns the id and sequence given to each, in order; the caller builds its records from them.
 pub(crate) fn append_next(
     conn: &Connection,
     scope: Scope<'_>,
     execution_id: &ExecutionId,
-    kinds: Vec<Value>,
+    kinds: Vec<(String, String)>,
     now: i64,
-) -> Result<Vec<StoredEvent>> {
+) -> Result<Vec<(uuid::Uuid, EventSequence)>> {
     executions::ensure_exists(conn, scope, execution_id)?;
     let latest = latest_sequence(conn, None, execution_id)?;
-    let events: Vec<StoredEvent> = kinds
+    let new: Vec<NewEvent> = kinds
         .into_iter()
         .zip(latest + 1..)
-        .map(|(kind, sequence)| StoredEvent {
+        .map(|((event_type, kind_text), sequence)| NewEvent {
             id: uuid::Uuid::new_v4(),
             execution_id: execution_id.clone(),
             sequence,
-            kind,
-            created_at: from_micros(now),
+            event_type,
+            kind_text,
+            created_at: now,
         })
         .collect();
-    let new: Vec<NewEvent> = events.iter().map(NewEvent::raw).collect::<Result<_>>()?;
     append(conn, scope, &new)?;
-    Ok(events)
+    Ok(new.into_iter().map(|event| (event.id, event.sequence)).collect())
 }
 
 /// The events after `since`, ascending, with each kind still as text; `decode` makes the record.

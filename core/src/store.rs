@@ -154,38 +154,38 @@ impl Store {
 
     /// Stores a definition; an existing (tenant, workflow_id, version) has its IR replaced.
     pub fn store_workflow(&self, def: &WorkflowDefinition) -> Result<()> {
-        self.write(|tx, scope, _| registry::store(tx, scope, def))
+        self.write(|conn, scope, _| registry::store(conn, scope, def))
     }
 
     pub fn get_workflow(&self, workflow_id: &str, version: &str) -> Result<Option<WorkflowDefinition>> {
-        self.read(|tx, scope| registry::get(tx, scope, workflow_id, version))
+        self.read(|conn, scope| registry::get(conn, scope, workflow_id, version))
     }
 
     // ── Executions ───────────────────────────────────────────────────────────────────────────
 
     /// Creates an execution. On Conflict (the id exists) the stored row is untouched.
     pub fn create_execution(&self, execution: &WorkflowExecution) -> Result<()> {
-        self.write(|tx, scope, _| executions::create(tx, scope, execution))
+        self.write(|conn, scope, _| executions::create(conn, scope, execution))
     }
 
     pub fn get_execution(&self, id: &ExecutionId) -> Result<Option<WorkflowExecution>> {
-        self.read(|tx, scope| executions::get(tx, scope, id))
+        self.read(|conn, scope| executions::get(conn, scope, id))
     }
 
     /// Sets the status (a terminal one sets `completed_at`). Unknown execution: NotFound.
     pub fn update_execution_status(&self, id: &ExecutionId, status: WorkflowStatus) -> Result<()> {
-        self.write(|tx, scope, now| executions::update_status(tx, scope, id, status, now))
+        self.write(|conn, scope, now| executions::update_status(conn, scope, id, status, now))
     }
 
     /// Replaces the current state. Unknown execution: NotFound.
     pub fn update_execution_current_state(&self, id: &ExecutionId, state: &Value) -> Result<()> {
-        self.write(|tx, scope, now| executions::update_current_state(tx, scope, id, state, now))
+        self.write(|conn, scope, now| executions::update_current_state(conn, scope, id, state, now))
     }
 
     /// Appends `value` to the array at `key` of the state (created if absent), atomically.
     /// A state that is not an object or a key holding a non-array: InvalidArgument, state untouched.
     pub fn patch_append_array(&self, id: &ExecutionId, key: &str, value: Value) -> Result<()> {
-        self.write(|tx, scope, now| executions::patch_append_array(tx, scope, id, key, value, now))
+        self.write(|conn, scope, now| executions::patch_append_array(conn, scope, id, key, value, now))
     }
 
     /// Executions, newest `updated_at` first (ties by id), optionally of one status.
@@ -195,7 +195,7 @@ impl Store {
         limit: u32,
         offset: u32,
     ) -> Result<Vec<WorkflowExecution>> {
-        self.read(|tx, scope| executions::list(tx, scope, status, limit, offset))
+        self.read(|conn, scope| executions::list(conn, scope, status, limit, offset))
     }
 
     // ── Event log ────────────────────────────────────────────────────────────────────────────
@@ -211,7 +211,7 @@ impl Store {
     /// Appends several events, possibly of several executions, all or nothing.
     pub fn append_events(&self, events: Vec<Event>) -> Result<()> {
         let new = events.into_iter().map(NewEvent::typed).collect::<Result<Vec<_>>>()?;
-        self.write(|tx, scope, _| event_log::append(tx, scope, &new))
+        self.write(|conn, scope, _| event_log::append(conn, scope, &new))
     }
 
     /// Appends `kind` at the execution's next sequence (latest + 1), atomically: no gaps and no
@@ -223,26 +223,55 @@ impl Store {
 
     /// Appends `kinds` at the next sequences, all or nothing; returns the events written.
     pub fn append_next_events(&self, execution_id: &ExecutionId, kinds: Vec<EventKind>) -> Result<Vec<Event>> {
-        let kinds = kinds.iter().map(serde_json::to_value).collect::<Result<Vec<_>, _>>()?;
-        let stored = self.append_next_raw(execution_id, kinds)?;
-        Ok(stored.into_iter().map(StoredEvent::into_event).collect())
+        let encoded = kinds.iter().map(EventKind::encode).collect::<Result<Vec<_>>>()?;
+        let (written, now) = self.write(|conn, scope, now| {
+            event_log::append_next(conn, scope, execution_id, encoded, now).map(|written| (written, now))
+        })?;
+        Ok(written
+            .into_iter()
+            .zip(kinds)
+            .map(|((id, sequence), kind)| Event {
+                id,
+                execution_id: execution_id.clone(),
+                sequence,
+                kind,
+                created_at: from_micros(now),
+            })
+            .collect())
     }
 
     /// [`Store::append_events`] for kinds given as JSON (the bindings' path): each kind must be an
     /// object with a string `type`; it is stored exactly as given.
     pub fn append_events_raw(&self, events: &[StoredEvent]) -> Result<()> {
         let new = events.iter().map(NewEvent::raw).collect::<Result<Vec<_>>>()?;
-        self.write(|tx, scope, _| event_log::append(tx, scope, &new))
+        self.write(|conn, scope, _| event_log::append(conn, scope, &new))
     }
 
     /// [`Store::append_next_events`] for kinds given as JSON, stored exactly as given.
     pub fn append_next_raw(&self, execution_id: &ExecutionId, kinds: Vec<Value>) -> Result<Vec<StoredEvent>> {
-        self.write(|tx, scope, now| event_log::append_next(tx, scope, execution_id, kinds, now))
+        let encoded = kinds
+            .iter()
+            .map(|kind| Ok((event_log::kind_type(kind)?.to_string(), kind.to_string())))
+            .collect::<Result<Vec<_>>>()?;
+        let (written, now) = self.write(|conn, scope, now| {
+            event_log::append_next(conn, scope, execution_id, encoded, now).map(|written| (written, now))
+        })?;
+        Ok(written
+            .into_iter()
+            .zip(kinds)
+            .map(|((id, sequence), kind)| StoredEvent {
+                id,
+                execution_id: execution_id.clone(),
+                sequence,
+                kind,
+                created_at: from_micros(now),
+            })
+            .collect())
     }
 
     /// Events after `since` (exclusive), ascending, with kinds exactly as stored.
     pub fn get_events_raw(&self, execution_id: &ExecutionId, since: EventSequence) -> Result<Vec<StoredEvent>> {
-        self.read(|tx, scope| event_log::since(tx, scope, execution_id, since))
+        self.read(|conn, scope| event_log::since(conn, scope, execution_id, since))
     }
 
     /// All events of an execution, ascending (none for an unknown execution).
@@ -252,31 +281,31 @@ impl Store {
 
     /// Events with sequence > `since`, ascending.
     pub fn get_events_since(&self, execution_id: &ExecutionId, since: EventSequence) -> Result<Vec<Event>> {
-        self.read(|tx, scope| event_log::typed_since(tx, scope, execution_id, since))
+        self.read(|conn, scope| event_log::typed_since(conn, scope, execution_id, since))
     }
 
     /// The highest sequence of the execution; 0 when it has no events.
     pub fn latest_sequence(&self, execution_id: &ExecutionId) -> Result<EventSequence> {
-        self.read(|tx, scope| event_log::latest_sequence(tx, scope, execution_id))
+        self.read(|conn, scope| event_log::latest_sequence(conn, scope, execution_id))
     }
 
     // ── Snapshots ────────────────────────────────────────────────────────────────────────────
 
     /// Writes a snapshot; one at the same `at_sequence` is replaced. Unknown execution: NotFound.
     pub fn write_snapshot(&self, snapshot: &Snapshot) -> Result<()> {
-        self.write(|tx, scope, _| {
-            executions::ensure_exists(tx, scope, &snapshot.execution_id)?;
-            snapshot::write(tx, snapshot)
+        self.write(|conn, scope, _| {
+            executions::ensure_exists(conn, scope, &snapshot.execution_id)?;
+            snapshot::write(conn, snapshot)
         })
     }
 
     /// The snapshot with the highest `at_sequence`, if any.
     pub fn latest_snapshot(&self, execution_id: &ExecutionId) -> Result<Option<Snapshot>> {
-        self.read_consistent(|tx, scope| {
-            if executions::get(tx, scope, execution_id)?.is_none() {
+        self.read_consistent(|conn, scope| {
+            if executions::get(conn, scope, execution_id)?.is_none() {
                 return Ok(None);
             }
-            snapshot::latest(tx, execution_id)
+            snapshot::latest(conn, execution_id)
         })
     }
 
@@ -285,15 +314,14 @@ impl Store {
     /// The execution's state rebuilt from its latest snapshot and events, read in one
     /// transaction. Unknown execution: NotFound.
     pub fn materialize(&self, execution_id: &ExecutionId) -> Result<MaterializedState> {
-        self.read_consistent(|tx, scope| {
-            let execution = executions::get(tx, scope, execution_id)?
+        self.read_consistent(|conn, scope| {
+            let execution = executions::get(conn, scope, execution_id)?
                 .ok_or_else(|| Error::not_found(format!("execution not found: {execution_id}")))?;
-            let (base, at) = match snapshot::latest(tx, execution_id)? {
+            let (base, at) = match snapshot::latest(conn, execution_id)? {
                 Some(snapshot) => (snapshot.state, snapshot.at_sequence),
                 None => (execution.initial_input, 0),
             };
-            let events: Vec<Event> =
-                event_log::since(tx, scope, execution_id, 0)?.into_iter().map(StoredEvent::into_event).collect();
+            let events = event_log::typed_since(conn, scope, execution_id, 0)?;
             Ok(materializer::fold(base, at, &events, WorkflowStatus::Pending))
         })
     }
@@ -302,23 +330,23 @@ impl Store {
 
     /// Enqueues an item as pending. An existing id: Conflict, nothing written.
     pub fn enqueue_work_item(&self, item: &WorkItem) -> Result<WorkItemId> {
-        self.write(|tx, scope, now| queue::enqueue(tx, scope, item, now))
+        self.write(|conn, scope, now| queue::enqueue(conn, scope, item, now))
     }
 
     /// Enqueues several items (a fan-out), all or nothing: on any error none is enqueued.
     pub fn enqueue_work_items(&self, items: &[WorkItem]) -> Result<Vec<WorkItemId>> {
-        self.write(|tx, scope, now| items.iter().map(|item| queue::enqueue(tx, scope, item, now)).collect())
+        self.write(|conn, scope, now| items.iter().map(|item| queue::enqueue(conn, scope, item, now)).collect())
     }
 
     /// The item with its queue status, last error, retry time and lease token.
     pub fn get_work_item(&self, id: &WorkItemId) -> Result<Option<QueueEntry>> {
-        self.read(|tx, scope| queue::get(tx, scope, id))
+        self.read(|conn, scope| queue::get(conn, scope, id))
     }
 
     /// Items with their queue status, oldest first, optionally of one status (for example the
     /// dead-letter queue). For inspection: it may read the whole table.
     pub fn list_work_items(&self, status: Option<WorkItemStatus>, limit: u32, offset: u32) -> Result<Vec<QueueEntry>> {
-        self.read(|tx, scope| queue::list(tx, scope, status, limit, offset))
+        self.read(|conn, scope| queue::list(conn, scope, status, limit, offset))
     }
 
     /// Claims the first eligible pending item of `queue_types` with the store's lease.
@@ -335,61 +363,61 @@ impl Store {
         lease: Option<Duration>,
     ) -> Result<Option<Lease>> {
         let lease = self.lease(lease)?;
-        self.write(|tx, scope, now| queue::claim(tx, scope, worker_id, queue_types, lease, now))
+        self.write(|conn, scope, now| queue::claim(conn, scope, worker_id, queue_types, lease, now))
     }
 
     /// Extends the live lease held by `worker_id` to now + lease. Otherwise NotFound.
     pub fn renew_lease(&self, id: &WorkItemId, worker_id: &str) -> Result<()> {
         let lease = self.lease(None)?;
-        self.write(|tx, scope, now| queue::renew(tx, scope, id, Holder::Worker(worker_id), lease, now)).map(|_| ())
+        self.write(|conn, scope, now| queue::renew(conn, scope, id, Holder::Worker(worker_id), lease, now)).map(|_| ())
     }
 
     /// Extends the live lease `token` to now + lease; returns the new expiry. LeaseLost unless
     /// that lease is current and live; nothing changes then.
     pub fn renew_fenced(&self, id: &WorkItemId, token: LeaseToken, lease: Option<Duration>) -> Result<DateTime<Utc>> {
         let lease = self.lease(lease)?;
-        self.write(|tx, scope, now| queue::renew(tx, scope, id, Holder::Token(token), lease, now))
+        self.write(|conn, scope, now| queue::renew(conn, scope, id, Holder::Token(token), lease, now))
     }
 
     /// Completes the current claim. Unknown item: NotFound; an item not claimed (reclaimed,
     /// failed, dead-lettered): LeaseLost, not moved; completing a completed item changes nothing.
     pub fn complete_work_item(&self, id: &WorkItemId) -> Result<()> {
-        self.write(|tx, scope, now| queue::finish(tx, scope, id, Holder::AnyClaim, None, now))
+        self.write(|conn, scope, now| queue::finish(conn, scope, id, Holder::AnyClaim, None, now))
     }
 
     /// Completes the item if lease `token` is still its current one; otherwise LeaseLost and
     /// nothing changes.
     pub fn complete_fenced(&self, id: &WorkItemId, token: LeaseToken) -> Result<()> {
-        self.write(|tx, scope, now| queue::finish(tx, scope, id, Holder::Token(token), None, now))
+        self.write(|conn, scope, now| queue::finish(conn, scope, id, Holder::Token(token), None, now))
     }
 
     /// Fails the current claim, keeping `error`. Same outcomes as [`Store::complete_work_item`].
     pub fn fail_work_item(&self, id: &WorkItemId, error: &str) -> Result<()> {
-        self.write(|tx, scope, now| queue::finish(tx, scope, id, Holder::AnyClaim, Some(error), now))
+        self.write(|conn, scope, now| queue::finish(conn, scope, id, Holder::AnyClaim, Some(error), now))
     }
 
     /// Fails the item if lease `token` is still its current one; otherwise LeaseLost.
     pub fn fail_fenced(&self, id: &WorkItemId, token: LeaseToken, error: &str) -> Result<()> {
-        self.write(|tx, scope, now| queue::finish(tx, scope, id, Holder::Token(token), Some(error), now))
+        self.write(|conn, scope, now| queue::finish(conn, scope, id, Holder::Token(token), Some(error), now))
     }
 
     /// Reclaims every expired lease (see the `queue` module), in one transaction.
     pub fn reclaim_expired_leases(&self) -> Result<ReclaimResult> {
         let backoff = self.backoff();
-        self.write(|tx, scope, now| queue::reclaim(tx, scope, backoff, now))
+        self.write(|conn, scope, now| queue::reclaim(conn, scope, backoff, now))
     }
 
     /// Moves an item to the dead-letter queue with `error`, payload kept. A completed item:
     /// InvalidArgument, not moved.
     pub fn move_to_dead_letter(&self, id: &WorkItemId, error: &str) -> Result<()> {
-        self.write(|tx, scope, now| queue::move_to_dead_letter(tx, scope, id, error, now))
+        self.write(|conn, scope, now| queue::move_to_dead_letter(conn, scope, id, error, now))
     }
 
     // ── Tokens ───────────────────────────────────────────────────────────────────────────────
 
     /// Creates a token that does not expire; the plaintext is returned here only.
     pub fn create_token(&self, name: &str, role: &str) -> Result<(String, ApiToken)> {
-        self.write(|tx, scope, now| tokens::create(tx, scope, name, role, None, now))
+        self.write(|conn, scope, now| tokens::create(conn, scope, name, role, None, now))
     }
 
     /// Creates a token that stops validating at `expires_at`.
@@ -399,17 +427,17 @@ impl Store {
         role: &str,
         expires_at: DateTime<Utc>,
     ) -> Result<(String, ApiToken)> {
-        self.write(|tx, scope, now| tokens::create(tx, scope, name, role, Some(to_micros(&expires_at)), now))
+        self.write(|conn, scope, now| tokens::create(conn, scope, name, role, Some(to_micros(&expires_at)), now))
     }
 
     /// The token's info if it is live (not revoked, not expired); records its use.
     pub fn validate_token(&self, token: &str) -> Result<Option<ApiToken>> {
-        self.write(|tx, scope, now| tokens::validate(tx, scope, token, now))
+        self.write(|conn, scope, now| tokens::validate(conn, scope, token, now))
     }
 
     /// Revokes a token by id; it never validates again. Unknown id: NotFound.
     pub fn revoke_token(&self, id: &str) -> Result<()> {
-        self.write(|tx, scope, now| tokens::revoke(tx, scope, id, now))
+        self.write(|conn, scope, now| tokens::revoke(conn, scope, id, now))
     }
 
     pub fn list_tokens(&self) -> Result<Vec<TokenRecord>> {
@@ -432,19 +460,19 @@ impl Store {
                 tenant.id
             )));
         }
-        self.write(|tx, _, _| tenant::create(tx, tenant))
+        self.write(|conn, _, _| tenant::create(conn, tenant))
     }
 
     pub fn get_tenant(&self, id: &TenantId) -> Result<Option<Tenant>> {
         if !self.own_tenant(id) {
             return Ok(None);
         }
-        self.read(|tx, _| tenant::get(tx, id.as_str()))
+        self.read(|conn, _| tenant::get(conn, id.as_str()))
     }
 
     pub fn list_tenants(&self) -> Result<Vec<Tenant>> {
-        self.read(|tx, scope| {
-            let mut tenants = tenant::list(tx)?;
+        self.read(|conn, scope| {
+            let mut tenants = tenant::list(conn)?;
             tenants.retain(|t| scope.is_none_or(|own| own == t.id.as_str()));
             Ok(tenants)
         })
@@ -455,7 +483,7 @@ impl Store {
         if !self.own_tenant(&tenant.id) {
             return Err(Error::not_found(format!("tenant not found: {}", tenant.id)));
         }
-        self.write(|tx, _, now| tenant::update(tx, tenant, now))
+        self.write(|conn, _, now| tenant::update(conn, tenant, now))
     }
 
     /// The time on the store's clock.
