@@ -152,6 +152,10 @@ impl From<rusqlite::Error> for Error {
                 };
                 Error::database(message)
             }
+            // A value refused while being bound (json_text): keep the core's own error.
+            rusqlite::Error::ToSqlConversionFailure(cause) if cause.is::<Error>() => {
+                cause.downcast_ref::<Error>().cloned().expect("checked by is::<Error>()")
+            }
             rusqlite::Error::FromSqlConversionFailure(column, _, cause) => {
                 Error::database(format!("stored value in column {column} is not readable: {cause}"))
             }

@@ -88,7 +88,7 @@ impl NewEvent {
             execution_id: event.execution_id.clone(),
             sequence: event.sequence,
             event_type,
-            kind_text: event.kind.to_string(),
+            kind_text: crate::storage::json_text(&event.kind)?,
             created_at: to_micros(&event.created_at),
         })
     }

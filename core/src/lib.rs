@@ -64,7 +64,7 @@ pub use materializer::{apply_events, materialize, should_snapshot, MaterializedS
 pub use options::{Durability, Options};
 pub use queue::{Lease, LeaseToken, QueueEntry, WorkItemStatus};
 pub use snapshot::Snapshot;
-pub use storage::Location;
+pub use storage::{Location, MAX_JSON_DEPTH};
 pub use store::Store;
 pub use tenant::{Tenant, TenantId, TenantLimits, TenantStatus, DEFAULT_TENANT};
 pub use tokens::TokenRecord;

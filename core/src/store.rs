@@ -251,7 +251,7 @@ impl Store {
     pub fn append_next_raw(&self, execution_id: &ExecutionId, kinds: Vec<Value>) -> Result<Vec<StoredEvent>> {
         let encoded = kinds
             .iter()
-            .map(|kind| Ok((event_log::kind_type(kind)?.to_string(), kind.to_string())))
+            .map(|kind| Ok((event_log::kind_type(kind)?.to_string(), crate::storage::json_text(kind)?)))
             .collect::<Result<Vec<_>>>()?;
         let (written, now) = self.write(|conn, scope, now| {
             event_log::append_next(conn, scope, execution_id, encoded, now).map(|written| (written, now))

@@ -190,7 +190,7 @@ fn validate(tenant: &Tenant) -> Result<()> {
 /// Inserts a tenant. A tenant that exists: Conflict, the stored one untouched.
 pub(crate) fn create(conn: &Connection, tenant: &Tenant) -> Result<()> {
     validate(tenant)?;
-    let limits = tenant.limits.as_ref().map(serde_json::to_string).transpose()?;
+    let limits = tenant.limits.as_ref().map(crate::storage::json_text).transpose()?;
     let inserted = conn
         .prepare_cached(
             "INSERT INTO tenants (id, name, status, policy, limits, created_at, updated_at)
@@ -229,7 +229,7 @@ pub(crate) fn list(conn: &Connection) -> Result<Vec<Tenant>> {
 /// An unknown tenant: NotFound, nothing written.
 pub(crate) fn update(conn: &Connection, tenant: &Tenant, now: i64) -> Result<()> {
     validate(tenant)?;
-    let limits = tenant.limits.as_ref().map(serde_json::to_string).transpose()?;
+    let limits = tenant.limits.as_ref().map(crate::storage::json_text).transpose()?;
     let updated = conn
         .prepare_cached(
             "UPDATE tenants SET name = ?2, status = ?3, policy = ?4, limits = ?5, updated_at = ?6

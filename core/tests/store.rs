@@ -333,3 +333,33 @@ fn jitter_when_asked_for_spreads_retry_times() {
         .collect();
     assert!(delays.len() > 1, "jitter gave every item the same delay");
 }
+
+#[test]
+fn json_too_deep_to_read_back_is_refused_and_nothing_is_written() {
+    let nested = |depth: usize| (1..depth).fold(json!([]), |inner, _| json!([inner]));
+    let store = Store::open_in_memory(Options::default()).expect("opens");
+
+    let deepest = ExecutionId::new();
+    store.create_execution(&execution(&deepest, nested(jetstate::MAX_JSON_DEPTH))).expect("the deepest readable value");
+    let read = store.get_execution(&deepest).expect("it reads back").expect("found");
+    assert_eq!(read.current_state, nested(jetstate::MAX_JSON_DEPTH));
+
+    let too_deep = ExecutionId::new();
+    let err = store.create_execution(&execution(&too_deep, nested(jetstate::MAX_JSON_DEPTH + 1))).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
+    assert!(store.get_execution(&too_deep).expect("read").is_none(), "nothing was written");
+
+    let err = store.update_execution_current_state(&deepest, &nested(500)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+    assert_eq!(
+        store.get_execution(&deepest).expect("read").expect("found").current_state,
+        nested(jetstate::MAX_JSON_DEPTH)
+    );
+
+    let deep_kind = json!({"type": "from_elsewhere", "payload": nested(200)});
+    let err = store.append_next_raw(&deepest, vec![deep_kind.clone()]).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+    let err = store.append_next_event(&deepest, EventKind::Unknown(deep_kind)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+    assert_eq!(store.latest_sequence(&deepest).expect("latest"), 0);
+}
