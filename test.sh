@@ -33,5 +33,5 @@ cargo run --quiet -p jetstate --example durable_workflow "$demo_dir/demo.db" | t
 grep -q "Materialized final state (completed" "$demo_dir/out.txt" || { echo "the main job did not complete its workflow" >&2; exit 1; }
 grep -q "crashing while holding the lease" "$demo_dir/out.txt" || { echo "the main job did not show a worker dying" >&2; exit 1; }
 
-step "tests (unit, integration, conformance, races, doc)"
+step "tests (unit, integration, conformance, races, crash, doc)"
 cargo test --workspace
