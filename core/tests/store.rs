@@ -363,3 +363,35 @@ fn json_too_deep_to_read_back_is_refused_and_nothing_is_written() {
     assert_eq!(err.kind(), ErrorKind::InvalidArgument);
     assert_eq!(store.latest_sequence(&deepest).expect("latest"), 0);
 }
+
+#[test]
+fn a_token_is_stored_only_as_a_hash_and_carries_256_random_bits() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("tokens.db");
+    let store = Store::open(&path, Options::default()).expect("opens");
+    let mut seen = std::collections::HashSet::new();
+    let mut plaintexts = Vec::new();
+    for n in 0..20 {
+        let (plaintext, info) = store.create_token(&format!("t{n}"), "admin").expect("token");
+        let secret = plaintext.strip_prefix(jetstate::tokens::TOKEN_PREFIX).expect("the fixed prefix");
+        assert_eq!(secret.len(), 64, "256 bits as hex");
+        assert!(secret.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert!(seen.insert(secret.to_string()), "two tokens alike");
+        assert!(!format!("{info:?}").contains(secret), "the info must not carry the plaintext");
+        plaintexts.push(plaintext);
+    }
+    store.close().expect("close");
+    let mut bytes = std::fs::read(&path).expect("db");
+    bytes.extend(std::fs::read(dir.path().join("tokens.db-wal")).unwrap_or_default());
+    for plaintext in &plaintexts {
+        let secret = &plaintext[jetstate::tokens::TOKEN_PREFIX.len()..];
+        let found = bytes.windows(secret.len()).any(|window| window == secret.as_bytes());
+        assert!(!found, "a plaintext token is in the database file");
+    }
+    let store = Store::open(&path, Options::default()).expect("reopens");
+    assert!(store.validate_token(&plaintexts[0]).expect("validate").is_some(), "the hash still validates it");
+    let mut tampered = plaintexts[0].clone();
+    tampered.pop();
+    tampered.push(if plaintexts[0].ends_with('0') { '1' } else { '0' });
+    assert!(store.validate_token(&tampered).expect("validate").is_none());
+}
