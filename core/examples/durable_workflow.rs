@@ -53,20 +53,10 @@ fn orchestrate(path: &Path) -> Result<(), Box<dyn std::error::Error>> {
         created_at: Utc::now(),
         tenant_id: DEFAULT_TENANT.into(),
     })?;
-    let id = ExecutionId::new();
     let input = json!({"topic": "durable state for AI agents"});
-    store.create_execution(&WorkflowExecution {
-        execution_id: id.clone(),
-        workflow_id: "research-brief".into(),
-        workflow_version: "1".into(),
-        status: WorkflowStatus::Pending,
-        initial_input: input.clone(),
-        current_state: input.clone(),
-        started_at: Utc::now(),
-        updated_at: Utc::now(),
-        completed_at: None,
-        session_type: None,
-    })?;
+    let execution = WorkflowExecution::new("research-brief", "1", input.clone());
+    let id = execution.execution_id.clone();
+    store.create_execution(&execution)?;
     store.append_next_event(
         &id,
         EventKind::WorkflowStarted {
@@ -147,19 +137,7 @@ fn scheduled(store: &Store, id: &ExecutionId, step: &str) -> jetstate::Result<bo
 
 fn schedule(store: &Store, id: &ExecutionId, step: &str) -> jetstate::Result<()> {
     store.append_next_event(id, EventKind::NodeScheduled { node_id: step.into(), queue_type: QUEUE.into() })?;
-    store.enqueue_work_item(&WorkItem {
-        id: jetstate::uuid::Uuid::new_v4(),
-        execution_id: id.clone(),
-        node_id: step.into(),
-        queue_type: QUEUE.into(),
-        payload: json!({"step": step}),
-        attempt: 0,
-        max_attempts: 3,
-        created_at: Utc::now(),
-        lease_expires_at: None,
-        worker_id: None,
-        tenant_id: DEFAULT_TENANT.into(),
-    })?;
+    store.enqueue_work_item(&WorkItem::new(id.clone(), step, QUEUE, json!({"step": step})))?;
     Ok(())
 }
 

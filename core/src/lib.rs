@@ -7,22 +7,10 @@
 //! thin layers over it.
 //!
 //! ```
-//! use jetstate::{Options, Store, WorkItem, ExecutionId};
+//! use jetstate::{ExecutionId, Options, Store, WorkItem};
 //!
 //! let store = Store::open_in_memory(Options::default())?;
-//! let item = WorkItem {
-//!     id: uuid::Uuid::new_v4(),
-//!     execution_id: ExecutionId::new(),
-//!     node_id: "fetch".into(),
-//!     queue_type: "default".into(),
-//!     payload: serde_json::json!({"url": "https://example.com"}),
-//!     attempt: 0,
-//!     max_attempts: 3,
-//!     created_at: store.now(),
-//!     lease_expires_at: None,
-//!     worker_id: None,
-//!     tenant_id: jetstate::DEFAULT_TENANT.into(),
-//! };
+//! let item = WorkItem::new(ExecutionId::new(), "fetch", "default", serde_json::json!({"url": "https://example.com"}));
 //! store.enqueue_work_item(&item)?;
 //! let lease = store.claim_fenced("worker-1", &["default"], None)?.expect("an item is pending");
 //! store.complete_fenced(&lease.item.id, lease.token)?;

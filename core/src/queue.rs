@@ -58,6 +58,31 @@ pub struct WorkItem {
     pub tenant_id: String,
 }
 
+impl WorkItem {
+    /// A new item for `queue_type`: a fresh id, no attempt made yet, three allowed (the engine's
+    /// default), created now (system time), tenant `default`. Adjust fields before enqueueing.
+    pub fn new(
+        execution_id: ExecutionId,
+        node_id: impl Into<String>,
+        queue_type: impl Into<String>,
+        payload: serde_json::Value,
+    ) -> Self {
+        WorkItem {
+            id: uuid::Uuid::new_v4(),
+            execution_id,
+            node_id: node_id.into(),
+            queue_type: queue_type.into(),
+            payload,
+            attempt: 0,
+            max_attempts: 3,
+            created_at: Utc::now(),
+            lease_expires_at: None,
+            worker_id: None,
+            tenant_id: default_tenant_string(),
+        }
+    }
+}
+
 /// Result of reclaiming expired leases.
 #[derive(Debug, Default, Clone, PartialEq, Serialize)]
 pub struct ReclaimResult {

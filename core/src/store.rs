@@ -224,20 +224,13 @@ impl Store {
     /// Appends `kinds` at the next sequences, all or nothing; returns the events written.
     pub fn append_next_events(&self, execution_id: &ExecutionId, kinds: Vec<EventKind>) -> Result<Vec<Event>> {
         let encoded = kinds.iter().map(EventKind::encode).collect::<Result<Vec<_>>>()?;
-        let (written, now) = self.write(|conn, scope, now| {
-            event_log::append_next(conn, scope, execution_id, encoded, now).map(|written| (written, now))
-        })?;
-        Ok(written
-            .into_iter()
-            .zip(kinds)
-            .map(|((id, sequence), kind)| Event {
-                id,
-                execution_id: execution_id.clone(),
-                sequence,
-                kind,
-                created_at: from_micros(now),
-            })
-            .collect())
+        self.append_next_encoded(execution_id, encoded, kinds, |id, sequence, kind, created_at| Event {
+            id,
+            execution_id: execution_id.clone(),
+            sequence,
+            kind,
+            created_at,
+        })
     }
 
     /// [`Store::append_events`] for kinds given as JSON (the bindings' path): each kind must be an
@@ -253,19 +246,31 @@ impl Store {
             .iter()
             .map(|kind| Ok((event_log::kind_type(kind)?.to_string(), crate::storage::json_text(kind)?)))
             .collect::<Result<Vec<_>>>()?;
+        self.append_next_encoded(execution_id, encoded, kinds, |id, sequence, kind, created_at| StoredEvent {
+            id,
+            execution_id: execution_id.clone(),
+            sequence,
+            kind,
+            created_at,
+        })
+    }
+
+    /// The shared body of the next-sequence appends: writes the encoded kinds, then makes each
+    /// record from its kind and the id, sequence and time it was given.
+    fn append_next_encoded<K, R>(
+        &self,
+        execution_id: &ExecutionId,
+        encoded: Vec<(String, String)>,
+        kinds: Vec<K>,
+        record: impl Fn(uuid::Uuid, EventSequence, K, DateTime<Utc>) -> R,
+    ) -> Result<Vec<R>> {
         let (written, now) = self.write(|conn, scope, now| {
             event_log::append_next(conn, scope, execution_id, encoded, now).map(|written| (written, now))
         })?;
         Ok(written
             .into_iter()
             .zip(kinds)
-            .map(|((id, sequence), kind)| StoredEvent {
-                id,
-                execution_id: execution_id.clone(),
-                sequence,
-                kind,
-                created_at: from_micros(now),
-            })
+            .map(|((id, sequence), kind)| record(id, sequence, kind, from_micros(now)))
             .collect())
     }
 

@@ -179,6 +179,26 @@ pub struct WorkflowExecution {
     pub session_type: Option<SessionType>,
 }
 
+impl WorkflowExecution {
+    /// A new pending execution of `workflow_id` at `version`: a fresh id, its state the input,
+    /// started now (system time).
+    pub fn new(workflow_id: impl Into<String>, version: impl Into<String>, initial_input: serde_json::Value) -> Self {
+        let now = Utc::now();
+        WorkflowExecution {
+            execution_id: ExecutionId::new(),
+            workflow_id: workflow_id.into(),
+            workflow_version: version.into(),
+            status: WorkflowStatus::Pending,
+            current_state: initial_input.clone(),
+            initial_input,
+            started_at: now,
+            updated_at: now,
+            completed_at: None,
+            session_type: None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

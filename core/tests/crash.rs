@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use jetstate::chrono::Utc;
 use jetstate::serde_json::json;
 use jetstate::uuid::Uuid;
-use jetstate::{EventKind, ExecutionId, Options, Store, WorkItem, WorkItemStatus, WorkflowExecution, WorkflowStatus};
+use jetstate::{EventKind, ExecutionId, Options, Store, WorkItem, WorkItemStatus, WorkflowExecution};
 
 const QUEUE: &str = "crash";
 
@@ -37,19 +37,7 @@ fn child(path: &str) {
             .append_next_event(&id, EventKind::NodeCancelled { node_id: format!("n{n}") })
             .expect("append never fails");
         writeln!(out, "E {}", event.sequence).expect("stdout");
-        let item = WorkItem {
-            id: Uuid::new_v4(),
-            execution_id: id.clone(),
-            node_id: format!("n{n}"),
-            queue_type: QUEUE.into(),
-            payload: json!({"n": n}),
-            attempt: 0,
-            max_attempts: 3,
-            created_at: Utc::now(),
-            lease_expires_at: None,
-            worker_id: None,
-            tenant_id: jetstate::DEFAULT_TENANT.into(),
-        };
+        let item = WorkItem::new(id.clone(), format!("n{n}"), QUEUE, json!({"n": n}));
         store.enqueue_work_item(&item).expect("enqueue never fails");
         writeln!(out, "Q {}", item.id).expect("stdout");
         if let Some(lease) = store.claim_fenced("child", &[QUEUE], None).expect("claim never fails") {
@@ -153,20 +141,9 @@ fn main() {
     let path = dir.path().join("crash.db");
     {
         let store = Store::open(&path, Options::default()).expect("opens");
-        store
-            .create_execution(&WorkflowExecution {
-                execution_id: execution_id(),
-                workflow_id: "crash".into(),
-                workflow_version: "1".into(),
-                status: WorkflowStatus::Running,
-                initial_input: json!({}),
-                current_state: json!({}),
-                started_at: Utc::now(),
-                updated_at: Utc::now(),
-                completed_at: None,
-                session_type: None,
-            })
-            .expect("execution");
+        let execution =
+            WorkflowExecution { execution_id: execution_id(), ..WorkflowExecution::new("crash", "1", json!({})) };
+        store.create_execution(&execution).expect("execution");
     }
     let started = Instant::now();
     let me = std::env::current_exe().expect("own path");

@@ -11,10 +11,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use jetstate::chrono::Utc;
 use jetstate::serde_json::json;
 use jetstate::uuid::Uuid;
-use jetstate::{Durability, ExecutionId, Options, Store, WorkItem, WorkItemStatus, DEFAULT_TENANT};
+use jetstate::{Durability, ExecutionId, Options, Store, WorkItem, WorkItemStatus};
 
 const QUEUE: &str = "race";
 
@@ -27,19 +26,7 @@ fn fill(path: &Path, items: usize) -> Vec<Uuid> {
     let store = Store::open(path, options()).expect("opens");
     (0..items)
         .map(|n| {
-            let item = WorkItem {
-                id: Uuid::new_v4(),
-                execution_id: ExecutionId::new(),
-                node_id: format!("node-{n}"),
-                queue_type: QUEUE.into(),
-                payload: json!({"n": n}),
-                attempt: 0,
-                max_attempts: 3,
-                created_at: Utc::now(),
-                lease_expires_at: None,
-                worker_id: None,
-                tenant_id: DEFAULT_TENANT.into(),
-            };
+            let item = WorkItem::new(ExecutionId::new(), format!("node-{n}"), QUEUE, json!({"n": n}));
             store.enqueue_work_item(&item).expect("enqueued")
         })
         .collect()

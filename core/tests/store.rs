@@ -15,32 +15,13 @@ use jetstate::{
 fn execution(id: &ExecutionId, state: Value) -> WorkflowExecution {
     WorkflowExecution {
         execution_id: id.clone(),
-        workflow_id: "wf".into(),
-        workflow_version: "1".into(),
         status: WorkflowStatus::Running,
-        initial_input: state.clone(),
-        current_state: state,
-        started_at: Utc::now(),
-        updated_at: Utc::now(),
-        completed_at: None,
-        session_type: None,
+        ..WorkflowExecution::new("wf", "1", state)
     }
 }
 
 fn item(queue: &str) -> WorkItem {
-    WorkItem {
-        id: jetstate::uuid::Uuid::new_v4(),
-        execution_id: ExecutionId::new(),
-        node_id: "n".into(),
-        queue_type: queue.into(),
-        payload: json!({}),
-        attempt: 0,
-        max_attempts: 3,
-        created_at: Utc::now(),
-        lease_expires_at: None,
-        worker_id: None,
-        tenant_id: DEFAULT_TENANT.into(),
-    }
+    WorkItem::new(ExecutionId::new(), "n", queue, json!({}))
 }
 
 /// The bytes of every file in `dir`, by name: a refused open must leave all of them as they were
