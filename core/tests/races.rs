@@ -5,7 +5,7 @@
 //! This test has its own `main` (`harness = false`): started with `JETSTATE_RACE_WORKER` set, the
 //! binary is a worker process of the process race instead.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -116,8 +116,115 @@ fn processes(dir: &Path) {
     check(&path, &items, completed, "4 processes");
 }
 
+/// Leases short enough to expire mid-run (workers sometimes stall past them), quick retries.
+fn expiring_options() -> Options {
+    options().lease(Duration::from_millis(50)).backoff(Duration::from_millis(1), Duration::from_millis(10))
+}
+
+/// A worker of the expiring-lease race: claims with short leases, stalls past its lease now and
+/// then, reclaims every so often, and reports each item it completed (`DONE`) or whose lease it
+/// lost (`LOST`). Ends when nothing is pending or claimed.
+fn expiring_worker(path: &str, name: &str, seed: u64) {
+    let store = Store::open(path, expiring_options()).expect("worker opens the file");
+    let mut out = std::io::stdout().lock();
+    let mut turn: u64 = seed;
+    loop {
+        turn += 1;
+        if turn % 40 == 0 {
+            store.reclaim_expired_leases().expect("reclaim never fails");
+        }
+        let Some(lease) = store.claim_fenced(name, &[QUEUE], None).expect("claim never fails") else {
+            let pending = store.list_work_items(Some(WorkItemStatus::Pending), 1, 0).expect("list");
+            let claimed = store.list_work_items(Some(WorkItemStatus::Claimed), 1, 0).expect("list");
+            if pending.is_empty() && claimed.is_empty() {
+                return;
+            }
+            store.reclaim_expired_leases().expect("reclaim never fails");
+            std::thread::sleep(Duration::from_millis(2));
+            continue;
+        };
+        if turn % 97 == 0 {
+            std::thread::sleep(Duration::from_millis(80)); // a stall past the lease
+        }
+        match store.complete_fenced(&lease.item.id, lease.token) {
+            Ok(()) => writeln!(out, "DONE {} {}", lease.item.id, lease.token).expect("stdout"),
+            Err(err) if err.kind() == jetstate::ErrorKind::LeaseLost => {
+                writeln!(out, "LOST {}", lease.item.id).expect("stdout")
+            }
+            Err(err) => panic!("complete failed: {err}"),
+        }
+    }
+}
+
+fn processes_with_leases_expiring(dir: &Path) {
+    let path = dir.join("expiring.db");
+    let store = Store::open(&path, expiring_options()).expect("opens");
+    let items: Vec<Uuid> = (0..10_000)
+        .map(|n| {
+            let mut item = WorkItem::new(ExecutionId::new(), format!("node-{n}"), QUEUE, json!({"n": n}));
+            item.max_attempts = 1_000; // expiries are retried, never dead-lettered, in this race
+            item
+        })
+        .collect::<Vec<_>>()
+        .chunks(1_000)
+        .flat_map(|chunk| store.enqueue_work_items(chunk).expect("enqueued"))
+        .collect();
+    let me = std::env::current_exe().expect("own path");
+    let children: Vec<_> = (0..4)
+        .map(|n| {
+            Command::new(&me)
+                .env("JETSTATE_RACE_WORKER", &path)
+                .env("JETSTATE_RACE_MODE", "expiring")
+                .env("JETSTATE_RACE_NAME", format!("process-{n}"))
+                .env("JETSTATE_RACE_SEED", (n * 31).to_string())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("worker process starts")
+        })
+        .collect();
+    let (mut done, mut lost) = (Vec::new(), 0usize);
+    let mut completing_token: HashMap<Uuid, i64> = HashMap::new();
+    for child in children {
+        let output = child.wait_with_output().expect("worker process ends");
+        assert!(output.status.success(), "a worker failed: {}", String::from_utf8_lossy(&output.stderr));
+        for line in String::from_utf8(output.stdout).expect("text").lines() {
+            match line.split_once(' ') {
+                Some(("DONE", rest)) => {
+                    let (id, token) = rest.split_once(' ').expect("id and token");
+                    let id = id.parse::<Uuid>().expect("an item id");
+                    completing_token.insert(id, token.parse().expect("a token"));
+                    done.push(id);
+                }
+                Some(("LOST", _)) => lost += 1,
+                _ => panic!("unexpected line {line:?}"),
+            }
+        }
+    }
+    assert!(lost > 0, "no lease expired mid-run: the scenario did not test what it should");
+    assert_eq!(done.len(), items.len(), "{} completions for {} items ({lost} leases lost)", done.len(), items.len());
+    let unique: HashSet<Uuid> = done.into_iter().collect();
+    assert_eq!(unique, items.iter().copied().collect(), "an item was completed twice or never");
+    for id in &items {
+        let entry = store.get_work_item(id).expect("read").expect("item exists");
+        assert_eq!(entry.status, WorkItemStatus::Completed);
+        // Fencing: only the holder of the item's last lease may have completed it.
+        assert_eq!(
+            completing_token[id], entry.lease_token,
+            "{id} was completed under a lease that was no longer current"
+        );
+    }
+    println!("  ({lost} leases expired mid-run and were lost by their stalled holders)");
+}
+
 fn main() {
     if let Ok(path) = std::env::var("JETSTATE_RACE_WORKER") {
+        if std::env::var("JETSTATE_RACE_MODE").as_deref() == Ok("expiring") {
+            let name = std::env::var("JETSTATE_RACE_NAME").unwrap_or_else(|_| "worker".into());
+            let seed = std::env::var("JETSTATE_RACE_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0);
+            expiring_worker(&path, &name, seed);
+            return;
+        }
         let name = std::env::var("JETSTATE_RACE_NAME").unwrap_or_else(|_| "worker".into());
         let store = Store::open(&path, options()).expect("worker opens the file");
         let done = work(&store, &name);
@@ -129,10 +236,11 @@ fn main() {
     }
     let dir = tempfile::tempdir().expect("tempdir");
     type Scenario = (&'static str, fn(&Path));
-    let scenarios: [Scenario; 3] = [
+    let scenarios: [Scenario; 4] = [
         ("threads sharing one store claim each item once", threads_sharing_one_store),
         ("threads with their own connections claim each item once", threads_with_their_own_connections),
         ("processes on one file claim each item once", processes),
+        ("10,000 items, 4 processes, leases expiring mid-run: each completed once", processes_with_leases_expiring),
     ];
     for (name, scenario) in scenarios {
         let started = Instant::now();
