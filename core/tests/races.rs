@@ -130,7 +130,7 @@ fn expiring_worker(path: &str, name: &str, seed: u64) {
     let mut turn: u64 = seed;
     loop {
         turn += 1;
-        if turn % 40 == 0 {
+        if turn.is_multiple_of(40) {
             store.reclaim_expired_leases().expect("reclaim never fails");
         }
         let Some(lease) = store.claim_fenced(name, &[QUEUE], None).expect("claim never fails") else {
@@ -143,7 +143,7 @@ fn expiring_worker(path: &str, name: &str, seed: u64) {
             std::thread::sleep(Duration::from_millis(2));
             continue;
         };
-        if turn % 97 == 0 {
+        if turn.is_multiple_of(97) {
             std::thread::sleep(Duration::from_millis(80)); // a stall past the lease
         }
         match store.complete_fenced(&lease.item.id, lease.token) {
