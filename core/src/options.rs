@@ -56,6 +56,10 @@ pub struct Options {
     pub busy_timeout: Duration,
     /// The clock every time-based rule reads (default: the system clock).
     pub clock: Clock,
+    /// Open an existing file without ever writing to it (default off): no creation, no
+    /// migration, no journal switch; every write call fails with a Database error. For
+    /// inspectors and read commands that must leave the file as it is.
+    pub read_only: bool,
 }
 
 impl Default for Options {
@@ -68,6 +72,7 @@ impl Default for Options {
             backoff_jitter: false,
             busy_timeout: Duration::from_secs(5),
             clock: Clock::system(),
+            read_only: false,
         }
     }
 }
@@ -96,6 +101,11 @@ impl Options {
 
     pub fn busy_timeout(mut self, timeout: Duration) -> Self {
         self.busy_timeout = timeout;
+        self
+    }
+
+    pub fn read_only(mut self, read_only: bool) -> Self {
+        self.read_only = read_only;
         self
     }
 

@@ -60,6 +60,21 @@ pub(crate) fn check_file(conn: &Connection) -> Result<()> {
     }
 }
 
+/// For a read-only open, which cannot migrate: the file must be a jetstate database of exactly
+/// this library's schema version. Only reads.
+pub(crate) fn check_current(conn: &Connection) -> Result<()> {
+    match inspect(conn)? {
+        FileState::Empty => {
+            Err(Error::database("file is empty, not a jetstate database (a read-only open cannot create one)"))
+        }
+        FileState::Jetstate(version) if version < SCHEMA_VERSION => Err(Error::database(format!(
+            "database schema version {version} is older than this library's ({SCHEMA_VERSION}); open it read-write \
+             once to migrate it"
+        ))),
+        FileState::Jetstate(_) => Ok(()),
+    }
+}
+
 /// Brings the file to [`SCHEMA_VERSION`]: every pending migration, the version stamp and the
 /// default tenant in one immediate transaction, so that two processes opening a new file at once
 /// migrate it exactly once and a crash leaves either the old schema or the new one.

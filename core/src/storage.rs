@@ -53,6 +53,8 @@ pub(crate) struct Database {
     location: Location,
     durability: Durability,
     busy_timeout: std::time::Duration,
+    /// Opened with `Options::read_only`: every connection is read-only and writes are refused.
+    read_only: bool,
     writer: Writer,
     /// Set by `close`, read by readers without touching the writer's lock.
     closed: AtomicBool,
@@ -87,12 +89,32 @@ fn in_read_transaction<T>(conn: &Connection, work: impl FnOnce(&Connection) -> R
 
 impl Database {
     pub(crate) fn open(location: Location, options: &Options) -> Result<Database> {
+        let read_only = options.read_only;
         let mut writer = match &location {
+            Location::Memory if read_only => {
+                return Err(Error::invalid(
+                    "a read-only store needs a file: an empty memory database has nothing to read",
+                ))
+            }
             Location::Memory => Connection::open_in_memory()?,
-            Location::File(path) => open_file(path)?,
+            Location::File(path) => open_file(path, read_only)?,
         };
         configure(&writer, options.busy_timeout)?;
         schema::check_file(&writer)?;
+        if read_only {
+            // Nothing may be written: no WAL switch, no migration. The file must already be a
+            // jetstate database of this library's schema version.
+            schema::check_current(&writer)?;
+            return Ok(Database {
+                location,
+                durability: options.durability,
+                busy_timeout: options.busy_timeout,
+                read_only,
+                writer: Writer::new(writer),
+                closed: AtomicBool::new(false),
+                readers: Mutex::new(Vec::new()),
+            });
+        }
         if let Location::File(_) = location {
             enable_wal(&writer)?;
         }
@@ -107,6 +129,7 @@ impl Database {
             location,
             durability: options.durability,
             busy_timeout: options.busy_timeout,
+            read_only,
             writer: Writer::new(writer),
             closed: AtomicBool::new(false),
             readers: Mutex::new(Vec::new()),
@@ -130,6 +153,9 @@ impl Database {
     pub(crate) fn write<T>(&self, work: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         if self.is_closed() {
             return Err(closed());
+        }
+        if self.read_only {
+            return Err(Error::database("the store was opened read-only: writes are refused"));
         }
         self.writer.write(work)
     }
@@ -168,7 +194,7 @@ impl Database {
         let Location::File(path) = &self.location else {
             return Err(Error::internal("reader requested for an in-memory database"));
         };
-        let conn = open_file(path)?;
+        let conn = open_file(path, self.read_only)?;
         configure(&conn, self.busy_timeout)?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         // Readers never write: a bug that tried would fail loudly instead of bypassing the writer.
@@ -207,9 +233,13 @@ fn configure(conn: &Connection, busy_timeout: std::time::Duration) -> Result<()>
     Ok(())
 }
 
-fn open_file(path: &Path) -> Result<Connection> {
+fn open_file(path: &Path, read_only: bool) -> Result<Connection> {
     // NO_MUTEX: each connection is used by one thread at a time, behind our own locks.
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
     Connection::open_with_flags(path, flags).map_err(|err| {
         let err = Error::from(err);
         Error::database(format!("cannot open {}: {}", path.display(), err.message()))

@@ -376,3 +376,67 @@ fn a_token_is_stored_only_as_a_hash_and_carries_256_random_bits() {
     tampered.push(if plaintexts[0].ends_with('0') { '1' } else { '0' });
     assert!(store.validate_token(&tampered).expect("validate").is_none());
 }
+
+#[test]
+fn a_read_only_store_reads_everything_and_never_writes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("inspected.db");
+    let id = ExecutionId::new();
+    {
+        let store = Store::open(&path, Options::default()).expect("opens");
+        store.create_execution(&execution(&id, json!({"seen": true}))).expect("created");
+        store.append_next_event(&id, EventKind::WorkflowFailed { error: "e".into() }).expect("event");
+        store.enqueue_work_item(&item("q")).expect("item");
+        store.close().expect("close");
+    }
+    let before = std::fs::read(&path).expect("db bytes");
+
+    let reader = Store::open(&path, Options::default().read_only(true)).expect("opens read-only");
+    assert_eq!(reader.get_execution(&id).expect("read").expect("found").current_state, json!({"seen": true}));
+    assert_eq!(reader.get_events(&id).expect("events").len(), 1);
+    assert_eq!(reader.materialize(&id).expect("materialized").status, WorkflowStatus::Failed);
+    assert_eq!(reader.list_work_items(None, 10, 0).expect("items").len(), 1);
+    for err in [
+        reader.create_execution(&execution(&ExecutionId::new(), json!({}))).unwrap_err(),
+        reader.enqueue_work_item(&item("q")).unwrap_err(),
+        reader.claim_work_item("w", &["q"]).unwrap_err(),
+        reader.validate_token("jst_x").unwrap_err(),
+    ] {
+        assert_eq!(err.kind(), ErrorKind::Database);
+        assert!(err.message().contains("read-only"), "{err}");
+    }
+    reader.close().expect("close");
+    assert_eq!(std::fs::read(&path).expect("db bytes"), before, "a read-only store changed the file");
+}
+
+#[test]
+fn a_read_only_open_creates_nothing_and_refuses_what_it_cannot_read() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("missing.db");
+    assert_eq!(Store::open(&missing, Options::default().read_only(true)).unwrap_err().kind(), ErrorKind::Database);
+    assert!(!missing.exists(), "a read-only open created the file");
+
+    let empty = dir.path().join("empty.db");
+    std::fs::write(&empty, b"").expect("empty file");
+    let err = Store::open(&empty, Options::default().read_only(true)).unwrap_err();
+    assert!(err.message().contains("empty"), "{err}");
+    assert_eq!(std::fs::read(&empty).expect("bytes").len(), 0);
+
+    let err = Store::open_in_memory(Options::default().read_only(true)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+}
+
+#[test]
+fn a_read_only_store_sees_a_live_writers_commits() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("live.db");
+    let writer = Store::open(&path, Options::default()).expect("opens");
+    let first = ExecutionId::new();
+    writer.create_execution(&execution(&first, json!({}))).expect("created");
+    let reader = Store::open(&path, Options::default().read_only(true)).expect("opens read-only beside a writer");
+    assert!(reader.get_execution(&first).expect("read").is_some());
+    let second = ExecutionId::new();
+    writer.create_execution(&execution(&second, json!({}))).expect("created later");
+    assert!(reader.get_execution(&second).expect("read").is_some(), "the reader sees the later commit");
+    assert_eq!(reader.list_executions(None, 10, 0).expect("list").len(), 2);
+}
