@@ -491,6 +491,13 @@ impl Store {
         self.write(|conn, _, now| tenant::update(conn, tenant, now))
     }
 
+    /// The store at a glance (executions by status, queue depth, expired leases, dead letters,
+    /// the oldest pending item), read in one snapshot. Through a view, the view's tenant only.
+    pub fn summary(&self) -> Result<crate::summary::Summary> {
+        let now = self.now_micros();
+        self.read_consistent(|conn, scope| crate::summary::read(conn, scope, now))
+    }
+
     /// The time on the store's clock.
     pub fn now(&self) -> DateTime<Utc> {
         from_micros(self.now_micros())

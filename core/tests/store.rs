@@ -440,3 +440,37 @@ fn a_read_only_store_sees_a_live_writers_commits() {
     assert!(reader.get_execution(&second).expect("read").is_some(), "the reader sees the later commit");
     assert_eq!(reader.list_executions(None, 10, 0).expect("list").len(), 2);
 }
+
+#[test]
+fn the_summary_counts_what_the_store_holds() {
+    let start = Utc::now();
+    let clock = jetstate::Clock::manual(start);
+    let store = Store::open_in_memory(Options::default().clock(clock.clone())).expect("opens");
+    for status in [WorkflowStatus::Running, WorkflowStatus::Running, WorkflowStatus::Completed] {
+        store
+            .create_execution(&WorkflowExecution { status, ..WorkflowExecution::new("wf", "1", json!({})) })
+            .expect("created");
+    }
+    let mut oldest = item("mail");
+    oldest.created_at = start - jetstate::chrono::Duration::minutes(5);
+    store.enqueue_work_items(&[oldest.clone(), item("mail"), item("mail"), item("llm")]).expect("enqueued");
+    let _llm = store.claim_fenced("w", &["llm"], None).expect("claim").expect("an item");
+    let doomed = store.claim_fenced("w", &["mail"], None).expect("claim").expect("the oldest");
+    assert_eq!(doomed.item.id, oldest.id);
+    store.move_to_dead_letter(&doomed.item.id, "poison").expect("dead-lettered");
+    clock.advance(Duration::from_secs(31)).expect("advance");
+
+    let summary = store.summary().expect("summary");
+    assert_eq!(summary.schema_version, jetstate::schema::SCHEMA_VERSION);
+    assert!(summary.database_bytes > 0);
+    assert_eq!(summary.executions.get("running"), Some(&2));
+    assert_eq!(summary.executions.get("completed"), Some(&1));
+    assert_eq!(summary.queues["mail"].get("pending"), Some(&2));
+    assert_eq!(summary.queues["mail"].get("dead_letter"), Some(&1));
+    assert_eq!(summary.queues["llm"].get("claimed"), Some(&1));
+    assert_eq!(summary.expired_leases, 1, "the llm item's lease ran out 1 s ago");
+    assert_eq!(summary.dead_letter, 1);
+    assert!(summary.oldest_pending.expect("pending items") >= start - jetstate::chrono::Duration::seconds(1));
+    let other = store.for_tenant("nobody").summary().expect("a view's summary");
+    assert!(other.executions.is_empty() && other.queues.is_empty() && other.oldest_pending.is_none());
+}
