@@ -475,6 +475,45 @@ pub(crate) fn move_to_dead_letter(
     Ok(())
 }
 
+/// Sends dead-lettered items back to the queue: pending, attempt 0, no retry delay, their
+/// payload and last error kept; their next claim takes a new lease token as usual. `id` None:
+/// every dead-lettered item of the scope. Returns how many moved; a given id that is not
+/// dead-lettered (or not found in the scope) is NotFound.
+pub(crate) fn requeue_dead_letters(
+    conn: &Connection,
+    scope: Scope<'_>,
+    id: Option<&WorkItemId>,
+    now: i64,
+) -> Result<usize> {
+    const SET: &str = "UPDATE work_items SET status = 'pending', attempt = 0, retry_after = NULL, worker_id = NULL,
+                           lease_expires_at = NULL, updated_at = ?1";
+    match id {
+        // One item: a seek by its key (an `id = ?` inside an OR could not use the key).
+        Some(id) => {
+            let moved = conn
+                .prepare_cached(&format!(
+                    "{SET} WHERE id = ?2 AND status = 'dead_letter' AND (?3 IS NULL OR tenant_id = ?3)"
+                ))?
+                .execute(params![now, id, scope])?;
+            if moved == 0 {
+                return Err(Error::not_found(format!("no dead-lettered work item {id}")));
+            }
+            Ok(moved)
+        }
+        None => Ok(conn
+            .prepare_cached(&format!("{SET} WHERE status = 'dead_letter' AND (?2 IS NULL OR tenant_id = ?2)"))?
+            .execute(params![now, scope])?),
+    }
+}
+
+/// Deletes every dead-lettered item of the scope; returns how many.
+pub(crate) fn purge_dead_letters(conn: &Connection, scope: Scope<'_>) -> Result<usize> {
+    let purged = conn
+        .prepare_cached("DELETE FROM work_items WHERE status = 'dead_letter' AND (?1 IS NULL OR tenant_id = ?1)")?
+        .execute(params![scope])?;
+    Ok(purged)
+}
+
 /// The delay before each retry, as reclaim's statement reads it: element `i` is the delay (in
 /// microseconds) after `i + 1` attempts, up to the first that reaches the cap; later attempts use
 /// the last element. The exponential rule stays here, in [`backoff_delay`].

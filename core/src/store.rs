@@ -418,6 +418,22 @@ impl Store {
         self.write(|conn, scope, now| queue::move_to_dead_letter(conn, scope, id, error, now))
     }
 
+    /// Sends a dead-lettered item back to the queue to be tried afresh (pending, attempt 0, its
+    /// payload and last error kept). Not dead-lettered, or unknown: NotFound, nothing changes.
+    pub fn requeue_dead_letter(&self, id: &WorkItemId) -> Result<()> {
+        self.write(|conn, scope, now| queue::requeue_dead_letters(conn, scope, Some(id), now)).map(drop)
+    }
+
+    /// Sends every dead-lettered item (of the view's tenant) back to the queue; returns how many.
+    pub fn requeue_all_dead_letters(&self) -> Result<usize> {
+        self.write(|conn, scope, now| queue::requeue_dead_letters(conn, scope, None, now))
+    }
+
+    /// Deletes every dead-lettered item (of the view's tenant); returns how many.
+    pub fn purge_dead_letters(&self) -> Result<usize> {
+        self.write(|conn, scope, _| queue::purge_dead_letters(conn, scope))
+    }
+
     // ── Tokens ───────────────────────────────────────────────────────────────────────────────
 
     /// Creates a token that does not expire; the plaintext is returned here only.

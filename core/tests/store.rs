@@ -474,3 +474,35 @@ fn the_summary_counts_what_the_store_holds() {
     let other = store.for_tenant("nobody").summary().expect("a view's summary");
     assert!(other.executions.is_empty() && other.queues.is_empty() && other.oldest_pending.is_none());
 }
+
+#[test]
+fn dead_letters_can_be_requeued_afresh_or_purged() {
+    let store = Store::open_in_memory(Options::default()).expect("opens");
+    let items: Vec<WorkItem> = (0..4).map(|_| item("q")).collect();
+    store.enqueue_work_items(&items).expect("enqueued");
+    for it in &items[..3] {
+        store.move_to_dead_letter(&it.id, "poison").expect("dead-lettered");
+    }
+    let err = store.requeue_dead_letter(&items[3].id).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "a pending item is not requeued");
+    assert_eq!(
+        store.for_tenant("other").requeue_all_dead_letters().expect("a view"),
+        0,
+        "another tenant's are untouched"
+    );
+
+    store.requeue_dead_letter(&items[0].id).expect("requeued");
+    let entry = store.get_work_item(&items[0].id).expect("read").expect("found");
+    assert_eq!(
+        (entry.status, entry.item.attempt, entry.last_error.as_deref()),
+        (jetstate::WorkItemStatus::Pending, 0, Some("poison"))
+    );
+    let lease = store.claim_fenced("w", &["q"], None).expect("claim").expect("an item");
+    assert_eq!(lease.token, 1, "its next claim takes a lease token as usual");
+
+    assert_eq!(store.requeue_all_dead_letters().expect("requeue all"), 2);
+    store.move_to_dead_letter(&items[1].id, "again").expect("dead-lettered again");
+    assert_eq!(store.purge_dead_letters().expect("purge"), 1);
+    assert!(store.get_work_item(&items[1].id).expect("read").is_none());
+    assert_eq!(store.list_work_items(None, 10, 0).expect("list").len(), 3);
+}
