@@ -209,6 +209,55 @@ impl Database {
         }
     }
 
+    /// Copies the database to a new file at `dest` with SQLite's online backup, in one step: one
+    /// read transaction, so the copy is a consistent snapshot and, in WAL mode, writers go on
+    /// meanwhile (a copy in several steps would restart at every concurrent write, and might
+    /// never finish beside a busy engine). Refuses to overwrite an existing file; a failed copy
+    /// removes its partial file. Returns the copy's size in bytes.
+    pub(crate) fn backup(&self, dest: &Path) -> Result<u64> {
+        if dest.exists() {
+            return Err(Error::invalid(format!(
+                "backup destination {} exists; refusing to overwrite it",
+                dest.display()
+            )));
+        }
+        let mut target = open_file(dest, false)?;
+        let mut copy = |source: &Connection| -> Result<u64> {
+            let backup = rusqlite::backup::Backup::new(source, &mut target)?;
+            let started = std::time::Instant::now();
+            loop {
+                match backup.step(-1)? {
+                    rusqlite::backup::StepResult::Done => break,
+                    _ if started.elapsed() > self.busy_timeout => {
+                        return Err(Error::database("backup: the source stayed locked past the busy timeout"))
+                    }
+                    _ => std::thread::sleep(std::time::Duration::from_millis(5)),
+                }
+            }
+            let pages = backup.progress().pagecount;
+            Ok(u64::try_from(pages).unwrap_or(0))
+        };
+        let copied = if self.location == Location::Memory {
+            self.writer.with_idle_connection(copy)
+        } else {
+            let source = self.take_reader()?;
+            let outcome = copy(&source);
+            self.return_reader(source);
+            outcome
+        };
+        let pages = match copied {
+            Ok(pages) => pages,
+            Err(err) => {
+                drop(target);
+                let _ = std::fs::remove_file(dest);
+                return Err(err);
+            }
+        };
+        let page_size: u64 =
+            target.query_row("PRAGMA page_size", [], |row| row.get::<_, i64>(0))?.try_into().unwrap_or(0);
+        Ok(pages * page_size)
+    }
+
     /// Closes every connection; later calls fail with "the store is closed". Idempotent.
     pub(crate) fn close(&self) -> Result<()> {
         self.closed.store(true, Ordering::SeqCst);

@@ -507,6 +507,14 @@ impl Store {
         self.write(|conn, _, now| tenant::update(conn, tenant, now))
     }
 
+    /// Copies the database to a new file at `dest` (SQLite's online backup): a consistent
+    /// snapshot, safe while writers run; the copy is a jetstate file like the original. An
+    /// existing `dest` is refused (InvalidArgument) and left alone. Returns the copy's size in
+    /// bytes. A view copies the whole database, not only its tenant's rows.
+    pub fn backup(&self, dest: impl AsRef<Path>) -> Result<u64> {
+        self.shared.db.backup(dest.as_ref())
+    }
+
     /// The store at a glance (executions by status, queue depth, expired leases, dead letters,
     /// the oldest pending item), read in one snapshot. Through a view, the view's tenant only.
     pub fn summary(&self) -> Result<crate::summary::Summary> {

@@ -506,3 +506,41 @@ fn dead_letters_can_be_requeued_afresh_or_purged() {
     assert!(store.get_work_item(&items[1].id).expect("read").is_none());
     assert_eq!(store.list_work_items(None, 10, 0).expect("list").len(), 3);
 }
+
+#[test]
+fn an_online_backup_is_a_consistent_copy_taken_while_writers_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store =
+        Store::open(dir.path().join("live.db"), Options::default().durability(Durability::Normal)).expect("opens");
+    let id = ExecutionId::new();
+    store.create_execution(&execution(&id, json!({"copied": true}))).expect("created");
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let dest = dir.path().join("copy.db");
+    let bytes = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                store
+                    .append_next_event(&id, EventKind::NodeCancelled { node_id: "n".into() })
+                    .expect("a writer runs on");
+            }
+        });
+        std::thread::sleep(Duration::from_millis(20));
+        let bytes = store.backup(&dest).expect("backup beside a writer");
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        bytes
+    });
+    assert!(bytes > 0);
+    let raw = rusqlite::Connection::open(&dest).expect("the copy opens");
+    let integrity: String = raw.query_row("PRAGMA integrity_check", [], |row| row.get(0)).expect("check");
+    assert_eq!(integrity, "ok");
+    drop(raw);
+    let copy = Store::open(&dest, Options::default().read_only(true)).expect("the copy is a jetstate file");
+    assert_eq!(copy.get_execution(&id).expect("read").expect("copied").current_state, json!({"copied": true}));
+    let copied: Vec<i64> = copy.get_events(&id).expect("events").iter().map(|e| e.sequence).collect();
+    assert_eq!(copied, (1..=copied.len() as i64).collect::<Vec<_>>(), "a consistent prefix of the log");
+    assert!(copied.len() as i64 <= store.latest_sequence(&id).expect("latest"));
+
+    let before = std::fs::read(&dest).expect("copy bytes");
+    assert_eq!(store.backup(&dest).unwrap_err().kind(), ErrorKind::InvalidArgument);
+    assert_eq!(std::fs::read(&dest).expect("copy bytes"), before, "an existing file is not overwritten");
+}
