@@ -1,0 +1,414 @@
+//! `jetstate`: inspect and operate a jetstate database from the terminal.
+//!
+//! Read commands open the file read-only (they never write to it); write commands open it as any
+//! writer does and take the same locks, so both are safe while engines run on the file. A file
+//! that does not exist is never created. Exit codes: 0 success, 1 failure, 2 bad usage, 3 not
+//! found (an unknown execution, item, token or tenant).
+
+mod output;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use jetstate::serde_json::json;
+use jetstate::{wire, Error, ErrorKind, Options, Store, Tenant, TenantId, TenantStatus, WorkItemStatus};
+
+use output::{or_dash, table, time};
+
+#[derive(Parser)]
+#[command(name = "jetstate", version, about = "Inspect and operate a jetstate database")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Executions by status, queue depth, expired leases, dead letters, the oldest pending item.
+    Status {
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Executions, newest first.
+    Executions {
+        file: PathBuf,
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        tenant: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One execution: its record, its materialized state and its event timeline.
+    Show {
+        file: PathBuf,
+        execution_id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Work items with their state, oldest first.
+    Queue {
+        file: PathBuf,
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The dead-letter queue: list, requeue, purge.
+    Dlq {
+        file: PathBuf,
+        #[command(subcommand)]
+        action: DlqAction,
+    },
+    /// Run a reclaim pass now: expired leases are counted and retried or dead-lettered.
+    Reclaim {
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// API tokens: create, list, revoke.
+    Tokens {
+        file: PathBuf,
+        #[command(subcommand)]
+        action: TokenAction,
+    },
+    /// Tenants: list, create, suspend.
+    Tenants {
+        file: PathBuf,
+        #[command(subcommand)]
+        action: TenantAction,
+    },
+    /// Copy the database to DEST (SQLite online backup: consistent, safe while writers run).
+    Backup { file: PathBuf, dest: PathBuf },
+}
+
+#[derive(Subcommand)]
+enum DlqAction {
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send one dead-lettered item (or, with --all, every one) back to the queue, afresh.
+    Requeue {
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<String>,
+        #[arg(long)]
+        all: bool,
+    },
+    /// Delete every dead-lettered item.
+    Purge,
+}
+
+#[derive(Subcommand)]
+enum TokenAction {
+    /// Create a token; its plaintext is shown once, here.
+    Create {
+        name: String,
+        role: String,
+    },
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    Revoke {
+        id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum TenantAction {
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    Create {
+        id: String,
+        name: String,
+    },
+    Suspend {
+        id: String,
+    },
+}
+
+/// Opens an existing file: read-only for read commands, as a writer otherwise.
+fn open(file: &Path, read_only: bool) -> jetstate::Result<Store> {
+    if !file.exists() {
+        return Err(Error::new(ErrorKind::Database, format!("no such file: {}", file.display())));
+    }
+    Store::open(file, Options::default().read_only(read_only))
+}
+
+fn run(command: Command) -> jetstate::Result<()> {
+    match command {
+        Command::Status { file, json } => status(&file, json),
+        Command::Executions { file, status, tenant, limit, json } => {
+            let store = open(&file, true)?;
+            let store = match tenant {
+                Some(tenant) => store.for_tenant(TenantId(tenant)),
+                None => store,
+            };
+            let status = status.map(|s| s.parse()).transpose()?;
+            let executions = store.list_executions(status, limit, 0)?;
+            if json {
+                output::json(&wire::to_json(&executions)?);
+            } else {
+                let rows = executions
+                    .iter()
+                    .map(|e| {
+                        vec![
+                            e.execution_id.0.to_string(),
+                            e.workflow_id.clone(),
+                            e.workflow_version.clone(),
+                            e.status.to_string(),
+                            time(&e.updated_at),
+                        ]
+                    })
+                    .collect::<Vec<_>>();
+                table(&["EXECUTION", "WORKFLOW", "VERSION", "STATUS", "UPDATED"], &rows);
+            }
+            Ok(())
+        }
+        Command::Show { file, execution_id, json } => show(&file, &execution_id, json),
+        Command::Queue { file, status, limit, json } => {
+            let store = open(&file, true)?;
+            let status = status.map(|s| s.parse::<WorkItemStatus>()).transpose()?;
+            items(&store.list_work_items(status, limit, 0)?, json)
+        }
+        Command::Dlq { file, action } => match action {
+            DlqAction::List { json } => {
+                let store = open(&file, true)?;
+                items(&store.list_work_items(Some(WorkItemStatus::DeadLetter), u32::MAX, 0)?, json)
+            }
+            DlqAction::Requeue { id: Some(id), .. } => {
+                open(&file, false)?.requeue_dead_letter(&wire::uuid("work item id", &id)?)?;
+                println!("requeued {id}");
+                Ok(())
+            }
+            DlqAction::Requeue { id: None, .. } => {
+                println!("requeued {} item(s)", open(&file, false)?.requeue_all_dead_letters()?);
+                Ok(())
+            }
+            DlqAction::Purge => {
+                println!("purged {} item(s)", open(&file, false)?.purge_dead_letters()?);
+                Ok(())
+            }
+        },
+        Command::Reclaim { file, json } => {
+            let result = open(&file, false)?.reclaim_expired_leases()?;
+            if json {
+                output::json(&wire::to_json(&result)?);
+            } else {
+                println!(
+                    "{} item(s) back to pending, {} dead-lettered",
+                    result.retryable.len(),
+                    result.exhausted.len()
+                );
+            }
+            Ok(())
+        }
+        Command::Tokens { file, action } => tokens(&file, action),
+        Command::Tenants { file, action } => tenants(&file, action),
+        Command::Backup { file, dest } => {
+            let bytes = open(&file, true)?.backup(&dest)?;
+            println!("copied {} ({bytes} bytes) to {}", file.display(), dest.display());
+            Ok(())
+        }
+    }
+}
+
+fn status(file: &Path, json: bool) -> jetstate::Result<()> {
+    let store = open(file, true)?;
+    let summary = store.summary()?;
+    let file_bytes = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
+    if json {
+        let mut value = wire::to_json(&summary)?;
+        value["file_bytes"] = json!(file_bytes);
+        output::json(&value);
+        return Ok(());
+    }
+    println!("schema version   {}", summary.schema_version);
+    println!("file size        {file_bytes} bytes");
+    let executions: Vec<String> = summary.executions.iter().map(|(status, n)| format!("{status} {n}")).collect();
+    println!("executions       {}", if executions.is_empty() { "none".into() } else { executions.join(", ") });
+    println!("expired leases   {}", summary.expired_leases);
+    println!("dead letters     {}", summary.dead_letter);
+    let age = summary.oldest_pending.map(|at| {
+        let seconds = (store.now() - at).num_seconds().max(0);
+        format!("{} ({seconds} s ago)", time(&at))
+    });
+    println!("oldest pending   {}", or_dash(age));
+    if !summary.queues.is_empty() {
+        println!();
+        let statuses = ["pending", "claimed", "completed", "failed", "dead_letter"];
+        let rows = summary
+            .queues
+            .iter()
+            .map(|(queue, counts)| {
+                std::iter::once(queue.clone())
+                    .chain(statuses.iter().map(|s| counts.get(*s).copied().unwrap_or(0).to_string()))
+                    .collect()
+            })
+            .collect::<Vec<_>>();
+        table(&["QUEUE", "PENDING", "CLAIMED", "COMPLETED", "FAILED", "DEAD_LETTER"], &rows);
+    }
+    Ok(())
+}
+
+fn show(file: &Path, execution_id: &str, json: bool) -> jetstate::Result<()> {
+    let store = open(file, true)?;
+    let id = wire::execution_id(execution_id)?;
+    let execution = store
+        .get_execution(&id)?
+        .ok_or_else(|| Error::new(ErrorKind::NotFound, format!("execution not found: {execution_id}")))?;
+    let state = store.materialize(&id)?;
+    let events = store.get_events(&id)?;
+    if json {
+        output::json(&json!({
+            "execution": wire::to_json(&execution)?,
+            "materialized": state.to_json(),
+            "events": wire::to_json(&events)?,
+        }));
+        return Ok(());
+    }
+    println!("execution   {}", execution.execution_id.0);
+    println!("workflow    {} version {}", execution.workflow_id, execution.workflow_version);
+    println!("status      {} (from events: {})", execution.status, state.status);
+    println!("started     {}", time(&execution.started_at));
+    println!("\nmaterialized state (after sequence {}):", state.last_sequence);
+    output::json(&state.current_state);
+    println!("\ntimeline:");
+    let mut previous = events.first().map(|e| e.created_at);
+    let rows = events
+        .iter()
+        .map(|event| {
+            let since = previous.map_or(0, |p| (event.created_at - p).num_milliseconds());
+            previous = Some(event.created_at);
+            vec![
+                event.sequence.to_string(),
+                time(&event.created_at),
+                format!("+{since} ms"),
+                event.kind.type_name(),
+                event.kind.node_id().unwrap_or("").to_string(),
+            ]
+        })
+        .collect::<Vec<_>>();
+    table(&["SEQ", "AT", "AFTER", "EVENT", "NODE"], &rows);
+    Ok(())
+}
+
+fn items(entries: &[jetstate::QueueEntry], json: bool) -> jetstate::Result<()> {
+    if json {
+        output::json(&wire::to_json(entries)?);
+        return Ok(());
+    }
+    let rows = entries
+        .iter()
+        .map(|e| {
+            vec![
+                e.item.id.to_string(),
+                e.item.queue_type.clone(),
+                e.item.node_id.clone(),
+                e.status.as_str().to_string(),
+                format!("{}/{}", e.item.attempt, e.item.max_attempts),
+                or_dash(e.item.worker_id.clone()),
+                or_dash(e.last_error.clone()),
+            ]
+        })
+        .collect::<Vec<_>>();
+    table(&["ITEM", "QUEUE", "NODE", "STATUS", "ATTEMPT", "WORKER", "LAST ERROR"], &rows);
+    Ok(())
+}
+
+fn tokens(file: &Path, action: TokenAction) -> jetstate::Result<()> {
+    match action {
+        TokenAction::Create { name, role } => {
+            let (plaintext, info) = open(file, false)?.create_token(&name, &role)?;
+            println!("{plaintext}");
+            eprintln!("token {} created for {name} ({role}); the plaintext above is shown only once", info.id);
+        }
+        TokenAction::List { json } => {
+            let records = open(file, true)?.list_tokens()?;
+            if json {
+                output::json(&wire::to_json(&records)?);
+            } else {
+                let rows = records
+                    .iter()
+                    .map(|r| {
+                        vec![
+                            r.info.id.clone(),
+                            r.info.name.clone(),
+                            r.info.role.clone(),
+                            r.info.tenant_id.clone(),
+                            or_dash(r.info.expires_at.as_ref().map(time)),
+                            or_dash(r.revoked_at.as_ref().map(time)),
+                            or_dash(r.last_used_at.as_ref().map(time)),
+                        ]
+                    })
+                    .collect::<Vec<_>>();
+                table(&["TOKEN", "NAME", "ROLE", "TENANT", "EXPIRES", "REVOKED", "LAST USED"], &rows);
+            }
+        }
+        TokenAction::Revoke { id } => {
+            open(file, false)?.revoke_token(&id)?;
+            println!("revoked {id}");
+        }
+    }
+    Ok(())
+}
+
+fn tenants(file: &Path, action: TenantAction) -> jetstate::Result<()> {
+    match action {
+        TenantAction::List { json } => {
+            let tenants = open(file, true)?.list_tenants()?;
+            if json {
+                output::json(&wire::to_json(&tenants)?);
+            } else {
+                let rows = tenants
+                    .iter()
+                    .map(|t| vec![t.id.to_string(), t.name.clone(), t.status.as_str().to_string(), time(&t.created_at)])
+                    .collect::<Vec<_>>();
+                table(&["TENANT", "NAME", "STATUS", "CREATED"], &rows);
+            }
+        }
+        TenantAction::Create { id, name } => {
+            let store = open(file, false)?;
+            let now = store.now();
+            let tenant = Tenant {
+                id: TenantId(id.clone()),
+                name,
+                status: TenantStatus::Active,
+                policy: None,
+                limits: None,
+                created_at: now,
+                updated_at: now,
+            };
+            store.create_tenant(&tenant)?;
+            println!("created tenant {id}");
+        }
+        TenantAction::Suspend { id } => {
+            let store = open(file, false)?;
+            let tenant = store
+                .get_tenant(&TenantId(id.clone()))?
+                .ok_or_else(|| Error::new(ErrorKind::NotFound, format!("tenant not found: {id}")))?;
+            store.update_tenant(&Tenant { status: TenantStatus::Suspended, ..tenant })?;
+            println!("suspended tenant {id}");
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse().command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("jetstate: {err}");
+            ExitCode::from(if err.kind() == ErrorKind::NotFound { 3 } else { 1 })
+        }
+    }
+}

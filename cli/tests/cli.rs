@@ -1,0 +1,174 @@
+//! The `jetstate` command on real files prepared here: each command's output (its `--json` form
+//! parsed), its exit code, and the bad cases: a missing file, a file that is not jetstate's, a
+//! newer schema, an unknown id. Read commands must leave the file byte for byte as it was.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use jetstate::serde_json::{json, Value};
+use jetstate::{EventKind, ExecutionId, Options, Store, WorkItem, WorkflowExecution};
+
+fn jetstate(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_jetstate")).args(args).output().expect("the command runs")
+}
+
+fn json_of(output: &Output) -> Value {
+    assert!(output.status.success(), "failed: {}", String::from_utf8_lossy(&output.stderr));
+    jetstate::serde_json::from_slice(&output.stdout).expect("--json prints JSON")
+}
+
+/// A file with two executions (one with events), items in several states and a dead letter.
+fn prepared(dir: &Path) -> (PathBuf, ExecutionId, WorkItem) {
+    let path = dir.join("state.db");
+    let store = Store::open(&path, Options::default().lease(Duration::from_millis(1))).expect("opens");
+    let running = WorkflowExecution::new("triage", "2", json!({"ticket": 7}));
+    store.create_execution(&running).expect("created");
+    store.create_execution(&WorkflowExecution::new("digest", "1", json!({}))).expect("created");
+    let started = EventKind::WorkflowStarted {
+        workflow_id: "triage".into(),
+        workflow_version: "2".into(),
+        initial_input: json!({}),
+    };
+    store.append_next_event(&running.execution_id, started).expect("event");
+    store
+        .append_next_event(
+            &running.execution_id,
+            EventKind::NodeScheduled { node_id: "classify".into(), queue_type: "llm".into() },
+        )
+        .expect("event");
+    let poison = WorkItem::new(running.execution_id.clone(), "classify", "llm", json!({"n": 1}));
+    store
+        .enqueue_work_items(&[poison.clone(), WorkItem::new(running.execution_id.clone(), "mail", "mail", json!({}))])
+        .expect("items");
+    store.move_to_dead_letter(&poison.id, "poison").expect("dead-lettered");
+    store.close().expect("close");
+    (path, running.execution_id, poison)
+}
+
+#[test]
+fn read_commands_report_what_is_stored_and_never_write() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (path, id, poison) = prepared(dir.path());
+    let file = path.to_str().expect("utf-8 path");
+    let before = std::fs::read(&path).expect("bytes");
+
+    let status = json_of(&jetstate(&["status", file, "--json"]));
+    assert_eq!(status["executions"]["pending"], json!(2));
+    assert_eq!(status["dead_letter"], json!(1));
+    assert_eq!(status["queues"]["mail"]["pending"], json!(1));
+    assert!(status["file_bytes"].as_u64().expect("size") > 0);
+    assert!(jetstate(&["status", file]).status.success());
+
+    let executions = json_of(&jetstate(&["executions", file, "--json"]));
+    assert_eq!(executions.as_array().expect("a list").len(), 2);
+    let none = json_of(&jetstate(&["executions", file, "--status", "completed", "--json"]));
+    assert_eq!(none, json!([]));
+    let other_tenant = json_of(&jetstate(&["executions", file, "--tenant", "acme", "--json"]));
+    assert_eq!(other_tenant, json!([]));
+
+    let shown = json_of(&jetstate(&["show", file, &id.to_string(), "--json"]));
+    assert_eq!(shown["execution"]["workflow_id"], json!("triage"));
+    assert_eq!(shown["materialized"]["status"], json!("running"));
+    assert_eq!(shown["materialized"]["active_nodes"], json!(["classify"]));
+    assert_eq!(shown["events"].as_array().expect("events").len(), 2);
+    let human = jetstate(&["show", file, &id.0.to_string()]);
+    assert!(String::from_utf8_lossy(&human.stdout).contains("node_scheduled"));
+
+    let queue = json_of(&jetstate(&["queue", file, "--json"]));
+    assert_eq!(queue.as_array().expect("items").len(), 2);
+    let dead = json_of(&jetstate(&["dlq", file, "list", "--json"]));
+    assert_eq!(dead[0]["item"]["id"], json!(poison.id.to_string()));
+    assert_eq!(dead[0]["last_error"], json!("poison"));
+    assert!(jetstate(&["tokens", file, "list"]).status.success());
+    assert!(jetstate(&["tenants", file, "list"]).status.success());
+
+    assert_eq!(std::fs::read(&path).expect("bytes"), before, "a read command changed the file");
+}
+
+#[test]
+fn write_commands_act_and_report() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (path, _, poison) = prepared(dir.path());
+    let file = path.to_str().expect("utf-8 path");
+
+    assert!(jetstate(&["dlq", file, "requeue", &poison.id.to_string()]).status.success());
+    assert_eq!(json_of(&jetstate(&["dlq", file, "list", "--json"])), json!([]));
+    let missing = jetstate(&["dlq", file, "requeue", &poison.id.to_string()]);
+    assert_eq!(missing.status.code(), Some(3), "no longer dead-lettered: not found");
+    assert_eq!(jetstate(&["dlq", file, "requeue"]).status.code(), Some(2), "an id or --all is required");
+    assert!(jetstate(&["dlq", file, "requeue", "--all"]).status.success());
+    assert!(jetstate(&["dlq", file, "purge"]).status.success());
+
+    let reclaimed = json_of(&jetstate(&["reclaim", file, "--json"]));
+    assert_eq!(reclaimed["retryable"], json!([]));
+
+    let created = jetstate(&["tokens", file, "create", "ci", "admin"]);
+    assert!(created.status.success());
+    let plaintext = String::from_utf8(created.stdout).expect("text").trim().to_string();
+    assert!(plaintext.starts_with("jst_"));
+    let tokens = json_of(&jetstate(&["tokens", file, "list", "--json"]));
+    let token_id = tokens[0]["info"]["id"].as_str().expect("an id").to_string();
+    assert!(jetstate(&["tokens", file, "revoke", &token_id]).status.success());
+    let store = Store::open(&path, Options::default()).expect("opens");
+    assert!(store.validate_token(&plaintext).expect("validate").is_none(), "revoked from the command line");
+    store.close().expect("close");
+
+    assert!(jetstate(&["tenants", file, "create", "acme", "Acme Corp"]).status.success());
+    assert!(jetstate(&["tenants", file, "suspend", "acme"]).status.success());
+    let tenants = json_of(&jetstate(&["tenants", file, "list", "--json"]));
+    let acme = tenants.as_array().expect("tenants").iter().find(|t| t["id"] == json!("acme")).expect("acme");
+    assert_eq!(acme["status"], json!("suspended"));
+    assert_eq!(jetstate(&["tenants", file, "suspend", "ghost"]).status.code(), Some(3));
+
+    let copy = dir.path().join("copy.db");
+    assert!(jetstate(&["backup", file, copy.to_str().expect("path")]).status.success());
+    let copied = json_of(&jetstate(&["status", copy.to_str().expect("path"), "--json"]));
+    assert_eq!(copied["executions"]["pending"], json!(2));
+    assert_eq!(jetstate(&["backup", file, copy.to_str().expect("path")]).status.code(), Some(1), "no overwrite");
+}
+
+#[test]
+fn bad_files_and_unknown_ids_give_clear_messages_and_exit_codes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("missing.db");
+    let absent = missing.to_str().expect("path");
+    for args in [vec!["status", absent], vec!["reclaim", absent], vec!["tenants", absent, "create", "x", "y"]] {
+        let output = jetstate(&args);
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        assert!(String::from_utf8_lossy(&output.stderr).contains("no such file"), "{args:?}");
+        assert!(!missing.exists(), "{args:?} created the file");
+    }
+
+    let notes = dir.path().join("notes.db");
+    std::fs::write(&notes, "not a database at all\n".repeat(100)).expect("write");
+    let before = std::fs::read(&notes).expect("bytes");
+    for command in ["status", "reclaim"] {
+        let output = jetstate(&[command, notes.to_str().expect("path")]);
+        assert_eq!(output.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&output.stderr).contains("not a SQLite database"));
+    }
+    assert_eq!(std::fs::read(&notes).expect("bytes"), before);
+
+    let (path, _, _) = prepared(dir.path());
+    {
+        let raw = rusqlite::Connection::open(&path).expect("raw");
+        raw.pragma_update(None, "user_version", jetstate::schema::SCHEMA_VERSION + 1).expect("bump");
+    }
+    let before = std::fs::read(&path).expect("bytes");
+    let output = jetstate(&["reclaim", path.to_str().expect("path")]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("newer"));
+    assert_eq!(std::fs::read(&path).expect("bytes"), before);
+
+    let again = dir.path().join("again");
+    std::fs::create_dir_all(&again).expect("directory");
+    let (path, _, _) = prepared(&again);
+    let file = path.to_str().expect("path");
+    let unknown = jetstate(&["show", file, &ExecutionId::new().to_string()]);
+    assert_eq!(unknown.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("not found"));
+    let malformed = jetstate(&["show", file, "not-an-id"]);
+    assert_eq!(malformed.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&malformed.stderr).contains("malformed execution id"));
+}
