@@ -29,7 +29,7 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 step "main job (the durable workflow example, on a fresh file)"
 demo_dir=$(mktemp -d)
 trap 'rm -rf "$demo_dir"' EXIT
-cargo run --quiet -p jetstate --example durable_workflow "$demo_dir/demo.db" | tee "$demo_dir/out.txt"
+cargo run --quiet -p jetstate-cli -- demo "$demo_dir/demo.db" | tee "$demo_dir/out.txt"
 grep -q "Materialized final state (completed" "$demo_dir/out.txt" || { echo "the main job did not complete its workflow" >&2; exit 1; }
 grep -q "crashing while holding the lease" "$demo_dir/out.txt" || { echo "the main job did not show a worker dying" >&2; exit 1; }
 

@@ -5,6 +5,7 @@
 //! that does not exist is never created. Exit codes: 0 success, 1 failure, 2 bad usage, 3 not
 //! found (an unknown execution, item, token or tenant).
 
+mod demo;
 mod output;
 
 use std::path::{Path, PathBuf};
@@ -25,6 +26,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run a small durable workflow on FILE (default ./jetstate-demo.db) with two worker
+    /// processes, one of which dies holding a lease; then show the timeline, queue and state.
+    Demo { file: Option<PathBuf> },
+    /// One worker process of the demo (started by `demo` itself).
+    #[command(hide = true)]
+    DemoWorker { name: String, file: PathBuf, execution_id: String },
     /// Executions by status, queue depth, expired leases, dead letters, the oldest pending item.
     Status {
         file: PathBuf,
@@ -146,6 +153,11 @@ fn open(file: &Path, read_only: bool) -> jetstate::Result<Store> {
 
 fn run(command: Command) -> jetstate::Result<()> {
     match command {
+        Command::Demo { file } => {
+            demo::run(file).map_err(|err| Error::new(ErrorKind::Database, format!("demo: {err}")))
+        }
+        Command::DemoWorker { name, file, execution_id } => demo::run_worker(&name, &file, &execution_id)
+            .map_err(|err| Error::new(ErrorKind::Database, format!("demo worker: {err}"))),
         Command::Status { file, json } => status(&file, json),
         Command::Executions { file, status, tenant, limit, json } => {
             let store = open(&file, true)?;

@@ -7,7 +7,8 @@
 //! retries the step, and the workflow completes. Everything lives in one SQLite file that all
 //! three processes open at once.
 //!
-//! Run: `cargo run -p jetstate --example durable_workflow [DB_FILE]`
+//! Run: `jetstate demo [DB_FILE]` (from a checkout: `cargo run -p jetstate-cli -- demo`). The
+//! workers are this same program, started as `jetstate demo-worker NAME DB_FILE EXECUTION_ID`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
@@ -28,16 +29,19 @@ fn options() -> Options {
     Options::default().lease(Duration::from_millis(1200)).backoff(Duration::from_millis(250), Duration::from_secs(4))
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("worker") {
-        return worker(&args[2], Path::new(&args[3]), &args[4].parse::<ExecutionId>()?);
-    }
-    let path = PathBuf::from(args.get(1).map(String::as_str).unwrap_or("jetstate-demo.db"));
+/// `jetstate demo [FILE]`: runs the workflow on `file` (default `jetstate-demo.db` in the current
+/// directory; an earlier demo file there is replaced).
+pub fn run(file: Option<PathBuf>) -> Result<(), Box<dyn std::error::Error>> {
+    let path = file.unwrap_or_else(|| PathBuf::from("jetstate-demo.db"));
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
     orchestrate(&path)
+}
+
+/// `jetstate demo-worker NAME FILE EXECUTION_ID`: one worker process of the demo.
+pub fn run_worker(name: &str, file: &Path, execution_id: &str) -> Result<(), Box<dyn std::error::Error>> {
+    worker(name, file, &execution_id.parse::<ExecutionId>()?)
 }
 
 // ── The orchestrator ─────────────────────────────────────────────────────────────────────────
@@ -72,7 +76,8 @@ fn orchestrate(path: &Path) -> Result<(), Box<dyn std::error::Error>> {
         .into_iter()
         .map(|name| {
             let me = std::env::current_exe().expect("own path");
-            let child = Command::new(me).args(["worker", name, &path.display().to_string(), &id.to_string()]).spawn();
+            let child =
+                Command::new(me).args(["demo-worker", name, &path.display().to_string(), &id.to_string()]).spawn();
             (name.to_string(), child.expect("worker starts"))
         })
         .collect();
