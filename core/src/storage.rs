@@ -105,26 +105,18 @@ impl Database {
             // Nothing may be written: no WAL switch, no migration. The file must already be a
             // jetstate database of this library's schema version.
             schema::check_current(&writer)?;
-            return Ok(Database {
-                location,
-                durability: options.durability,
-                busy_timeout: options.busy_timeout,
-                read_only,
-                writer: Writer::new(writer),
-                closed: AtomicBool::new(false),
-                readers: Mutex::new(Vec::new()),
-            });
+        } else {
+            if let Location::File(_) = location {
+                enable_wal(&writer)?;
+            }
+            let synchronous = match options.durability {
+                Durability::Full => "FULL",
+                Durability::Normal => "NORMAL",
+            };
+            writer.pragma_update(None, "synchronous", synchronous)?;
+            writer.pragma_update(None, "foreign_keys", "ON")?;
+            schema::migrate(&mut writer, &options.clock)?;
         }
-        if let Location::File(_) = location {
-            enable_wal(&writer)?;
-        }
-        let synchronous = match options.durability {
-            Durability::Full => "FULL",
-            Durability::Normal => "NORMAL",
-        };
-        writer.pragma_update(None, "synchronous", synchronous)?;
-        writer.pragma_update(None, "foreign_keys", "ON")?;
-        schema::migrate(&mut writer, &options.clock)?;
         Ok(Database {
             location,
             durability: options.durability,
@@ -160,10 +152,10 @@ impl Database {
         self.writer.write(work)
     }
 
-    /// Runs `work`, a read of one statement, on a reader (that statement is its own snapshot).
-    pub(crate) fn read<T>(&self, work: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    /// Runs `work` on a connection that sees committed data only: a pooled reader, or for a
+    /// private in-memory database its one connection, once no batch is open.
+    fn with_reader<T>(&self, work: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         if self.location == Location::Memory {
-            // A private in-memory database has one connection; reads share the writer's.
             return self.writer.with_idle_connection(work);
         }
         let conn = self.take_reader()?;
@@ -172,16 +164,14 @@ impl Database {
         outcome
     }
 
+    /// Runs `work`, a read of one statement (that statement is its own snapshot).
+    pub(crate) fn read<T>(&self, work: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        self.with_reader(work)
+    }
+
     /// Runs `work`, a read of several statements, in one read transaction: one snapshot.
     pub(crate) fn read_consistent<T>(&self, work: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        if self.location == Location::Memory {
-            // One connection, held for the whole call: nothing can write in between.
-            return self.writer.with_idle_connection(work);
-        }
-        let conn = self.take_reader()?;
-        let outcome = in_read_transaction(&conn, work);
-        self.return_reader(conn);
-        outcome
+        self.with_reader(|conn| in_read_transaction(conn, work))
     }
 
     fn take_reader(&self) -> Result<Connection> {
@@ -222,7 +212,7 @@ impl Database {
             )));
         }
         let mut target = open_file(dest, false)?;
-        let mut copy = |source: &Connection| -> Result<u64> {
+        let copy = |source: &Connection| -> Result<u64> {
             let backup = rusqlite::backup::Backup::new(source, &mut target)?;
             let started = std::time::Instant::now();
             loop {
@@ -237,15 +227,7 @@ impl Database {
             let pages = backup.progress().pagecount;
             Ok(u64::try_from(pages).unwrap_or(0))
         };
-        let copied = if self.location == Location::Memory {
-            self.writer.with_idle_connection(copy)
-        } else {
-            let source = self.take_reader()?;
-            let outcome = copy(&source);
-            self.return_reader(source);
-            outcome
-        };
-        let pages = match copied {
+        let pages = match self.with_reader(copy) {
             Ok(pages) => pages,
             Err(err) => {
                 drop(target);

@@ -306,11 +306,11 @@ impl Store {
 
     /// The snapshot with the highest `at_sequence`, if any.
     pub fn latest_snapshot(&self, execution_id: &ExecutionId) -> Result<Option<Snapshot>> {
-        self.read_consistent(|conn, scope| {
-            if executions::get(conn, scope, execution_id)?.is_none() {
-                return Ok(None);
-            }
-            snapshot::latest(conn, execution_id)
+        self.read_consistent(|conn, scope| match executions::ensure_exists(conn, scope, execution_id) {
+            // Another tenant's (or an unknown) execution has no snapshot to show.
+            Err(err) if err.kind() == crate::ErrorKind::NotFound => Ok(None),
+            Err(err) => Err(err),
+            Ok(()) => snapshot::latest(conn, execution_id),
         })
     }
 
