@@ -61,6 +61,12 @@ impl Clock {
     }
 }
 
+/// The system time at the precision the store keeps (microseconds), for records made outside a
+/// store (`WorkflowExecution::new`, ...): such a record reads back equal to itself.
+pub fn system_now() -> DateTime<Utc> {
+    from_micros(Utc::now().timestamp_micros())
+}
+
 /// Converts a stored time back to a `DateTime`. Every stored time went in through
 /// `timestamp_micros`, so it is in range; a value that is not (a file edited by hand) saturates
 /// instead of panicking.
@@ -101,6 +107,11 @@ mod tests {
     fn system_clock_refuses_to_move() {
         let err = Clock::system().advance(Duration::from_secs(1)).unwrap_err();
         assert_eq!(err.kind(), crate::ErrorKind::InvalidArgument);
+    }
+
+    #[test]
+    fn system_now_is_whole_microseconds() {
+        assert_eq!(system_now().timestamp_subsec_nanos() % 1_000, 0);
     }
 
     #[test]

@@ -33,7 +33,7 @@ pub struct Event {
 impl Event {
     /// A new event with a fresh id, stamped with the system time.
     pub fn new(execution_id: ExecutionId, sequence: EventSequence, kind: EventKind) -> Self {
-        Event { id: Uuid::new_v4(), execution_id, sequence, kind, created_at: Utc::now() }
+        Event { id: Uuid::new_v4(), execution_id, sequence, kind, created_at: crate::clock::system_now() }
     }
 }
 

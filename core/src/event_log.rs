@@ -22,8 +22,9 @@ use crate::tenant::Scope;
 use crate::workflow::ExecutionId;
 
 /// An event as stored: its kind is the JSON object exactly as written, for surfaces that must
-/// hand it back unchanged (the bindings); [`StoredEvent::into_event`] types it for Rust.
-#[derive(Debug, Clone, PartialEq)]
+/// hand it back unchanged (the bindings); [`StoredEvent::into_event`] types it for Rust. Its
+/// JSON form is [`Event`]'s, so that a binding reads and writes events in the one wire form.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StoredEvent {
     pub id: uuid::Uuid,
     pub execution_id: ExecutionId,

@@ -75,7 +75,7 @@ impl WorkItem {
             payload,
             attempt: 0,
             max_attempts: 3,
-            created_at: Utc::now(),
+            created_at: crate::clock::system_now(),
             lease_expires_at: None,
             worker_id: None,
             tenant_id: default_tenant_string(),

@@ -30,7 +30,7 @@ pub struct Snapshot {
 impl Snapshot {
     /// A new snapshot with a fresh id, stamped with the system time.
     pub fn new(execution_id: ExecutionId, at_sequence: EventSequence, state: serde_json::Value) -> Self {
-        Snapshot { id: Uuid::new_v4(), execution_id, at_sequence, state, created_at: Utc::now() }
+        Snapshot { id: Uuid::new_v4(), execution_id, at_sequence, state, created_at: crate::clock::system_now() }
     }
 }
 

@@ -183,7 +183,7 @@ impl WorkflowExecution {
     /// A new pending execution of `workflow_id` at `version`: a fresh id, its state the input,
     /// started now (system time).
     pub fn new(workflow_id: impl Into<String>, version: impl Into<String>, initial_input: serde_json::Value) -> Self {
-        let now = Utc::now();
+        let now = crate::clock::system_now();
         WorkflowExecution {
             execution_id: ExecutionId::new(),
             workflow_id: workflow_id.into(),

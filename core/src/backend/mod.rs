@@ -6,7 +6,7 @@
 //! under any executor and never blocks the caller's thread. Errors are mapped onto the trait's
 //! four variants in [`to_backend_error`], the only place that does so.
 
-mod offload;
+pub mod offload;
 
 use async_trait::async_trait;
 use serde::de::Error as _;

@@ -76,6 +76,15 @@ impl Pool {
     }
 }
 
+/// Runs `job` on a thread of the pool and returns at once; for hosts with an event loop of their
+/// own (the Python binding's `AsyncStore`), which deliver the outcome to their loop themselves.
+/// A panic inside `job` is caught (and dropped) here: it never unwinds into the pool's thread.
+pub fn spawn(job: impl FnOnce() + Send + 'static) -> Result<()> {
+    pool().submit(Box::new(move || {
+        let _ = catch_unwind(AssertUnwindSafe(job));
+    }))
+}
+
 /// Runs `call` off the caller's thread and awaits its result.
 pub(crate) async fn run<T: Send + 'static>(call: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
     let (done, result) = oneshot::channel();
