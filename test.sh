@@ -28,10 +28,30 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 step "main job (the durable workflow example, on a fresh file)"
 demo_dir=$(mktemp -d)
-trap 'rm -rf "$demo_dir"' EXIT
+trap 'rm -rf "$demo_dir" "${clean_venv:-}"' EXIT
 cargo run --quiet -p jetstate-cli -- demo "$demo_dir/demo.db" | tee "$demo_dir/out.txt"
 grep -q "Materialized final state (completed" "$demo_dir/out.txt" || { echo "the main job did not complete its workflow" >&2; exit 1; }
 grep -q "crashing while holding the lease" "$demo_dir/out.txt" || { echo "the main job did not show a worker dying" >&2; exit 1; }
 
 step "tests (unit, integration, conformance, races, crash, doc)"
 cargo test --workspace
+
+# ── Python: the package built as a wheel, installed into a fresh virtual environment ─────────
+step "Python package (bindings-python): wheel, install, pytest (conformance, types, threads, asyncio)"
+command -v python3 >/dev/null 2>&1 || { echo "python3 not found: install Python >= 3.9" >&2; exit 1; }
+venv=target/python-venv
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "maturin==1.16.0" "pytest==9.2.0" "mypy==2.4.1"
+# Built with the workspace's target directory, so that SQLite is not compiled once more per build.
+export CARGO_TARGET_DIR="$PWD/target"
+rm -rf target/python-wheels
+"$venv/bin/python" -m pip wheel --quiet --disable-pip-version-check --no-deps -w target/python-wheels ./bindings-python
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps target/python-wheels/jetstate-*.whl
+"$venv/bin/python" -m pytest -q bindings-python/tests
+
+step "Python package: pip install ./bindings-python into a clean virtual environment"
+clean_venv=$(mktemp -d)
+python3 -m venv "$clean_venv"
+"$clean_venv/bin/python" -m pip install --quiet --disable-pip-version-check ./bindings-python
+"$clean_venv/bin/python" -c "import jetstate; s = jetstate.Store(); print('installed from source:', s, jetstate.__version__)"
+

@@ -1,0 +1,133 @@
+//! Python values <-> JSON values, and the other small types that cross (times, durations, ids).
+//!
+//! JSON crosses as plain Python objects: dict (string keys), list (or tuple, on the way in), str,
+//! int, float, bool, None. Anything else on the way in is a `SerializationError` and nothing is
+//! written, as `json.dumps` would refuse it: NaN and infinities, integers beyond 64 bits, strings
+//! with lone surrogates, non-string keys, nesting deeper than the core stores
+//! ([`jetstate::MAX_JSON_DEPTH`], which also bounds this recursion).
+
+use std::time::Duration;
+
+use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeDelta, Utc};
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use pyo3::IntoPyObjectExt;
+use serde_json::{Map, Number, Value};
+
+use crate::errors::{invalid, serialization};
+
+/// A Python object as a JSON value.
+pub fn to_value(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
+    to_value_at(obj, 0)
+}
+
+fn to_value_at(obj: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> {
+    let py = obj.py();
+    if depth > jetstate::MAX_JSON_DEPTH {
+        return Err(serialization(py, format!("JSON nested deeper than {} levels", jetstate::MAX_JSON_DEPTH)));
+    }
+    if obj.is_none() {
+        Ok(Value::Null)
+    } else if let Ok(flag) = obj.cast::<PyBool>() {
+        Ok(Value::Bool(flag.is_true()))
+    } else if obj.is_instance_of::<PyInt>() {
+        if let Ok(n) = obj.extract::<i64>() {
+            Ok(Value::from(n))
+        } else if let Ok(n) = obj.extract::<u64>() {
+            Ok(Value::from(n))
+        } else {
+            Err(serialization(py, format!("integer {} does not fit in 64 bits", obj.repr()?)))
+        }
+    } else if let Ok(float) = obj.cast::<PyFloat>() {
+        Number::from_f64(float.value()).map(Value::Number).ok_or_else(|| {
+            serialization(py, format!("{} is not a JSON number", obj.repr().map(|r| r.to_string()).unwrap_or_default()))
+        })
+    } else if let Ok(text) = obj.cast::<PyString>() {
+        let text = text.to_cow().map_err(|_| serialization(py, "a string with lone surrogates is not valid UTF-8"))?;
+        Ok(Value::String(text.into_owned()))
+    } else if let Ok(dict) = obj.cast::<PyDict>() {
+        let mut fields = Map::with_capacity(dict.len());
+        for (key, value) in dict.iter() {
+            let Ok(key) = key.cast::<PyString>() else {
+                return Err(serialization(py, format!("JSON object keys must be str, not {}", key.get_type().name()?)));
+            };
+            let key = key.to_cow().map_err(|_| serialization(py, "a key with lone surrogates is not valid UTF-8"))?;
+            fields.insert(key.into_owned(), to_value_at(&value, depth + 1)?);
+        }
+        Ok(Value::Object(fields))
+    } else if let Ok(list) = obj.cast::<PyList>() {
+        list.iter().map(|item| to_value_at(&item, depth + 1)).collect::<PyResult<_>>().map(Value::Array)
+    } else if let Ok(tuple) = obj.cast::<PyTuple>() {
+        tuple.iter().map(|item| to_value_at(&item, depth + 1)).collect::<PyResult<_>>().map(Value::Array)
+    } else {
+        Err(serialization(py, format!("object of type {} is not JSON serializable", obj.get_type().name()?)))
+    }
+}
+
+/// A JSON value as a Python object.
+pub fn to_py(py: Python<'_>, value: &Value) -> PyResult<Py<PyAny>> {
+    match value {
+        Value::Null => Ok(py.None()),
+        Value::Bool(flag) => flag.into_py_any(py),
+        Value::Number(n) => match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => i.into_py_any(py),
+            (None, Some(u)) => u.into_py_any(py),
+            _ => n.as_f64().unwrap_or(f64::NAN).into_py_any(py),
+        },
+        Value::String(text) => text.into_py_any(py),
+        Value::Array(items) => {
+            let list = PyList::empty(py);
+            for item in items {
+                list.append(to_py(py, item)?)?;
+            }
+            Ok(list.into_any().unbind())
+        }
+        Value::Object(fields) => {
+            let dict = PyDict::new(py);
+            for (key, item) in fields {
+                dict.set_item(key, to_py(py, item)?)?;
+            }
+            Ok(dict.into_any().unbind())
+        }
+    }
+}
+
+/// A timezone-aware `datetime` as a UTC instant; a naive one is refused, since which instant it
+/// names depends on where the program runs.
+pub fn to_time(obj: &Bound<'_, PyAny>) -> PyResult<DateTime<Utc>> {
+    let py = obj.py();
+    if let Ok(at) = obj.extract::<DateTime<FixedOffset>>() {
+        return Ok(at.with_timezone(&Utc));
+    }
+    if obj.extract::<NaiveDateTime>().is_ok() {
+        return Err(invalid(
+            py,
+            "expected a timezone-aware datetime (e.g. datetime.now(timezone.utc)), got a naive one",
+        ));
+    }
+    Err(invalid(py, format!("expected a datetime, got {}", obj.get_type().name()?)))
+}
+
+/// A duration given as a `timedelta` or as seconds (int or float); negative ones are refused.
+pub fn to_duration(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Duration> {
+    let py = obj.py();
+    let seconds = if let Ok(delta) = obj.extract::<TimeDelta>() {
+        delta.num_microseconds().map(|us| us as f64 / 1e6).unwrap_or(f64::INFINITY)
+    } else if obj.is_instance_of::<PyInt>() || obj.is_instance_of::<PyFloat>() {
+        obj.extract::<f64>()?
+    } else {
+        return Err(invalid(py, format!("{what} must be a timedelta or a number of seconds")));
+    };
+    Duration::try_from_secs_f64(seconds)
+        .map_err(|_| invalid(py, format!("{what} must be a finite, non-negative duration, got {seconds} s")))
+}
+
+/// Parses an execution id (`exec_<hex>` or any UUID form).
+pub fn execution_id(py: Python<'_>, text: &str) -> PyResult<jetstate::ExecutionId> {
+    jetstate::wire::execution_id(text).map_err(|err| crate::errors::to_py_err(py, err))
+}
+
+/// Parses a work item id.
+pub fn item_id(py: Python<'_>, text: &str) -> PyResult<jetstate::WorkItemId> {
+    jetstate::wire::uuid("work item id", text).map_err(|err| crate::errors::to_py_err(py, err))
+}
