@@ -7,6 +7,7 @@ core/tests/conformance.rs is the Rust one. Every failing step of a file is repor
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -95,13 +96,13 @@ def substitute(value: Any, saved: Dict[str, Any]) -> Any:
     return value
 
 
-def open_store(options: Dict[str, Any]) -> jetstate.Store:
-    return jetstate.Store(
-        clock=datetime.fromisoformat(options["clock"].replace("Z", "+00:00")),
-        lease=timedelta(milliseconds=options["lease_ms"]),
-        backoff_base=timedelta(milliseconds=options["backoff_base_ms"]),
-        backoff_cap=timedelta(milliseconds=options["backoff_cap_ms"]),
-    )
+def store_options(options: Dict[str, Any]) -> Dict[str, Any]:
+    return {
+        "clock": datetime.fromisoformat(options["clock"].replace("Z", "+00:00")),
+        "lease": timedelta(milliseconds=options["lease_ms"]),
+        "backoff_base": timedelta(milliseconds=options["backoff_base_ms"]),
+        "backoff_cap": timedelta(milliseconds=options["backoff_cap_ms"]),
+    }
 
 
 def python_call(op: str, args: Dict[str, Any]) -> tuple[str, Dict[str, Any]]:
@@ -123,14 +124,14 @@ def shape(op: str, result: Any) -> Any:
     return to_json(result)
 
 
-def replay(path: Path, call: Callable[[Any, str, Dict[str, Any]], Any], wrap: Callable[[jetstate.Store], Any]) -> List[str]:
+def replay(path: Path, call: Callable[[Any, str, Dict[str, Any]], Any], opener: Callable[..., Any]) -> List[str]:
     scenario = json.loads(path.read_text())
-    root = open_store(scenario["options"])
+    root = opener(**store_options(scenario["options"]))
     saved: Dict[str, Any] = {}
     failures = []
     for index, step in enumerate(scenario["steps"], start=1):
         op = step["op"]
-        store = wrap(root.for_tenant(step["tenant"]) if "tenant" in step else root)
+        store = root.for_tenant(step["tenant"]) if "tenant" in step else root
         place = f"{path.name} step {index} ({op})"
         try:
             name, kwargs = python_call(op, substitute(step.get("args", {}), saved))
@@ -161,7 +162,7 @@ def sync_call(store: jetstate.Store, name: str, kwargs: Dict[str, Any]) -> Any:
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
 def test_scenario_through_store(path: Path) -> None:
-    failures = replay(path, sync_call, lambda store: store)
+    failures = replay(path, sync_call, jetstate.Store)
     assert not failures, "\n".join(failures)
 
 
@@ -170,14 +171,23 @@ def test_scenario_through_async_store(path: Path) -> None:
     async def main() -> List[str]:
         loop = asyncio.get_running_loop()
 
-        def async_call(store: jetstate.AsyncStore, name: str, kwargs: Dict[str, Any]) -> Any:
-            method = getattr(store, name)
-            if not asyncio.iscoroutinefunction(method):  # the clock is moved in place
-                return method(**kwargs)
-            # Each step runs on the loop, awaited before the next one starts.
-            return asyncio.run_coroutine_threadsafe(method(**kwargs), loop).result()
+        def on_loop(call: Callable[[], Any]) -> Any:
+            """Runs `call` on the loop and awaits what it returns, from the replaying thread."""
 
-        return await asyncio.to_thread(replay, path, async_call, jetstate.AsyncStore)
+            async def run() -> Any:
+                result = call()
+                return await result if inspect.isawaitable(result) else result
+
+            return asyncio.run_coroutine_threadsafe(run(), loop).result()
+
+        def async_call(store: jetstate.AsyncStore, name: str, kwargs: Dict[str, Any]) -> Any:
+            # Each step runs on the loop, awaited before the next one starts.
+            return on_loop(lambda: getattr(store, name)(**kwargs))
+
+        def opener(**options: Any) -> jetstate.AsyncStore:
+            return on_loop(lambda: jetstate.AsyncStore.open(**options))
+
+        return await asyncio.to_thread(replay, path, async_call, opener)
 
     failures = asyncio.run(main())
     assert not failures, "\n".join(failures)

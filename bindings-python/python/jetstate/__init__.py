@@ -22,6 +22,7 @@ from ._native import (
     WorkflowExecution,
     WorkItem,
 )
+from ._async import AsyncStore
 from ._errors import (
     ConflictError,
     DatabaseError,
@@ -32,7 +33,6 @@ from ._errors import (
     SequenceConflictError,
     SerializationError,
 )
-from ._async import AsyncStore
 
 __version__ = "0.1.0"
 

@@ -28,7 +28,6 @@ from ._native import (
 
 class AsyncStore:
     """The store for asyncio: the methods of ``Store`` as coroutines that never block the event loop."""
-    def __init__(self, store: Store) -> None: ...
     @classmethod
     async def open(
         cls,

@@ -1,9 +1,8 @@
 """Type stubs of the native module. Everything here is re-exported by ``jetstate``."""
 
-import asyncio
 import os
 from datetime import datetime, timedelta
-from typing import Any, Callable, Dict, FrozenSet, List, Literal, Mapping, Optional, Sequence, Tuple, TypeVar, Union
+from typing import Any, Dict, FrozenSet, List, Literal, Mapping, Optional, Sequence, Tuple, TypeVar, Union
 
 JSON = Union[None, bool, int, float, str, List["JSON"], Dict[str, "JSON"], Tuple["JSON", ...]]
 """A JSON value handed in, as plain Python objects (tuples are read as lists)."""
@@ -244,11 +243,6 @@ class Store:
     def backup(self, dest: Union[str, "os.PathLike[str]"]) -> int: ...
     def summary(self) -> Dict[str, Any]: ...
 
-def submit(
-    event_loop: asyncio.AbstractEventLoop,
-    future: "asyncio.Future[Any]",
-    settle: Callable[["asyncio.Future[Any]", bool, Any], None],
-    call: Callable[..., Any],
-    args: Tuple[Any, ...],
-    kwargs: Optional[Dict[str, Any]],
-) -> None: ...
+class _AsyncStore:
+    """The native half of ``AsyncStore`` (see ``_async.pyi``): methods that return asyncio futures."""
+    def __getattr__(self, name: str) -> Any: ...

@@ -1,0 +1,584 @@
+//! `Store` and `AsyncStore`: one list of operations ([`operations!`]), two surfaces.
+//!
+//! Each operation is written once, as a function that converts its Python arguments (GIL held)
+//! into a [`Call`]; the macro makes of it a method of `Store` (run now, GIL released) and a
+//! method of `AsyncStore` (run on the core's pool, an asyncio future returned). So the two
+//! surfaces cannot drift apart, and both hold no rule: every rule is the core's.
+
+use std::path::PathBuf;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple};
+use pyo3::IntoPyObjectExt;
+use serde_json::Value;
+
+use jetstate::{Clock, Durability, Options, WorkItemStatus, WorkflowStatus};
+
+use crate::call::Call;
+use crate::convert::{self, to_duration, to_time, to_value};
+use crate::errors::{self, OrRaise};
+use crate::records::{self, input, ToPy};
+
+/// A jetstate store: one SQLite file (or memory) holding workflow definitions, executions, their
+/// event logs and snapshots, a leased work queue, API tokens and tenants.
+///
+/// `Store(path=None, *, durability="full", lease=30, backoff_base=1, backoff_cap=64,
+/// backoff_jitter=False, busy_timeout=5, clock=None, read_only=False)`: `path` None or ":memory:"
+/// is a private in-memory store; durations are timedeltas or seconds; `clock`, a timezone-aware
+/// datetime, runs the store on a manual clock standing at that instant (for tests).
+///
+/// Methods block the calling thread, with the GIL released, until the store answers; a store may
+/// be shared by any number of threads. Under asyncio, use `AsyncStore`.
+#[pyclass(frozen, module = "jetstate")]
+pub struct Store {
+    inner: jetstate::Store,
+}
+
+/// The native half of `jetstate.AsyncStore` (`jetstate/_async.py`, which makes each method a
+/// coroutine, as `asyncio.create_task` wants): methods that return asyncio futures.
+#[pyclass(frozen, module = "jetstate", name = "_AsyncStore")]
+pub struct AsyncStore {
+    inner: jetstate::Store,
+}
+
+const OPTIONS: [&str; 8] =
+    ["durability", "lease", "backoff_base", "backoff_cap", "backoff_jitter", "busy_timeout", "clock", "read_only"];
+
+/// Reads the options of `Store(...)` / `AsyncStore.open(...)`; an unknown name is a TypeError,
+/// as for any Python call.
+fn options(py: Python<'_>, given: Option<&Bound<'_, PyDict>>) -> PyResult<Options> {
+    let mut options = Options::default();
+    let Some(given) = given else { return Ok(options) };
+    let defaults = Options::default();
+    let (mut base, mut cap) = (defaults.backoff_base, defaults.backoff_cap);
+    for (key, value) in given.iter() {
+        let key: String = key.extract()?;
+        let value = &value;
+        options = match key.as_str() {
+            "durability" => match value.extract::<String>()?.as_str() {
+                "full" => options.durability(Durability::Full),
+                "normal" => options.durability(Durability::Normal),
+                other => {
+                    return Err(errors::invalid(
+                        py,
+                        format!("durability must be \"full\" or \"normal\", got {other:?}"),
+                    ))
+                }
+            },
+            "lease" => options.lease(to_duration(value, "lease")?),
+            "backoff_base" => {
+                base = to_duration(value, "backoff_base")?;
+                options
+            }
+            "backoff_cap" => {
+                cap = to_duration(value, "backoff_cap")?;
+                options
+            }
+            "backoff_jitter" => options.backoff_jitter(value.extract()?),
+            "busy_timeout" => options.busy_timeout(to_duration(value, "busy_timeout")?),
+            "clock" if value.is_none() => options,
+            "clock" => options.clock(Clock::manual(to_time(value)?)),
+            "read_only" => options.read_only(value.extract()?),
+            other => {
+                return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                    "unexpected option {other:?} (the options are {})",
+                    OPTIONS.join(", ")
+                )))
+            }
+        };
+    }
+    Ok(options.backoff(base, cap))
+}
+
+fn open(path: Option<PathBuf>, options: Options) -> jetstate::Result<jetstate::Store> {
+    match path {
+        Some(path) if path.as_os_str() != ":memory:" => jetstate::Store::open(path, options),
+        _ => jetstate::Store::open_in_memory(options),
+    }
+}
+
+fn describe(store: &jetstate::Store, class: &str) -> String {
+    let location = match store.location() {
+        jetstate::Location::Memory => ":memory:".to_string(),
+        jetstate::Location::File(path) => path.display().to_string(),
+    };
+    match store.tenant() {
+        Some(tenant) => format!("{class}({location:?}, tenant={:?})", tenant.0),
+        None => format!("{class}({location:?})"),
+    }
+}
+
+#[pymethods]
+impl Store {
+    #[new]
+    #[pyo3(signature = (path=None, **options))]
+    fn py_new(py: Python<'_>, path: Option<PathBuf>, options: Option<&Bound<'_, PyDict>>) -> PyResult<Store> {
+        let options = self::options(py, options)?;
+        let inner = py.detach(|| open(path, options)).or_raise(py)?;
+        Ok(Store { inner })
+    }
+
+    /// The view of one tenant: every call through it reads and writes that tenant's records only.
+    fn for_tenant(&self, tenant: String) -> Store {
+        Store { inner: self.inner.for_tenant(tenant) }
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_exc))]
+    fn __exit__(&self, py: Python<'_>, _exc: &Bound<'_, PyTuple>) -> PyResult<bool> {
+        py.detach(|| self.inner.close()).or_raise(py)?;
+        Ok(false)
+    }
+
+    fn __repr__(&self) -> String {
+        describe(&self.inner, "Store")
+    }
+}
+
+#[pymethods]
+impl AsyncStore {
+    /// Opens (creating if needed) a store, off the event loop's thread; the options of `Store`.
+    #[classmethod]
+    #[pyo3(signature = (path=None, **options))]
+    fn open(
+        _cls: &Bound<'_, pyo3::types::PyType>,
+        py: Python<'_>,
+        path: Option<PathBuf>,
+        options: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Py<PyAny>> {
+        let options = self::options(py, options)?;
+        Call::new(move || open(path, options), |py, inner| AsyncStore { inner }.into_py_any(py)).submit(py)
+    }
+
+    /// The view of one tenant: every call through it reads and writes that tenant's records only.
+    fn for_tenant(&self, tenant: String) -> AsyncStore {
+        AsyncStore { inner: self.inner.for_tenant(tenant) }
+    }
+
+    /// The sync `Store` over the same database (for code that is not a coroutine).
+    #[getter]
+    fn sync(&self) -> Store {
+        Store { inner: self.inner.clone() }
+    }
+
+    fn __repr__(&self) -> String {
+        describe(&self.inner, "AsyncStore")
+    }
+}
+
+/// Declares the operations once; makes each a method of `Store` (run now) and of `AsyncStore`
+/// (run on the pool, a future returned). Each body builds the [`Call`] from `$store` (a clone of
+/// the handle, moved into the call) and the Python arguments.
+macro_rules! operations {
+    ($(
+        $(#[doc = $doc:literal])*
+        $(#[signature = ($($sig:tt)*)])?
+        fn $name:ident($py:ident, $store:ident $(, $arg:ident : $ty:ty)* $(,)?) $body:block
+    )*) => {
+        mod build {
+            use super::*;
+            $(
+                #[allow(clippy::too_many_arguments)]
+                pub fn $name($py: Python<'_>, $store: jetstate::Store $(, $arg: $ty)*) -> PyResult<Call> $body
+            )*
+        }
+
+        #[pymethods]
+        impl Store {
+            $(
+                $(#[doc = $doc])*
+                $(#[pyo3(signature = ($($sig)*))])?
+                fn $name(&self, py: Python<'_> $(, $arg: $ty)*) -> PyResult<Py<PyAny>> {
+                    build::$name(py, self.inner.clone() $(, $arg)*)?.now(py)
+                }
+            )*
+        }
+
+        #[pymethods]
+        impl AsyncStore {
+            $(
+                $(#[doc = $doc])*
+                $(#[pyo3(signature = ($($sig)*))])?
+                fn $name(&self, py: Python<'_> $(, $arg: $ty)*) -> PyResult<Py<PyAny>> {
+                    build::$name(py, self.inner.clone() $(, $arg)*)?.submit(py)
+                }
+            )*
+        }
+    };
+}
+
+/// Finishing conversions, by what a call returns.
+fn nothing(py: Python<'_>, _: ()) -> PyResult<Py<PyAny>> {
+    Ok(py.None())
+}
+
+fn record<T: ToPy>(py: Python<'_>, value: T) -> PyResult<Py<PyAny>> {
+    value.to_py(py)
+}
+
+fn plain<T: for<'py> IntoPyObject<'py>>(py: Python<'_>, value: T) -> PyResult<Py<PyAny>> {
+    value.into_py_any(py)
+}
+
+fn ids(py: Python<'_>, ids: Vec<uuid::Uuid>) -> PyResult<Py<PyAny>> {
+    ids.iter().map(|id| id.hyphenated().to_string()).collect::<Vec<_>>().into_py_any(py)
+}
+
+fn status<T: serde::de::DeserializeOwned>(py: Python<'_>, name: Option<String>, what: &str) -> PyResult<Option<T>> {
+    name.map(|name| jetstate::wire::from_json(what, Value::String(name)).or_raise(py)).transpose()
+}
+
+fn lease(lease: Option<&Bound<'_, PyAny>>) -> PyResult<Option<std::time::Duration>> {
+    lease.map(|lease| to_duration(lease, "lease")).transpose()
+}
+
+operations! {
+    // ── The store itself ─────────────────────────────────────────────────────────────────────
+
+    /// Closes the store: later calls raise `DatabaseError`. Idempotent.
+    fn close(_py, store) {
+        Ok(Call::new(move || store.close(), nothing))
+    }
+
+    /// Copies the store to a new file `dest` while writers may run; returns its size in bytes.
+    fn backup(_py, store, dest: PathBuf) {
+        Ok(Call::new(move || store.backup(&dest), plain))
+    }
+
+    /// Counts for an operator: executions by status, queue depths, dead letters, file size.
+    fn summary(_py, store) {
+        Ok(Call::new(move || store.summary().and_then(|s| jetstate::wire::to_json(&s)), |py, v| convert::to_py(py, &v)))
+    }
+
+    // ── Workflow definitions ─────────────────────────────────────────────────────────────────
+
+    /// Registers (or replaces) a workflow definition at its version.
+    fn store_workflow(_py, store, definition: &Bound<'_, PyAny>) {
+        let definition = input::<records::WorkflowDefinition>(definition)?;
+        Ok(Call::new(move || store.store_workflow(&definition), nothing))
+    }
+
+    /// The definition of `workflow_id` at `version`, or None.
+    fn get_workflow(_py, store, workflow_id: String, version: String) {
+        Ok(Call::new(move || store.get_workflow(&workflow_id, &version), record))
+    }
+
+    // ── Executions ───────────────────────────────────────────────────────────────────────────
+
+    /// Creates an execution. Its id already used: `ConflictError`.
+    fn create_execution(_py, store, execution: &Bound<'_, PyAny>) {
+        let execution = input::<records::WorkflowExecution>(execution)?;
+        Ok(Call::new(move || store.create_execution(&execution), nothing))
+    }
+
+    /// The execution, or None.
+    fn get_execution(py, store, execution_id: &str) {
+        let id = convert::execution_id(py, execution_id)?;
+        Ok(Call::new(move || store.get_execution(&id), record))
+    }
+
+    /// Sets the status (a terminal one also sets `completed_at`).
+    fn update_execution_status(py, store, execution_id: &str, status: String) {
+        let id = convert::execution_id(py, execution_id)?;
+        let status: WorkflowStatus = self::status(py, Some(status), "status")?.expect("given");
+        Ok(Call::new(move || store.update_execution_status(&id, status), nothing))
+    }
+
+    /// Replaces the execution's current state.
+    fn update_execution_current_state(py, store, execution_id: &str, current_state: &Bound<'_, PyAny>) {
+        let id = convert::execution_id(py, execution_id)?;
+        let state = to_value(current_state)?;
+        Ok(Call::new(move || store.update_execution_current_state(&id, &state), nothing))
+    }
+
+    /// Appends `value` to the array at `key` of the current state (an object), creating it.
+    fn patch_append_array(py, store, execution_id: &str, key: String, value: &Bound<'_, PyAny>) {
+        let id = convert::execution_id(py, execution_id)?;
+        let value = to_value(value)?;
+        Ok(Call::new(move || store.patch_append_array(&id, &key, value), nothing))
+    }
+
+    /// Executions, newest first, optionally of one status.
+    #[signature = (status=None, limit=100, offset=0)]
+    fn list_executions(py, store, status: Option<String>, limit: u32, offset: u32) {
+        let status: Option<WorkflowStatus> = self::status(py, status, "status")?;
+        Ok(Call::new(move || store.list_executions(status, limit, offset), record))
+    }
+
+    // ── Events and snapshots ─────────────────────────────────────────────────────────────────
+
+    /// Appends one event at its own sequence; returns the sequence. Taken: `SequenceConflictError`.
+    fn append_event(_py, store, event: &Bound<'_, PyAny>) {
+        let event = input::<records::Event>(event)?;
+        let sequence = event.sequence;
+        Ok(Call::new(move || store.append_events_raw(std::slice::from_ref(&event)), move |py, ()| plain(py, sequence)))
+    }
+
+    /// Appends events atomically: all or none.
+    fn append_events(_py, store, events: Vec<Bound<'_, PyAny>>) {
+        let events = events.iter().map(input::<records::Event>).collect::<PyResult<Vec<_>>>()?;
+        Ok(Call::new(move || store.append_events_raw(&events), nothing))
+    }
+
+    /// Appends an event of `kind` (a dict with a string "type") at the next sequence; returns it.
+    fn append_next_event(py, store, execution_id: &str, kind: &Bound<'_, PyAny>) {
+        let id = convert::execution_id(py, execution_id)?;
+        let kind = to_value(kind)?;
+        Ok(Call::new(move || store.append_next_raw(&id, vec![kind]), |py, mut written| {
+            written.pop().expect("one event written").to_py(py)
+        }))
+    }
+
+    /// Appends events of `kinds` at the next sequences, atomically; returns them.
+    fn append_next_events(py, store, execution_id: &str, kinds: Vec<Bound<'_, PyAny>>) {
+        let id = convert::execution_id(py, execution_id)?;
+        let kinds = kinds.iter().map(to_value).collect::<PyResult<Vec<_>>>()?;
+        Ok(Call::new(move || store.append_next_raw(&id, kinds), record))
+    }
+
+    /// Every event of the execution, in sequence order.
+    fn get_events(py, store, execution_id: &str) {
+        let id = convert::execution_id(py, execution_id)?;
+        Ok(Call::new(move || store.get_events_raw(&id, 0), record))
+    }
+
+    /// Events with a sequence above `since`, in order.
+    fn get_events_since(py, store, execution_id: &str, since: i64) {
+        let id = convert::execution_id(py, execution_id)?;
+        Ok(Call::new(move || store.get_events_raw(&id, since), record))
+    }
+
+    /// The highest sequence written; 0 when there is none.
+    fn latest_sequence(py, store, execution_id: &str) {
+        let id = convert::execution_id(py, execution_id)?;
+        Ok(Call::new(move || store.latest_sequence(&id), plain))
+    }
+
+    /// Writes a snapshot (one at the same sequence is replaced).
+    fn write_snapshot(_py, store, snapshot: &Bound<'_, PyAny>) {
+        let snapshot = input::<records::Snapshot>(snapshot)?;
+        Ok(Call::new(move || store.write_snapshot(&snapshot), nothing))
+    }
+
+    /// The latest snapshot, or None.
+    fn latest_snapshot(py, store, execution_id: &str) {
+        let id = convert::execution_id(py, execution_id)?;
+        Ok(Call::new(move || store.latest_snapshot(&id), record))
+    }
+
+    /// The execution's state rebuilt from its latest snapshot and the events after it.
+    fn materialize(py, store, execution_id: &str) {
+        let id = convert::execution_id(py, execution_id)?;
+        Ok(Call::new(move || store.materialize(&id), record))
+    }
+
+    // ── The work queue ───────────────────────────────────────────────────────────────────────
+
+    /// Enqueues an item; returns its id.
+    fn enqueue_work_item(_py, store, item: &Bound<'_, PyAny>) {
+        let item = input::<records::WorkItem>(item)?;
+        Ok(Call::new(move || store.enqueue_work_item(&item), |py, id| plain(py, id.hyphenated().to_string())))
+    }
+
+    /// Enqueues items atomically; returns their ids.
+    fn enqueue_work_items(_py, store, items: Vec<Bound<'_, PyAny>>) {
+        let items = items.iter().map(input::<records::WorkItem>).collect::<PyResult<Vec<_>>>()?;
+        Ok(Call::new(move || store.enqueue_work_items(&items), ids))
+    }
+
+    /// The item with its queue state, or None.
+    fn get_work_item(py, store, item_id: &str) {
+        let id = convert::item_id(py, item_id)?;
+        Ok(Call::new(move || store.get_work_item(&id), record))
+    }
+
+    /// Items with their queue state, oldest first, optionally of one status.
+    #[signature = (status=None, limit=100, offset=0)]
+    fn list_work_items(py, store, status: Option<String>, limit: u32, offset: u32) {
+        let status: Option<WorkItemStatus> = self::status(py, status, "status")?;
+        Ok(Call::new(move || store.list_work_items(status, limit, offset), record))
+    }
+
+    /// Claims the oldest claimable item of `queue_types` for `worker_id`, or returns None.
+    fn claim_work_item(_py, store, worker_id: String, queue_types: Vec<String>) {
+        Ok(Call::new(
+            move || store.claim_work_item(&worker_id, &queue_types.iter().map(String::as_str).collect::<Vec<_>>()),
+            record,
+        ))
+    }
+
+    /// Like `claim_work_item`, with a fencing token (and an optional lease length): a `Lease`.
+    #[signature = (worker_id, queue_types, lease=None)]
+    fn claim_fenced(_py, store, worker_id: String, queue_types: Vec<String>, lease: Option<&Bound<'_, PyAny>>) {
+        let lease = self::lease(lease)?;
+        Ok(Call::new(
+            move || store.claim_fenced(&worker_id, &queue_types.iter().map(String::as_str).collect::<Vec<_>>(), lease),
+            record,
+        ))
+    }
+
+    /// Extends the lease `worker_id` holds on the item. Not its holder: `LeaseLostError`.
+    fn renew_lease(py, store, item_id: &str, worker_id: String) {
+        let id = convert::item_id(py, item_id)?;
+        Ok(Call::new(move || store.renew_lease(&id, &worker_id), nothing))
+    }
+
+    /// Extends the lease of fencing `token`; returns the new expiry.
+    #[signature = (item_id, token, lease=None)]
+    fn renew_fenced(py, store, item_id: &str, token: i64, lease: Option<&Bound<'_, PyAny>>) {
+        let id = convert::item_id(py, item_id)?;
+        let lease = self::lease(lease)?;
+        Ok(Call::new(move || store.renew_fenced(&id, token, lease), plain))
+    }
+
+    /// Marks a claimed item done.
+    fn complete_work_item(py, store, item_id: &str) {
+        let id = convert::item_id(py, item_id)?;
+        Ok(Call::new(move || store.complete_work_item(&id), nothing))
+    }
+
+    /// Marks the item done if `token` is still its lease. Otherwise: `LeaseLostError`.
+    fn complete_fenced(py, store, item_id: &str, token: i64) {
+        let id = convert::item_id(py, item_id)?;
+        Ok(Call::new(move || store.complete_fenced(&id, token), nothing))
+    }
+
+    /// Records a failed attempt: retried after a backoff, or dead-lettered when none are left.
+    fn fail_work_item(py, store, item_id: &str, error: String) {
+        let id = convert::item_id(py, item_id)?;
+        Ok(Call::new(move || store.fail_work_item(&id, &error), nothing))
+    }
+
+    /// `fail_work_item` if `token` is still the item's lease. Otherwise: `LeaseLostError`.
+    fn fail_fenced(py, store, item_id: &str, token: i64, error: String) {
+        let id = convert::item_id(py, item_id)?;
+        Ok(Call::new(move || store.fail_fenced(&id, token, &error), nothing))
+    }
+
+    /// Releases every expired lease: items with attempts left are retried, the rest dead-lettered.
+    fn reclaim_expired_leases(_py, store) {
+        Ok(Call::new(move || store.reclaim_expired_leases(), record))
+    }
+
+    /// Moves the item to the dead-letter queue with `error`.
+    fn move_to_dead_letter(py, store, item_id: &str, error: String) {
+        let id = convert::item_id(py, item_id)?;
+        Ok(Call::new(move || store.move_to_dead_letter(&id, &error), nothing))
+    }
+
+    /// Puts a dead-lettered item back in the queue with fresh attempts.
+    fn requeue_dead_letter(py, store, item_id: &str) {
+        let id = convert::item_id(py, item_id)?;
+        Ok(Call::new(move || store.requeue_dead_letter(&id), nothing))
+    }
+
+    /// Requeues every dead-lettered item; returns how many.
+    fn requeue_all_dead_letters(_py, store) {
+        Ok(Call::new(move || store.requeue_all_dead_letters(), plain))
+    }
+
+    /// Deletes every dead-lettered item; returns how many.
+    fn purge_dead_letters(_py, store) {
+        Ok(Call::new(move || store.purge_dead_letters(), plain))
+    }
+
+    // ── API tokens ───────────────────────────────────────────────────────────────────────────
+
+    /// Creates a token: returns `(secret, ApiToken)`. Only a hash of the secret is stored.
+    #[signature = (name, role, expires_at=None)]
+    fn create_token(_py, store, name: String, role: String, expires_at: Option<&Bound<'_, PyAny>>) {
+        let expires_at = expires_at.map(to_time).transpose()?;
+        Ok(Call::new(
+            move || match expires_at {
+                Some(at) => store.create_token_expiring(&name, &role, at),
+                None => store.create_token(&name, &role),
+            },
+            |py, (secret, info)| (secret, info.to_py(py)?).into_py_any(py),
+        ))
+    }
+
+    /// The token's record if the secret is valid (not revoked, not expired), else None.
+    fn validate_token(_py, store, token: String) {
+        Ok(Call::new(move || store.validate_token(&token), record))
+    }
+
+    /// Revokes the token with this id.
+    fn revoke_token(_py, store, id: String) {
+        Ok(Call::new(move || store.revoke_token(&id), nothing))
+    }
+
+    /// Every token's record, with revocation and last use.
+    fn list_tokens(_py, store) {
+        Ok(Call::new(move || store.list_tokens(), record))
+    }
+
+    // ── Tenants ──────────────────────────────────────────────────────────────────────────────
+
+    /// Creates a tenant. Its id already used: `ConflictError`.
+    fn create_tenant(_py, store, tenant: &Bound<'_, PyAny>) {
+        let tenant = input::<records::Tenant>(tenant)?;
+        Ok(Call::new(move || store.create_tenant(&tenant), nothing))
+    }
+
+    /// The tenant, or None.
+    fn get_tenant(_py, store, id: String) {
+        Ok(Call::new(move || store.get_tenant(&jetstate::TenantId(id)), record))
+    }
+
+    /// Every tenant.
+    fn list_tenants(_py, store) {
+        Ok(Call::new(move || store.list_tenants(), record))
+    }
+
+    /// Updates a tenant's name, status, policy and limits.
+    fn update_tenant(_py, store, tenant: &Bound<'_, PyAny>) {
+        let tenant = input::<records::Tenant>(tenant)?;
+        Ok(Call::new(move || store.update_tenant(&tenant), nothing))
+    }
+}
+
+/// What both surfaces share that does not wait on SQLite: properties and the manual clock.
+macro_rules! in_place {
+    ($($class:ident),*) => {$(
+        #[pymethods]
+        impl $class {
+            /// The tenant this view is confined to; None for the unscoped store.
+            #[getter(tenant)]
+            fn tenant_view(&self) -> Option<String> {
+                self.inner.tenant().map(|t| t.0.clone())
+            }
+
+            /// "full" or "normal".
+            #[getter]
+            fn durability(&self) -> &'static str {
+                self.inner.durability().as_str()
+            }
+
+            /// Whether the store has been closed.
+            #[getter]
+            fn closed(&self) -> bool {
+                self.inner.is_closed()
+            }
+
+            /// The store's current time (its manual clock's, if it has one).
+            fn now(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+                self.inner.now().into_py_any(py)
+            }
+
+            /// Moves a manual clock forward by `by` (a timedelta or seconds).
+            fn advance_clock(&self, by: &Bound<'_, PyAny>) -> PyResult<()> {
+                self.inner.clock().advance(to_duration(by, "by")?).or_raise(by.py())
+            }
+
+            /// Sets a manual clock to `at` (a timezone-aware datetime).
+            fn set_clock(&self, at: &Bound<'_, PyAny>) -> PyResult<()> {
+                self.inner.clock().set(to_time(at)?).or_raise(at.py())
+            }
+        }
+    )*};
+}
+
+in_place!(Store, AsyncStore);
