@@ -41,7 +41,7 @@ step "Python package (bindings-python): wheel, install, pytest (conformance, typ
 command -v python3 >/dev/null 2>&1 || { echo "python3 not found: install Python >= 3.9" >&2; exit 1; }
 venv=target/python-venv
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "maturin==1.16.0" "pytest==9.2.0" "mypy==2.4.1"
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "maturin==1.16.0" "pytest==9.2.0" "mypy==2.4.1" "hypothesis==6.170.15"
 # Built with the workspace's target directory, so that SQLite is not compiled once more per build.
 export CARGO_TARGET_DIR="$PWD/target"
 rm -rf target/python-wheels
@@ -55,3 +55,7 @@ python3 -m venv "$clean_venv"
 "$clean_venv/bin/python" -m pip install --quiet --disable-pip-version-check ./bindings-python
 "$clean_venv/bin/python" -c "import jetstate; s = jetstate.Store(); print('installed from source:', s, jetstate.__version__)"
 
+
+step "races across languages: Rust and Python worker processes on one file (tests/races)"
+cargo build --quiet --example race_worker
+"$venv/bin/python" -m pytest -q tests/races

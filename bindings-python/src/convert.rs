@@ -3,12 +3,14 @@
 //! JSON crosses as plain Python objects: dict (string keys), list (or tuple, on the way in), str,
 //! int, float, bool, None. Anything else on the way in is a `SerializationError` and nothing is
 //! written, as `json.dumps` would refuse it: NaN and infinities, integers beyond 64 bits, strings
-//! with lone surrogates, non-string keys, nesting deeper than the core stores
-//! ([`jetstate::MAX_JSON_DEPTH`], which also bounds this recursion).
+//! with lone surrogates, non-string keys. Nesting deeper than the core stores
+//! ([`jetstate::MAX_JSON_DEPTH`]) is the core's `InvalidArgument`, as on every surface; checking it
+//! here also bounds this recursion, so no input can overflow the stack.
 
 use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeDelta, Utc};
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use pyo3::IntoPyObjectExt;
@@ -23,8 +25,15 @@ pub fn to_value(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
 
 fn to_value_at(obj: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> {
     let py = obj.py();
-    if depth > jetstate::MAX_JSON_DEPTH {
-        return Err(serialization(py, format!("JSON nested deeper than {} levels", jetstate::MAX_JSON_DEPTH)));
+    // `depth` counts the arrays and objects around `obj`; `obj` itself, if one, is the next level.
+    let too_deep = || {
+        let limit = jetstate::MAX_JSON_DEPTH;
+        invalid(py, format!("JSON nested deeper than {limit} levels is refused: it could not be read back"))
+    };
+    let is_container =
+        obj.is_instance_of::<PyDict>() || obj.is_instance_of::<PyList>() || obj.is_instance_of::<PyTuple>();
+    if is_container && depth >= jetstate::MAX_JSON_DEPTH {
+        return Err(too_deep());
     }
     if obj.is_none() {
         Ok(Value::Null)
@@ -130,4 +139,23 @@ pub fn execution_id(py: Python<'_>, text: &str) -> PyResult<jetstate::ExecutionI
 /// Parses a work item id.
 pub fn item_id(py: Python<'_>, text: &str) -> PyResult<jetstate::WorkItemId> {
     jetstate::wire::uuid("work item id", text).map_err(|err| crate::errors::to_py_err(py, err))
+}
+
+/// A string argument: a Python `str` holding valid Unicode. One with lone surrogates (which no
+/// UTF-8 text can hold) is an `InvalidArgumentError`, not the `UnicodeEncodeError` pyo3 raises for
+/// `&str`; anything but a `str` is a `TypeError`.
+pub struct Text(pub String);
+
+impl<'a, 'py> FromPyObject<'a, 'py> for Text {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        let Ok(text) = obj.cast::<PyString>() else {
+            return Err(PyTypeError::new_err(format!("expected str, got {}", obj.get_type().name()?)));
+        };
+        match text.to_cow() {
+            Ok(text) => Ok(Text(text.into_owned())),
+            Err(_) => Err(invalid(obj.py(), "a string with lone surrogates is not valid Unicode text")),
+        }
+    }
 }

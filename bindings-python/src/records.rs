@@ -17,7 +17,7 @@ use pyo3::IntoPyObjectExt;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::convert;
+use crate::convert::{self, Text};
 use crate::errors::OrRaise;
 
 /// How a field of a core record reads from Python.
@@ -313,10 +313,10 @@ fn json_or_null(value: Option<&Bound<'_, PyAny>>) -> PyResult<Value> {
 impl WorkflowDefinition {
     #[new]
     #[pyo3(signature = (workflow_id, version, ir=None))]
-    fn py_new(workflow_id: String, version: String, ir: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
+    fn py_new(workflow_id: Text, version: Text, ir: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
         Ok(WorkflowDefinition(jetstate::WorkflowDefinition {
-            workflow_id,
-            version,
+            workflow_id: workflow_id.0,
+            version: version.0,
             ir: json_or_null(ir)?,
             created_at: jetstate::clock::system_now(),
             tenant_id: jetstate::DEFAULT_TENANT.to_string(),
@@ -347,10 +347,10 @@ impl WorkflowExecution {
 #[pymethods]
 impl Event {
     #[new]
-    fn py_new(py: Python<'_>, execution_id: &str, sequence: i64, kind: &Bound<'_, PyAny>) -> PyResult<Self> {
+    fn py_new(py: Python<'_>, execution_id: Text, sequence: i64, kind: &Bound<'_, PyAny>) -> PyResult<Self> {
         Ok(Event(jetstate::StoredEvent {
             id: uuid::Uuid::new_v4(),
-            execution_id: convert::execution_id(py, execution_id)?,
+            execution_id: convert::execution_id(py, &execution_id.0)?,
             sequence,
             kind: convert::to_value(kind)?,
             created_at: jetstate::clock::system_now(),
@@ -361,8 +361,8 @@ impl Event {
 #[pymethods]
 impl Snapshot {
     #[new]
-    fn py_new(py: Python<'_>, execution_id: &str, at_sequence: i64, state: &Bound<'_, PyAny>) -> PyResult<Self> {
-        let execution_id = convert::execution_id(py, execution_id)?;
+    fn py_new(py: Python<'_>, execution_id: Text, at_sequence: i64, state: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let execution_id = convert::execution_id(py, &execution_id.0)?;
         Ok(Snapshot(jetstate::Snapshot::new(execution_id, at_sequence, convert::to_value(state)?)))
     }
 }
@@ -373,14 +373,14 @@ impl WorkItem {
     #[pyo3(signature = (execution_id, node_id, queue_type, payload=None, *, max_attempts=3))]
     fn py_new(
         py: Python<'_>,
-        execution_id: &str,
-        node_id: String,
-        queue_type: String,
+        execution_id: Text,
+        node_id: Text,
+        queue_type: Text,
         payload: Option<&Bound<'_, PyAny>>,
         max_attempts: u32,
     ) -> PyResult<Self> {
-        let execution_id = convert::execution_id(py, execution_id)?;
-        let mut item = jetstate::WorkItem::new(execution_id, node_id, queue_type, json_or_null(payload)?);
+        let execution_id = convert::execution_id(py, &execution_id.0)?;
+        let mut item = jetstate::WorkItem::new(execution_id, node_id.0, queue_type.0, json_or_null(payload)?);
         item.max_attempts = max_attempts;
         Ok(WorkItem(item))
     }
@@ -389,18 +389,18 @@ impl WorkItem {
 #[pymethods]
 impl Tenant {
     #[new]
-    #[pyo3(signature = (id, name, *, status="active", policy=None, limits=None))]
+    #[pyo3(signature = (id, name, *, status=None, policy=None, limits=None))]
     fn py_new(
         py: Python<'_>,
-        id: String,
-        name: String,
-        status: &str,
+        id: Text,
+        name: Text,
+        status: Option<Text>,
         policy: Option<&Bound<'_, PyAny>>,
         limits: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let now = jetstate::clock::system_now();
         let wire = serde_json::json!({
-            "id": id, "name": name, "status": status,
+            "id": id.0, "name": name.0, "status": status.map_or_else(|| "active".to_string(), |s| s.0),
             "policy": json_or_null(policy)?, "limits": json_or_null(limits)?,
             "created_at": now, "updated_at": now,
         });

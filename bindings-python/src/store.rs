@@ -15,7 +15,7 @@ use serde_json::Value;
 use jetstate::{Clock, Durability, Options, WorkItemStatus, WorkflowStatus};
 
 use crate::call::Call;
-use crate::convert::{self, to_duration, to_time, to_value};
+use crate::convert::{self, to_duration, to_time, to_value, Text};
 use crate::errors::{self, OrRaise};
 use crate::records::{self, input, ToPy};
 
@@ -119,8 +119,8 @@ impl Store {
     }
 
     /// The view of one tenant: every call through it reads and writes that tenant's records only.
-    fn for_tenant(&self, tenant: String) -> Store {
-        Store { inner: self.inner.for_tenant(tenant) }
+    fn for_tenant(&self, tenant: Text) -> Store {
+        Store { inner: self.inner.for_tenant(tenant.0) }
     }
 
     fn __enter__(slf: Py<Self>) -> Py<Self> {
@@ -154,8 +154,8 @@ impl AsyncStore {
     }
 
     /// The view of one tenant: every call through it reads and writes that tenant's records only.
-    fn for_tenant(&self, tenant: String) -> AsyncStore {
-        AsyncStore { inner: self.inner.for_tenant(tenant) }
+    fn for_tenant(&self, tenant: Text) -> AsyncStore {
+        AsyncStore { inner: self.inner.for_tenant(tenant.0) }
     }
 
     /// The sync `Store` over the same database (for code that is not a coroutine).
@@ -262,8 +262,8 @@ operations! {
     }
 
     /// The definition of `workflow_id` at `version`, or None.
-    fn get_workflow(_py, store, workflow_id: String, version: String) {
-        Ok(Call::new(move || store.get_workflow(&workflow_id, &version), record))
+    fn get_workflow(_py, store, workflow_id: Text, version: Text) {
+        Ok(Call::new(move || store.get_workflow(&workflow_id.0, &version.0), record))
     }
 
     // ── Executions ───────────────────────────────────────────────────────────────────────────
@@ -275,36 +275,36 @@ operations! {
     }
 
     /// The execution, or None.
-    fn get_execution(py, store, execution_id: &str) {
-        let id = convert::execution_id(py, execution_id)?;
+    fn get_execution(py, store, execution_id: Text) {
+        let id = convert::execution_id(py, &execution_id.0)?;
         Ok(Call::new(move || store.get_execution(&id), record))
     }
 
     /// Sets the status (a terminal one also sets `completed_at`).
-    fn update_execution_status(py, store, execution_id: &str, status: String) {
-        let id = convert::execution_id(py, execution_id)?;
-        let status: WorkflowStatus = self::status(py, Some(status), "status")?.expect("given");
+    fn update_execution_status(py, store, execution_id: Text, status: Text) {
+        let id = convert::execution_id(py, &execution_id.0)?;
+        let status: WorkflowStatus = self::status(py, Some(status.0), "status")?.expect("given");
         Ok(Call::new(move || store.update_execution_status(&id, status), nothing))
     }
 
     /// Replaces the execution's current state.
-    fn update_execution_current_state(py, store, execution_id: &str, current_state: &Bound<'_, PyAny>) {
-        let id = convert::execution_id(py, execution_id)?;
+    fn update_execution_current_state(py, store, execution_id: Text, current_state: &Bound<'_, PyAny>) {
+        let id = convert::execution_id(py, &execution_id.0)?;
         let state = to_value(current_state)?;
         Ok(Call::new(move || store.update_execution_current_state(&id, &state), nothing))
     }
 
     /// Appends `value` to the array at `key` of the current state (an object), creating it.
-    fn patch_append_array(py, store, execution_id: &str, key: String, value: &Bound<'_, PyAny>) {
-        let id = convert::execution_id(py, execution_id)?;
+    fn patch_append_array(py, store, execution_id: Text, key: Text, value: &Bound<'_, PyAny>) {
+        let id = convert::execution_id(py, &execution_id.0)?;
         let value = to_value(value)?;
-        Ok(Call::new(move || store.patch_append_array(&id, &key, value), nothing))
+        Ok(Call::new(move || store.patch_append_array(&id, &key.0, value), nothing))
     }
 
     /// Executions, newest first, optionally of one status.
     #[signature = (status=None, limit=100, offset=0)]
-    fn list_executions(py, store, status: Option<String>, limit: u32, offset: u32) {
-        let status: Option<WorkflowStatus> = self::status(py, status, "status")?;
+    fn list_executions(py, store, status: Option<Text>, limit: u32, offset: u32) {
+        let status: Option<WorkflowStatus> = self::status(py, status.map(|t| t.0), "status")?;
         Ok(Call::new(move || store.list_executions(status, limit, offset), record))
     }
 
@@ -324,8 +324,8 @@ operations! {
     }
 
     /// Appends an event of `kind` (a dict with a string "type") at the next sequence; returns it.
-    fn append_next_event(py, store, execution_id: &str, kind: &Bound<'_, PyAny>) {
-        let id = convert::execution_id(py, execution_id)?;
+    fn append_next_event(py, store, execution_id: Text, kind: &Bound<'_, PyAny>) {
+        let id = convert::execution_id(py, &execution_id.0)?;
         let kind = to_value(kind)?;
         Ok(Call::new(move || store.append_next_raw(&id, vec![kind]), |py, mut written| {
             written.pop().expect("one event written").to_py(py)
@@ -333,27 +333,27 @@ operations! {
     }
 
     /// Appends events of `kinds` at the next sequences, atomically; returns them.
-    fn append_next_events(py, store, execution_id: &str, kinds: Vec<Bound<'_, PyAny>>) {
-        let id = convert::execution_id(py, execution_id)?;
+    fn append_next_events(py, store, execution_id: Text, kinds: Vec<Bound<'_, PyAny>>) {
+        let id = convert::execution_id(py, &execution_id.0)?;
         let kinds = kinds.iter().map(to_value).collect::<PyResult<Vec<_>>>()?;
         Ok(Call::new(move || store.append_next_raw(&id, kinds), record))
     }
 
     /// Every event of the execution, in sequence order.
-    fn get_events(py, store, execution_id: &str) {
-        let id = convert::execution_id(py, execution_id)?;
+    fn get_events(py, store, execution_id: Text) {
+        let id = convert::execution_id(py, &execution_id.0)?;
         Ok(Call::new(move || store.get_events_raw(&id, 0), record))
     }
 
     /// Events with a sequence above `since`, in order.
-    fn get_events_since(py, store, execution_id: &str, since: i64) {
-        let id = convert::execution_id(py, execution_id)?;
+    fn get_events_since(py, store, execution_id: Text, since: i64) {
+        let id = convert::execution_id(py, &execution_id.0)?;
         Ok(Call::new(move || store.get_events_raw(&id, since), record))
     }
 
     /// The highest sequence written; 0 when there is none.
-    fn latest_sequence(py, store, execution_id: &str) {
-        let id = convert::execution_id(py, execution_id)?;
+    fn latest_sequence(py, store, execution_id: Text) {
+        let id = convert::execution_id(py, &execution_id.0)?;
         Ok(Call::new(move || store.latest_sequence(&id), plain))
     }
 
@@ -364,14 +364,14 @@ operations! {
     }
 
     /// The latest snapshot, or None.
-    fn latest_snapshot(py, store, execution_id: &str) {
-        let id = convert::execution_id(py, execution_id)?;
+    fn latest_snapshot(py, store, execution_id: Text) {
+        let id = convert::execution_id(py, &execution_id.0)?;
         Ok(Call::new(move || store.latest_snapshot(&id), record))
     }
 
     /// The execution's state rebuilt from its latest snapshot and the events after it.
-    fn materialize(py, store, execution_id: &str) {
-        let id = convert::execution_id(py, execution_id)?;
+    fn materialize(py, store, execution_id: Text) {
+        let id = convert::execution_id(py, &execution_id.0)?;
         Ok(Call::new(move || store.materialize(&id), record))
     }
 
@@ -390,72 +390,72 @@ operations! {
     }
 
     /// The item with its queue state, or None.
-    fn get_work_item(py, store, item_id: &str) {
-        let id = convert::item_id(py, item_id)?;
+    fn get_work_item(py, store, item_id: Text) {
+        let id = convert::item_id(py, &item_id.0)?;
         Ok(Call::new(move || store.get_work_item(&id), record))
     }
 
     /// Items with their queue state, oldest first, optionally of one status.
     #[signature = (status=None, limit=100, offset=0)]
-    fn list_work_items(py, store, status: Option<String>, limit: u32, offset: u32) {
-        let status: Option<WorkItemStatus> = self::status(py, status, "status")?;
+    fn list_work_items(py, store, status: Option<Text>, limit: u32, offset: u32) {
+        let status: Option<WorkItemStatus> = self::status(py, status.map(|t| t.0), "status")?;
         Ok(Call::new(move || store.list_work_items(status, limit, offset), record))
     }
 
     /// Claims the oldest claimable item of `queue_types` for `worker_id`, or returns None.
-    fn claim_work_item(_py, store, worker_id: String, queue_types: Vec<String>) {
+    fn claim_work_item(_py, store, worker_id: Text, queue_types: Vec<Text>) {
         Ok(Call::new(
-            move || store.claim_work_item(&worker_id, &queue_types.iter().map(String::as_str).collect::<Vec<_>>()),
+            move || store.claim_work_item(&worker_id.0, &queue_types.iter().map(|t| t.0.as_str()).collect::<Vec<_>>()),
             record,
         ))
     }
 
     /// Like `claim_work_item`, with a fencing token (and an optional lease length): a `Lease`.
     #[signature = (worker_id, queue_types, lease=None)]
-    fn claim_fenced(_py, store, worker_id: String, queue_types: Vec<String>, lease: Option<&Bound<'_, PyAny>>) {
+    fn claim_fenced(_py, store, worker_id: Text, queue_types: Vec<Text>, lease: Option<&Bound<'_, PyAny>>) {
         let lease = self::lease(lease)?;
         Ok(Call::new(
-            move || store.claim_fenced(&worker_id, &queue_types.iter().map(String::as_str).collect::<Vec<_>>(), lease),
+            move || store.claim_fenced(&worker_id.0, &queue_types.iter().map(|t| t.0.as_str()).collect::<Vec<_>>(), lease),
             record,
         ))
     }
 
     /// Extends the lease `worker_id` holds on the item. Not its holder: `LeaseLostError`.
-    fn renew_lease(py, store, item_id: &str, worker_id: String) {
-        let id = convert::item_id(py, item_id)?;
-        Ok(Call::new(move || store.renew_lease(&id, &worker_id), nothing))
+    fn renew_lease(py, store, item_id: Text, worker_id: Text) {
+        let id = convert::item_id(py, &item_id.0)?;
+        Ok(Call::new(move || store.renew_lease(&id, &worker_id.0), nothing))
     }
 
     /// Extends the lease of fencing `token`; returns the new expiry.
     #[signature = (item_id, token, lease=None)]
-    fn renew_fenced(py, store, item_id: &str, token: i64, lease: Option<&Bound<'_, PyAny>>) {
-        let id = convert::item_id(py, item_id)?;
+    fn renew_fenced(py, store, item_id: Text, token: i64, lease: Option<&Bound<'_, PyAny>>) {
+        let id = convert::item_id(py, &item_id.0)?;
         let lease = self::lease(lease)?;
         Ok(Call::new(move || store.renew_fenced(&id, token, lease), plain))
     }
 
     /// Marks a claimed item done.
-    fn complete_work_item(py, store, item_id: &str) {
-        let id = convert::item_id(py, item_id)?;
+    fn complete_work_item(py, store, item_id: Text) {
+        let id = convert::item_id(py, &item_id.0)?;
         Ok(Call::new(move || store.complete_work_item(&id), nothing))
     }
 
     /// Marks the item done if `token` is still its lease. Otherwise: `LeaseLostError`.
-    fn complete_fenced(py, store, item_id: &str, token: i64) {
-        let id = convert::item_id(py, item_id)?;
+    fn complete_fenced(py, store, item_id: Text, token: i64) {
+        let id = convert::item_id(py, &item_id.0)?;
         Ok(Call::new(move || store.complete_fenced(&id, token), nothing))
     }
 
     /// Records a failed attempt: retried after a backoff, or dead-lettered when none are left.
-    fn fail_work_item(py, store, item_id: &str, error: String) {
-        let id = convert::item_id(py, item_id)?;
-        Ok(Call::new(move || store.fail_work_item(&id, &error), nothing))
+    fn fail_work_item(py, store, item_id: Text, error: Text) {
+        let id = convert::item_id(py, &item_id.0)?;
+        Ok(Call::new(move || store.fail_work_item(&id, &error.0), nothing))
     }
 
     /// `fail_work_item` if `token` is still the item's lease. Otherwise: `LeaseLostError`.
-    fn fail_fenced(py, store, item_id: &str, token: i64, error: String) {
-        let id = convert::item_id(py, item_id)?;
-        Ok(Call::new(move || store.fail_fenced(&id, token, &error), nothing))
+    fn fail_fenced(py, store, item_id: Text, token: i64, error: Text) {
+        let id = convert::item_id(py, &item_id.0)?;
+        Ok(Call::new(move || store.fail_fenced(&id, token, &error.0), nothing))
     }
 
     /// Releases every expired lease: items with attempts left are retried, the rest dead-lettered.
@@ -464,14 +464,14 @@ operations! {
     }
 
     /// Moves the item to the dead-letter queue with `error`.
-    fn move_to_dead_letter(py, store, item_id: &str, error: String) {
-        let id = convert::item_id(py, item_id)?;
-        Ok(Call::new(move || store.move_to_dead_letter(&id, &error), nothing))
+    fn move_to_dead_letter(py, store, item_id: Text, error: Text) {
+        let id = convert::item_id(py, &item_id.0)?;
+        Ok(Call::new(move || store.move_to_dead_letter(&id, &error.0), nothing))
     }
 
     /// Puts a dead-lettered item back in the queue with fresh attempts.
-    fn requeue_dead_letter(py, store, item_id: &str) {
-        let id = convert::item_id(py, item_id)?;
+    fn requeue_dead_letter(py, store, item_id: Text) {
+        let id = convert::item_id(py, &item_id.0)?;
         Ok(Call::new(move || store.requeue_dead_letter(&id), nothing))
     }
 
@@ -489,25 +489,25 @@ operations! {
 
     /// Creates a token: returns `(secret, ApiToken)`. Only a hash of the secret is stored.
     #[signature = (name, role, expires_at=None)]
-    fn create_token(_py, store, name: String, role: String, expires_at: Option<&Bound<'_, PyAny>>) {
+    fn create_token(_py, store, name: Text, role: Text, expires_at: Option<&Bound<'_, PyAny>>) {
         let expires_at = expires_at.map(to_time).transpose()?;
         Ok(Call::new(
             move || match expires_at {
-                Some(at) => store.create_token_expiring(&name, &role, at),
-                None => store.create_token(&name, &role),
+                Some(at) => store.create_token_expiring(&name.0, &role.0, at),
+                None => store.create_token(&name.0, &role.0),
             },
             |py, (secret, info)| (secret, info.to_py(py)?).into_py_any(py),
         ))
     }
 
     /// The token's record if the secret is valid (not revoked, not expired), else None.
-    fn validate_token(_py, store, token: String) {
-        Ok(Call::new(move || store.validate_token(&token), record))
+    fn validate_token(_py, store, token: Text) {
+        Ok(Call::new(move || store.validate_token(&token.0), record))
     }
 
     /// Revokes the token with this id.
-    fn revoke_token(_py, store, id: String) {
-        Ok(Call::new(move || store.revoke_token(&id), nothing))
+    fn revoke_token(_py, store, id: Text) {
+        Ok(Call::new(move || store.revoke_token(&id.0), nothing))
     }
 
     /// Every token's record, with revocation and last use.
@@ -524,8 +524,8 @@ operations! {
     }
 
     /// The tenant, or None.
-    fn get_tenant(_py, store, id: String) {
-        Ok(Call::new(move || store.get_tenant(&jetstate::TenantId(id)), record))
+    fn get_tenant(_py, store, id: Text) {
+        Ok(Call::new(move || store.get_tenant(&jetstate::TenantId(id.0)), record))
     }
 
     /// Every tenant.

@@ -154,20 +154,22 @@ def test_a_value_that_is_not_json_is_a_serialization_error_and_nothing_is_writte
 
 
 def test_nesting_deeper_than_the_store_keeps_is_refused_without_a_crash(store: jetstate.Store) -> None:
-    execution = new_execution(store)
-    deep: object = "bottom"
-    for _ in range(100_000):
-        deep = [deep]
-    with pytest.raises(jetstate.SerializationError, match="deeper"):
-        store.update_execution_current_state(execution.execution_id, deep)
-    shallow: object = "bottom"
-    for _ in range(jetstate.MAX_JSON_DEPTH - 1):
-        shallow = {"k": shallow}
-    store.update_execution_current_state(execution.execution_id, shallow)
-    assert store.get_execution(execution.execution_id).current_state == shallow
+    execution = new_execution(store, {"kept": True})
+    for levels in (jetstate.MAX_JSON_DEPTH + 1, 100_000):
+        deep: object = "bottom"
+        for _ in range(levels):
+            deep = [deep]
+        with pytest.raises(jetstate.InvalidArgumentError, match="deeper"):
+            store.update_execution_current_state(execution.execution_id, deep)
+    assert store.get_execution(execution.execution_id).current_state == {"kept": True}
+    deepest: object = "bottom"
+    for _ in range(jetstate.MAX_JSON_DEPTH):
+        deepest = {"k": deepest}
+    store.update_execution_current_state(execution.execution_id, deepest)
+    assert store.get_execution(execution.execution_id).current_state == deepest
 
 
-@pytest.mark.parametrize("bad_id", ["", "exec_", "\x00", "x" * 10_000, "00000000-0000-4000-8000-00000000000\x00"])
+@pytest.mark.parametrize("bad_id", ["", "exec_", "\x00", "\ud800", "x" * 10_000, "00000000-0000-4000-8000-00000000000\x00"])
 def test_malformed_ids_are_invalid_arguments(store: jetstate.Store, bad_id: str) -> None:
     with pytest.raises(jetstate.InvalidArgumentError):
         store.get_execution(bad_id)
@@ -191,6 +193,8 @@ def test_bad_options_are_refused(db_path: Path) -> None:
         jetstate.Store(db_path, lease=-1)
     with pytest.raises(jetstate.InvalidArgumentError):
         jetstate.Store(db_path).advance_clock(1)  # the system clock does not move
+    with pytest.raises(TypeError, match="lease_ms"):
+        jetstate.Store(db_path, lease_ms=5)  # type: ignore[call-arg]
 
 
 # ── Files ─────────────────────────────────────────────────────────────────────────────────────
