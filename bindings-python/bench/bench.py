@@ -12,6 +12,9 @@ Implementations (each run is its own process on a fresh file, WAL, the given `sy
   connection the harness opens and sets to the same `synchronous` (they set WAL themselves).
 - `persist-queue` (`SQLiteAckQueue`) and `litequeue` (`LiteQueue`): SQLite work queues, their
   connections set to the same `synchronous` (both set WAL themselves).
+- `sqlite3 floor`: the least a queue cycle can cost from Python at one commit per call: Python's
+  own `sqlite3` on a minimal table (integer key, one index), insert / claim / complete, no lease,
+  no tenant, no retry state. What no queue with those features can beat at the same commits.
 
 Workloads (times are per operation):
 - `append`: one event appended per call (jetstate's engine event, about 300 bytes of JSON).
@@ -53,7 +56,7 @@ HISTORY = 1_000
 PLAN: List[Tuple[str, List[str], int]] = [
     ("append", ["Store", "AsyncStore", "Rust core", "Rust async"], 2_000),
     ("read_history", ["Store", "AsyncStore", "Rust core", "Rust async"], 200),
-    ("queue_cycle", ["Store", "AsyncStore", "Rust core", "Rust async", "persist-queue", "litequeue"], 1_000),
+    ("queue_cycle", ["Store", "AsyncStore", "Rust core", "Rust async", "persist-queue", "litequeue", "sqlite3 floor"], 1_000),
     ("checkpoint", ["Store", "AsyncStore", "SqliteSaver", "AsyncSqliteSaver"], 1_000),
 ]
 RUST_WORKLOADS = {"append": "append_one_writer", "read_history": "read_history", "queue_cycle": "queue_1_worker"}
@@ -232,6 +235,25 @@ def run_litequeue(durability: str, path: Path, n: int) -> Tuple[int, float]:
     return timed(work)
 
 
+def run_floor(durability: str, path: Path, n: int) -> Tuple[int, float]:
+    import sqlite3
+
+    conn = sqlite3.connect(str(path), isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(f"PRAGMA synchronous={durability.upper()}")
+    conn.execute("CREATE TABLE q (id INTEGER PRIMARY KEY, payload TEXT NOT NULL, status INTEGER NOT NULL)")
+    conn.execute("CREATE INDEX q_pending ON q (id) WHERE status = 0")
+
+    def work() -> int:
+        for k in range(n):
+            conn.execute("INSERT INTO q (payload, status) VALUES (?, 0)", (json.dumps(payload(k)),))
+            (item,) = conn.execute("UPDATE q SET status = 1 WHERE id = (SELECT id FROM q WHERE status = 0 ORDER BY id LIMIT 1) RETURNING id").fetchone()
+            conn.execute("UPDATE q SET status = 2 WHERE id = ?", (item,))
+        return n
+
+    return timed(work)
+
+
 def run_one(implementation: str, workload: str, durability: str, directory: Path, n: int) -> Tuple[int, float]:
     path = directory / "bench.db"
     if implementation in ("Store", "AsyncStore"):
@@ -242,6 +264,8 @@ def run_one(implementation: str, workload: str, durability: str, directory: Path
         return run_persist_queue(durability, directory / "pq", n)
     if implementation == "litequeue":
         return run_litequeue(durability, path, n)
+    if implementation == "sqlite3 floor":
+        return run_floor(durability, path, n)
     raise SystemExit(f"unknown implementation {implementation}")
 
 
@@ -283,22 +307,22 @@ def report(results: Dict[str, Dict[str, Dict[str, float]]], rounds: int) -> str:
         "compare ratios within a table. Workloads and implementations are described in `bench/bench.py`.",
         "",
     ]
-    implementations = ["Store", "AsyncStore", "Rust core", "Rust async", "SqliteSaver", "AsyncSqliteSaver", "persist-queue", "litequeue"]
+    implementations = ["Store", "AsyncStore", "Rust core", "Rust async", "SqliteSaver", "AsyncSqliteSaver", "persist-queue", "litequeue", "sqlite3 floor"]
     for durability, table in results.items():
         lines += [f"**synchronous={durability.upper()}** (time per operation)", ""]
         lines.append("| workload | " + " | ".join(implementations) + " |")
         lines.append("| --- |" + " ---: |" * len(implementations))
         for workload, row in table.items():
             lines.append(f"| {workload} | " + " | ".join(fmt_us(row.get(impl)) for impl in implementations) + " |")
-        lines += ["", "| workload | AsyncStore / Rust async | AsyncStore / Rust core | Store / Rust core | speed-up of AsyncStore over AsyncSqliteSaver | of Store over SqliteSaver | of Store over persist-queue | of Store over litequeue |",
-                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        lines += ["", "| workload | AsyncStore / Rust async | AsyncStore / Rust core | Store / Rust core | speed-up of AsyncStore over AsyncSqliteSaver | of Store over SqliteSaver | of Store over persist-queue | of Store over litequeue | of the floor over persist-queue |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
         for workload, row in table.items():
             get = row.get
             lines.append(
                 f"| {workload} | {ratio(get('AsyncStore'), get('Rust async'))} | {ratio(get('AsyncStore'), get('Rust core'))} | "
                 f"{ratio(get('Store'), get('Rust core'))} | {ratio(get('AsyncSqliteSaver'), get('AsyncStore'))} | "
                 f"{ratio(get('SqliteSaver'), get('Store'))} | {ratio(get('persist-queue'), get('Store'))} | "
-                f"{ratio(get('litequeue'), get('Store'))} |"
+                f"{ratio(get('litequeue'), get('Store'))} | {ratio(get('persist-queue'), get('sqlite3 floor'))} |"
             )
         lines.append("")
     return "\n".join(lines)
