@@ -1,4 +1,5 @@
-//! The JSON wire form of records, shared by every binding and the conformance runner.
+//! The JSON wire form of records and operations, shared by every binding and the conformance
+//! runner.
 //!
 //! Records cross language boundaries as JSON objects with snake_case keys: exactly the serde form
 //! of the Rust types (ids as lowercase hyphenated UUIDs, times as RFC 3339 in UTC). A value that
@@ -6,10 +7,16 @@
 //! record and what was wrong, never a panic.
 
 use serde::de::DeserializeOwned;
-use serde::Serialize;
-use serde_json::Value;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
+use crate::event::EventSequence;
+use crate::event_log::StoredEvent;
+use crate::queue::WorkItem;
+use crate::storage::MAX_JSON_DEPTH;
+use crate::store::Store;
+use crate::tenant::TenantId;
 use crate::workflow::ExecutionId;
 
 /// Reads a record of type `T` (named `what` in errors) from its JSON form.
@@ -32,6 +39,229 @@ pub fn uuid(what: &str, text: &str) -> Result<uuid::Uuid> {
     uuid::Uuid::parse_str(text).map_err(|_| Error::invalid(format!("malformed {what} {text:?}: expected a UUID")))
 }
 
+// ── Operations by name ───────────────────────────────────────────────────────────────────────
+//
+// The JavaScript surfaces (Node, the browser) call the store through one entry point: an
+// operation's name, its arguments as a JSON object, its result as JSON, all in the wire form
+// above (tests/conformance/README.md lists every operation with its arguments and result).
+// Keeping that table here, once, is what makes the surfaces agree; the Rust conformance runner
+// goes through it too.
+
+/// Parses JSON text handed over by a binding. Nesting deeper than the store keeps (plus the
+/// `wrapping` levels of argument objects and records around a value) is InvalidArgument, with the
+/// store's own message, and is found before parsing, so no input can exhaust the stack.
+pub fn parse(text: &str, wrapping: usize) -> Result<Value> {
+    let limit = MAX_JSON_DEPTH + wrapping;
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for byte in text.bytes() {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > limit {
+                    return Err(Error::invalid(format!(
+                        "JSON nested deeper than {MAX_JSON_DEPTH} levels is refused: it could not be read back"
+                    )));
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    let mut parser = serde_json::Deserializer::from_str(text);
+    parser.disable_recursion_limit();
+    let value = Value::deserialize(&mut parser).and_then(|value| parser.end().map(|()| value));
+    value.map_err(|err| Error::new(crate::ErrorKind::Serialization, format!("arguments are not valid JSON: {err}")))
+}
+
+/// The arguments of one call, by name.
+struct Args<'a> {
+    op: &'a str,
+    args: &'a Map<String, Value>,
+}
+
+impl Args<'_> {
+    fn get(&self, name: &str) -> Option<&Value> {
+        self.args.get(name).filter(|value| !value.is_null())
+    }
+
+    fn required(&self, name: &str) -> Result<&Value> {
+        self.get(name).ok_or_else(|| Error::invalid(format!("{}: missing argument {name}", self.op)))
+    }
+
+    fn wrong(&self, name: &str, expected: &str) -> Error {
+        Error::invalid(format!("{}: argument {name} must be {expected}", self.op))
+    }
+
+    fn str(&self, name: &str) -> Result<&str> {
+        self.required(name)?.as_str().ok_or_else(|| self.wrong(name, "a string"))
+    }
+
+    fn int(&self, name: &str) -> Result<i64> {
+        self.required(name)?.as_i64().ok_or_else(|| self.wrong(name, "an integer"))
+    }
+
+    fn count(&self, name: &str, default: u32) -> Result<u32> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(value) => {
+                value.as_u64().and_then(|n| u32::try_from(n).ok()).ok_or_else(|| self.wrong(name, "a count"))
+            }
+        }
+    }
+
+    fn value(&self, name: &str) -> Value {
+        self.args.get(name).cloned().unwrap_or(Value::Null)
+    }
+
+    fn record<T: DeserializeOwned>(&self, name: &str) -> Result<T> {
+        from_json(name, self.required(name)?.clone())
+    }
+
+    fn optional<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>> {
+        self.get(name).map(|value| from_json(name, value.clone())).transpose()
+    }
+
+    fn execution_id(&self) -> Result<ExecutionId> {
+        execution_id(self.str("execution_id")?)
+    }
+
+    fn item_id(&self) -> Result<uuid::Uuid> {
+        uuid("work item id", self.str("item_id")?)
+    }
+
+    fn millis(&self, name: &str) -> Result<Option<std::time::Duration>> {
+        self.get(name)
+            .map(|value| {
+                value.as_u64().map(std::time::Duration::from_millis).ok_or_else(|| self.wrong(name, "milliseconds"))
+            })
+            .transpose()
+    }
+
+    fn strings(&self, name: &str) -> Result<Vec<String>> {
+        from_json::<Vec<String>>(name, self.required(name)?.clone())
+    }
+}
+
+fn unit(result: Result<()>) -> Result<Value> {
+    result.map(|()| Value::Null)
+}
+
+/// Runs operation `op` with `args` (a JSON object of named arguments) on `store`; its result in
+/// the wire form. An unknown operation or a malformed argument is InvalidArgument.
+pub fn call(store: &Store, op: &str, args: &Value) -> Result<Value> {
+    let empty = Map::new();
+    let args = match args {
+        Value::Object(args) => Args { op, args },
+        Value::Null => Args { op, args: &empty },
+        _ => return Err(Error::invalid(format!("{op}: arguments must be a JSON object"))),
+    };
+    match op {
+        "advance_clock" => {
+            let by = args.millis("ms")?.ok_or_else(|| args.wrong("ms", "milliseconds"))?;
+            unit(store.clock().advance(by))
+        }
+        "set_clock" => unit(store.clock().set(args.record("at")?)),
+        "now" => to_json(&store.now()),
+        "store_workflow" => unit(store.store_workflow(&args.record("definition")?)),
+        "get_workflow" => to_json(&store.get_workflow(args.str("workflow_id")?, args.str("version")?)?),
+        "create_execution" => unit(store.create_execution(&args.record("execution")?)),
+        "get_execution" => to_json(&store.get_execution(&args.execution_id()?)?),
+        "update_execution_status" => unit(store.update_execution_status(&args.execution_id()?, args.record("status")?)),
+        "update_execution_current_state" => {
+            unit(store.update_execution_current_state(&args.execution_id()?, &args.value("current_state")))
+        }
+        "patch_append_array" => {
+            unit(store.patch_append_array(&args.execution_id()?, args.str("key")?, args.value("value")))
+        }
+        "list_executions" => to_json(&store.list_executions(
+            args.optional("status")?,
+            args.count("limit", 100)?,
+            args.count("offset", 0)?,
+        )?),
+        "append_event" => to_json(&append_event(store, args.record("event")?)?),
+        "append_events" => unit(store.append_events_raw(&args.record::<Vec<StoredEvent>>("events")?)),
+        "append_next_event" => {
+            let mut written = store.append_next_raw(&args.execution_id()?, vec![args.value("kind")])?;
+            to_json(&written.pop())
+        }
+        "append_next_events" => {
+            to_json(&store.append_next_raw(&args.execution_id()?, args.record::<Vec<Value>>("kinds")?)?)
+        }
+        "get_events" => to_json(&store.get_events_raw(&args.execution_id()?, 0)?),
+        "get_events_since" => to_json(&store.get_events_raw(&args.execution_id()?, args.int("since")?)?),
+        "latest_sequence" => to_json(&store.latest_sequence(&args.execution_id()?)?),
+        "write_snapshot" => unit(store.write_snapshot(&args.record("snapshot")?)),
+        "latest_snapshot" => to_json(&store.latest_snapshot(&args.execution_id()?)?),
+        "materialize" => Ok(store.materialize(&args.execution_id()?)?.to_json()),
+        "enqueue_work_item" => to_json(&store.enqueue_work_item(&args.record("item")?)?),
+        "enqueue_work_items" => to_json(&store.enqueue_work_items(&args.record::<Vec<WorkItem>>("items")?)?),
+        "get_work_item" => to_json(&store.get_work_item(&args.item_id()?)?),
+        "list_work_items" => to_json(&store.list_work_items(
+            args.optional("status")?,
+            args.count("limit", 100)?,
+            args.count("offset", 0)?,
+        )?),
+        "claim_work_item" => {
+            let types = args.strings("queue_types")?;
+            let types: Vec<&str> = types.iter().map(String::as_str).collect();
+            to_json(&store.claim_work_item(args.str("worker_id")?, &types)?)
+        }
+        "claim_fenced" => {
+            let types = args.strings("queue_types")?;
+            let types: Vec<&str> = types.iter().map(String::as_str).collect();
+            to_json(&store.claim_fenced(args.str("worker_id")?, &types, args.millis("lease_ms")?)?)
+        }
+        "renew_lease" => unit(store.renew_lease(&args.item_id()?, args.str("worker_id")?)),
+        "renew_fenced" => {
+            to_json(&store.renew_fenced(&args.item_id()?, args.int("token")?, args.millis("lease_ms")?)?)
+        }
+        "complete_work_item" => unit(store.complete_work_item(&args.item_id()?)),
+        "complete_fenced" => unit(store.complete_fenced(&args.item_id()?, args.int("token")?)),
+        "fail_work_item" => unit(store.fail_work_item(&args.item_id()?, args.str("error")?)),
+        "fail_fenced" => unit(store.fail_fenced(&args.item_id()?, args.int("token")?, args.str("error")?)),
+        "reclaim_expired_leases" => to_json(&store.reclaim_expired_leases()?),
+        "move_to_dead_letter" => unit(store.move_to_dead_letter(&args.item_id()?, args.str("error")?)),
+        "requeue_dead_letter" => unit(store.requeue_dead_letter(&args.item_id()?)),
+        "requeue_all_dead_letters" => to_json(&store.requeue_all_dead_letters()?),
+        "purge_dead_letters" => to_json(&store.purge_dead_letters()?),
+        "create_token" => {
+            let (token, info) = match args.optional("expires_at")? {
+                Some(at) => store.create_token_expiring(args.str("name")?, args.str("role")?, at)?,
+                None => store.create_token(args.str("name")?, args.str("role")?)?,
+            };
+            Ok(serde_json::json!({"token": token, "info": to_json(&info)?}))
+        }
+        "validate_token" => to_json(&store.validate_token(args.str("token")?)?),
+        "revoke_token" => unit(store.revoke_token(args.str("id")?)),
+        "list_tokens" => to_json(&store.list_tokens()?),
+        "create_tenant" => unit(store.create_tenant(&args.record("tenant")?)),
+        "get_tenant" => to_json(&store.get_tenant(&TenantId(args.str("id")?.to_string()))?),
+        "list_tenants" => to_json(&store.list_tenants()?),
+        "update_tenant" => unit(store.update_tenant(&args.record("tenant")?)),
+        "backup" => to_json(&store.backup(args.str("dest")?)?),
+        "summary" => to_json(&store.summary()?),
+        "close" => unit(store.close()),
+        other => Err(Error::invalid(format!("unknown operation {other:?}"))),
+    }
+}
+
+/// `append_event`: one event at its own sequence; the sequence is the result.
+fn append_event(store: &Store, event: StoredEvent) -> Result<EventSequence> {
+    let sequence = event.sequence;
+    store.append_events_raw(std::slice::from_ref(&event))?;
+    Ok(sequence)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -43,5 +273,33 @@ mod tests {
         assert_eq!(err.kind(), crate::ErrorKind::InvalidArgument);
         assert!(err.message().starts_with("invalid execution"), "{err}");
         assert_eq!(uuid("item id", "nope").unwrap_err().kind(), crate::ErrorKind::InvalidArgument);
+    }
+
+    #[test]
+    fn parse_refuses_nesting_past_the_limit_before_parsing() {
+        let nested = |levels: usize| format!("{}1{}", "[".repeat(levels), "]".repeat(levels));
+        assert!(parse(&nested(MAX_JSON_DEPTH + 2), 2).is_ok());
+        let err = parse(&nested(MAX_JSON_DEPTH + 3), 2).unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::InvalidArgument);
+        assert!(err.message().contains("deeper than 127"), "{err}");
+        // A million levels: refused, and no stack overflow on the way.
+        assert_eq!(parse(&nested(1_000_000), 2).unwrap_err().kind(), crate::ErrorKind::InvalidArgument);
+        // Brackets inside strings (escaped quotes too) are not nesting.
+        assert_eq!(parse(r#"{"a": "[[[[\"[[["}"#, 0).unwrap(), serde_json::json!({"a": "[[[[\"[[["}));
+        assert_eq!(parse("{\"a\": 1", 0).unwrap_err().kind(), crate::ErrorKind::Serialization);
+        assert_eq!(parse("{} trailing", 0).unwrap_err().kind(), crate::ErrorKind::Serialization);
+    }
+
+    #[test]
+    fn calls_with_bad_arguments_are_invalid_arguments() {
+        let store = Store::open_in_memory(crate::Options::default()).unwrap();
+        let kind = |result: Result<Value>| result.unwrap_err().kind();
+        use crate::ErrorKind::InvalidArgument;
+        assert_eq!(kind(call(&store, "no_such_op", &Value::Null)), InvalidArgument);
+        assert_eq!(kind(call(&store, "get_execution", &serde_json::json!({}))), InvalidArgument);
+        assert_eq!(kind(call(&store, "get_execution", &serde_json::json!({"execution_id": 7}))), InvalidArgument);
+        assert_eq!(kind(call(&store, "list_executions", &serde_json::json!({"limit": -1}))), InvalidArgument);
+        assert_eq!(kind(call(&store, "list_executions", &serde_json::json!([1]))), InvalidArgument);
+        assert_eq!(call(&store, "list_executions", &Value::Null).unwrap(), serde_json::json!([]));
     }
 }

@@ -1,4 +1,5 @@
-//! Replays every scenario of `tests/conformance/*.json` through the sync `Store` (the format is
+//! Replays every scenario of `tests/conformance/*.json` through the sync `Store`, by way of
+//! `wire::call`, the operations-by-name entry point the JavaScript surfaces use (the format is
 //! described in `tests/conformance/README.md`). Every failing step of every file is reported,
 //! then the test fails.
 
@@ -8,52 +9,10 @@ use std::time::Duration;
 
 use jetstate::chrono::{DateTime, Utc};
 use jetstate::serde_json::{self, json, Value};
-use jetstate::{wire, Clock, Error, Options, Store, TenantId};
+use jetstate::{wire, Clock, Options, Store};
 
 fn scenario_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/conformance")
-}
-
-struct Step<'a> {
-    args: &'a Value,
-    vars: &'a HashMap<String, Value>,
-}
-
-impl Step<'_> {
-    fn value(&self, name: &str) -> Value {
-        substitute(self.args.get(name).cloned().unwrap_or(Value::Null), self.vars)
-    }
-
-    fn str(&self, name: &str) -> String {
-        match self.value(name) {
-            Value::String(text) => text,
-            other => panic!("argument {name} must be a string, got {other}"),
-        }
-    }
-
-    fn i64(&self, name: &str) -> i64 {
-        self.value(name).as_i64().unwrap_or_else(|| panic!("argument {name} must be an integer"))
-    }
-
-    fn record<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<T, Error> {
-        wire::from_json(name, self.value(name))
-    }
-
-    fn execution_id(&self) -> Result<jetstate::ExecutionId, Error> {
-        wire::execution_id(&self.str("execution_id"))
-    }
-
-    fn item_id(&self) -> Result<jetstate::uuid::Uuid, Error> {
-        wire::uuid("work item id", &self.str("item_id"))
-    }
-
-    fn lease(&self) -> Option<Duration> {
-        self.args.get("lease_ms").and_then(Value::as_u64).map(Duration::from_millis)
-    }
-
-    fn queue_types(&self) -> Vec<String> {
-        serde_json::from_value(self.value("queue_types")).expect("queue_types is a list of strings")
-    }
 }
 
 /// Replaces `"$name"` / `"$name.path"` strings by saved values.
@@ -76,90 +35,6 @@ fn pick(value: &Value, path: &str) -> Option<Value> {
         Value::Array(items) => part.parse::<usize>().ok().and_then(|i| items.into_iter().nth(i)),
         _ => None,
     })
-}
-
-fn json_of<T: serde::Serialize>(value: T) -> Result<Value, Error> {
-    wire::to_json(&value)
-}
-
-fn run_op(store: &Store, op: &str, step: &Step<'_>) -> Result<Value, Error> {
-    let none = || Ok(Value::Null);
-    match op {
-        "advance_clock" => {
-            store.clock().advance(Duration::from_millis(step.i64("ms") as u64))?;
-            none()
-        }
-        "store_workflow" => store.store_workflow(&step.record("definition")?).and_then(|_| none()),
-        "get_workflow" => json_of(store.get_workflow(&step.str("workflow_id"), &step.str("version"))?),
-        "create_execution" => store.create_execution(&step.record("execution")?).and_then(|_| none()),
-        "get_execution" => json_of(store.get_execution(&step.execution_id()?)?),
-        "update_execution_status" => {
-            let status = step.record("status")?;
-            store.update_execution_status(&step.execution_id()?, status).and_then(|_| none())
-        }
-        "update_execution_current_state" => store
-            .update_execution_current_state(&step.execution_id()?, &step.value("current_state"))
-            .and_then(|_| none()),
-        "patch_append_array" => {
-            store.patch_append_array(&step.execution_id()?, &step.str("key"), step.value("value")).and_then(|_| none())
-        }
-        "list_executions" => {
-            let status = step.record("status")?;
-            json_of(store.list_executions(status, step.i64("limit") as u32, step.i64("offset") as u32)?)
-        }
-        "append_event" => json_of(store.append_event(step.record("event")?)?),
-        "append_events" => store.append_events(step.record("events")?).and_then(|_| none()),
-        "append_next_event" => json_of(store.append_next_event(&step.execution_id()?, step.record("kind")?)?),
-        "get_events" => json_of(store.get_events(&step.execution_id()?)?),
-        "get_events_since" => json_of(store.get_events_since(&step.execution_id()?, step.i64("since"))?),
-        "latest_sequence" => json_of(store.latest_sequence(&step.execution_id()?)?),
-        "write_snapshot" => store.write_snapshot(&step.record("snapshot")?).and_then(|_| none()),
-        "latest_snapshot" => json_of(store.latest_snapshot(&step.execution_id()?)?),
-        "materialize" => Ok(store.materialize(&step.execution_id()?)?.to_json()),
-        "enqueue_work_item" => json_of(store.enqueue_work_item(&step.record("item")?)?),
-        "get_work_item" => json_of(store.get_work_item(&step.item_id()?)?),
-        "list_work_items" => {
-            let status = step.record("status")?;
-            json_of(store.list_work_items(status, step.i64("limit") as u32, step.i64("offset") as u32)?)
-        }
-        "claim_work_item" => {
-            let types = step.queue_types();
-            let types: Vec<&str> = types.iter().map(String::as_str).collect();
-            json_of(store.claim_work_item(&step.str("worker_id"), &types)?)
-        }
-        "claim_fenced" => {
-            let types = step.queue_types();
-            let types: Vec<&str> = types.iter().map(String::as_str).collect();
-            json_of(store.claim_fenced(&step.str("worker_id"), &types, step.lease())?)
-        }
-        "renew_lease" => store.renew_lease(&step.item_id()?, &step.str("worker_id")).and_then(|_| none()),
-        "renew_fenced" => json_of(store.renew_fenced(&step.item_id()?, step.i64("token"), step.lease())?),
-        "complete_work_item" => store.complete_work_item(&step.item_id()?).and_then(|_| none()),
-        "complete_fenced" => store.complete_fenced(&step.item_id()?, step.i64("token")).and_then(|_| none()),
-        "fail_work_item" => store.fail_work_item(&step.item_id()?, &step.str("error")).and_then(|_| none()),
-        "fail_fenced" => {
-            store.fail_fenced(&step.item_id()?, step.i64("token"), &step.str("error")).and_then(|_| none())
-        }
-        "reclaim_expired_leases" => json_of(store.reclaim_expired_leases()?),
-        "move_to_dead_letter" => store.move_to_dead_letter(&step.item_id()?, &step.str("error")).and_then(|_| none()),
-        "create_token" => {
-            let (token, info) = match step.args.get("expires_at") {
-                Some(_) => {
-                    store.create_token_expiring(&step.str("name"), &step.str("role"), step.record("expires_at")?)?
-                }
-                None => store.create_token(&step.str("name"), &step.str("role"))?,
-            };
-            Ok(json!({"token": token, "info": json_of(info)?}))
-        }
-        "validate_token" => json_of(store.validate_token(&step.str("token"))?),
-        "revoke_token" => store.revoke_token(&step.str("id")).and_then(|_| none()),
-        "list_tokens" => json_of(store.list_tokens()?),
-        "create_tenant" => store.create_tenant(&step.record("tenant")?).and_then(|_| none()),
-        "get_tenant" => json_of(store.get_tenant(&TenantId(step.str("id")))?),
-        "list_tenants" => json_of(store.list_tenants()?),
-        "update_tenant" => store.update_tenant(&step.record("tenant")?).and_then(|_| none()),
-        other => panic!("unknown op {other:?}"),
-    }
 }
 
 /// Whether `actual` matches `expected` (README.md, "Matching"); on a mismatch, where.
@@ -221,7 +96,7 @@ fn replay(path: &Path) -> Vec<String> {
             Some(tenant) => store.for_tenant(tenant),
             None => store.clone(),
         };
-        let outcome = run_op(&target, op, &Step { args, vars: &vars });
+        let outcome = wire::call(&target, op, &substitute(args.clone(), &vars));
         let place = format!("{} step {} ({op})", path.file_name().unwrap().to_string_lossy(), index + 1);
         match (outcome, spec.get("error").and_then(Value::as_str)) {
             (Ok(result), None) => {
