@@ -3,6 +3,7 @@
 # Usage: ./test.sh        (CI runs it through .ci/run)
 set -euo pipefail
 cd "$(dirname "$0")"
+repo_root=$(pwd)
 
 step() { printf '\n== %s\n' "$*"; }
 
@@ -28,7 +29,7 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 step "main job (the durable workflow example, on a fresh file)"
 demo_dir=$(mktemp -d)
-trap 'rm -rf "$demo_dir" "${clean_venv:-}"' EXIT
+trap 'rm -rf "$demo_dir" "${clean_venv:-}" "${node_project:-}"' EXIT
 cargo run --quiet -p jetstate-cli -- demo "$demo_dir/demo.db" | tee "$demo_dir/out.txt"
 grep -q "Materialized final state (completed" "$demo_dir/out.txt" || { echo "the main job did not complete its workflow" >&2; exit 1; }
 grep -q "crashing while holding the lease" "$demo_dir/out.txt" || { echo "the main job did not show a worker dying" >&2; exit 1; }
@@ -56,6 +57,20 @@ python3 -m venv "$clean_venv"
 "$clean_venv/bin/python" -c "import jetstate; s = jetstate.Store(); print('installed from source:', s, jetstate.__version__)"
 
 
-step "races across languages: Rust and Python worker processes on one file (tests/races)"
+# ── Node: the addon built with cargo, the package's tests, an install into a fresh project ──
+step "Node package (bindings-node): build the addon, node --test (conformance, types, event loop, TypeScript)"
+command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || { echo "node and npm not found: install Node.js >= 18" >&2; exit 1; }
+(cd bindings-node && npm ci --no-audit --no-fund --loglevel=error && node scripts/build.js && node --test test/)
+
+step "Node package: npm pack, then npm install into a fresh project"
+node_project=$(mktemp -d)
+(cd bindings-node && npm pack --silent --pack-destination "$node_project" >/dev/null)
+(cd "$node_project" && npm init -y >/dev/null && npm install --no-audit --no-fund --loglevel=error ./jetstate-*.tgz \
+    && node -e "require('jetstate').Store.open().then(async (s) => { console.log('installed from the package:', await s.summary()); })")
+(cd "$node_project" && mkdir linked && cd linked && npm init -y >/dev/null \
+    && npm install --no-audit --no-fund --loglevel=error "$repo_root/bindings-node" \
+    && node -e "require('jetstate').Store.open().then(() => console.log('installed from the folder'))")
+
+step "races across languages: Rust, Python and Node worker processes on one file (tests/races)"
 cargo build --quiet --example race_worker
 "$venv/bin/python" -m pytest -q tests/races

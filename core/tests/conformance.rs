@@ -131,7 +131,8 @@ fn every_scenario_holds_on_the_rust_core() {
     let mut files: Vec<PathBuf> = std::fs::read_dir(scenario_dir())
         .expect("tests/conformance exists")
         .map(|entry| entry.expect("readable entry").path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
+        // parameters.json is the argument order for positional surfaces, not a scenario.
+        .filter(|path| path.extension().is_some_and(|ext| ext == "json") && !path.ends_with("parameters.json"))
         .collect();
     files.sort();
     assert!(files.len() >= 8, "expected the conformance scenarios, found {}", files.len());

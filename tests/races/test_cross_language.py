@@ -1,5 +1,5 @@
-"""Races across processes and languages: Rust and Python worker processes (Node's join when its
-package lands) claim from one file at once, with leases expiring mid-run.
+"""Races across processes and languages: Rust, Python and Node worker processes claim from one
+file at once, with leases expiring mid-run.
 
 10,000 items; each must be completed exactly once, by the holder of its last lease (fencing), and
 no worker may see any error but a lost lease. Run by ./test.sh after the Python package's suite:
@@ -19,11 +19,14 @@ import jetstate
 ROOT = Path(__file__).resolve().parents[2]
 RUST_WORKER = ROOT / "target" / "debug" / "examples" / "race_worker"
 PY_WORKER = Path(__file__).with_name("worker.py")
+NODE_WORKER = Path(__file__).with_name("worker.js")
+NODE_ADDON = ROOT / "bindings-node" / "jetstate.linux-x64.node"
 ITEMS = 10_000
 
 
-def test_rust_and_python_workers_complete_each_item_exactly_once(tmp_path: Path) -> None:
+def test_rust_python_and_node_workers_complete_each_item_exactly_once(tmp_path: Path) -> None:
     assert RUST_WORKER.exists(), f"build the Rust worker first: cargo build --example race_worker ({RUST_WORKER})"
+    assert NODE_ADDON.exists(), f"build the Node addon first: cd bindings-node && npm run build ({NODE_ADDON})"
     path = tmp_path / "race.db"
     with jetstate.Store(path) as store:
         execution = jetstate.WorkflowExecution("race", "1")
@@ -36,6 +39,7 @@ def test_rust_and_python_workers_complete_each_item_exactly_once(tmp_path: Path)
 
     commands = [[str(RUST_WORKER), str(path), f"rust-{n}", str(n * 31)] for n in range(2)]
     commands += [[sys.executable, str(PY_WORKER), str(path), f"python-{n}", str(n * 17)] for n in range(2)]
+    commands += [["node", str(NODE_WORKER), str(path), f"node-{n}", str(n * 13)] for n in range(2)]
     workers = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for c in commands]
 
     done: Dict[str, int] = {}
@@ -58,7 +62,7 @@ def test_rust_and_python_workers_complete_each_item_exactly_once(tmp_path: Path)
                 raise AssertionError(f"unexpected line from {command[-2]}: {line!r}")
 
     assert lost > 0, "no lease expired mid-run: the race did not test what it should"
-    assert set(by_language) == {"rust", "python"}, f"both languages took part: {dict(by_language)}"
+    assert set(by_language) == {"rust", "python", "node"}, f"every language took part: {dict(by_language)}"
     twice = [item_id for item_id, count in completions.items() if count > 1]
     assert not twice, f"{len(twice)} items completed more than once"
     assert set(done) == set(ids), f"{len(set(ids) - set(done))} items never completed"
