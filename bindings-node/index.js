@@ -68,7 +68,13 @@ for (const spec of Object.values(RECORDS)) {
   spec.lists = spec.lists || {};
 }
 
-const camel = (key) => key.replace(/_([a-z0-9])/g, (_, c) => c.toUpperCase());
+// Record keys are few and repeat in every record: convert each once.
+const CAMEL = new Map();
+const camel = (key) => {
+  let name = CAMEL.get(key);
+  if (name === undefined) CAMEL.set(key, (name = key.replace(/_([a-z0-9])/g, (_, c) => c.toUpperCase())));
+  return name;
+};
 const snake = (key) => key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
 /** A record from its wire form. */

@@ -3,7 +3,7 @@
 //! with a `code`) is `index.js`'s work; everything else (every rule, the table of operations and
 //! their JSON forms) is the core's (`jetstate::wire`). This file only moves JSON text across:
 //!
-//! - `call(op, args)` resolves to the result's JSON text, or to `!CODE message` when the store
+//! - `call(op, args)` resolves to the result's JSON text (`wire::call_json`), or to `!CODE message` when the store
 //!   refused the call (a result's JSON text never starts with `!`); index.js turns that into a
 //!   rejected Promise with an `Error` whose `code` is CODE. Errors of the addon itself (a panic
 //!   caught, an argument of the wrong JavaScript type) reject directly.
@@ -76,12 +76,7 @@ impl Task for Call {
     type JsValue = String;
 
     fn compute(&mut self) -> Result<String> {
-        let outcome = wire::parse(&self.args, WRAPPING)
-            .and_then(|args| wire::call(&self.store, &self.op, &args))
-            .and_then(|result| {
-                serde_json::to_string(&result)
-                    .map_err(|err| jetstate::Error::new(ErrorKind::Serialization, err.to_string()))
-            });
+        let outcome = wire::parse(&self.args, WRAPPING).and_then(|args| wire::call_json(&self.store, &self.op, &args));
         Ok(outcome.unwrap_or_else(refused))
     }
 

@@ -193,6 +193,29 @@ pub(crate) fn since(
     })
 }
 
+/// Events after `since` as the JSON text of their wire form (a JSON array), each kind spliced in
+/// exactly as stored rather than parsed and printed again: the bindings' fast path for reading a
+/// history. A kind that is not valid JSON (a file edited by hand) becomes a JSON string, as in
+/// [`since`].
+pub(crate) fn since_json(
+    conn: &Connection,
+    scope: Scope<'_>,
+    execution_id: &ExecutionId,
+    since: EventSequence,
+) -> Result<String> {
+    let execution = execution_id.0.hyphenated().to_string();
+    let events = rows_since(conn, scope, execution_id, since, |id, sequence, kind, created_at| {
+        let created_at = from_micros(created_at).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+        let valid = serde_json::from_str::<serde::de::IgnoredAny>(kind).is_ok();
+        let kind = if valid { kind.to_string() } else { Value::String(kind.to_string()).to_string() };
+        format!(
+            r#"{{"id":"{}","execution_id":"{execution}","sequence":{sequence},"kind":{kind},"created_at":"{created_at}"}}"#,
+            id.hyphenated()
+        )
+    })?;
+    Ok(format!("[{}]", events.join(",")))
+}
+
 /// Events after `since`, typed (the Rust path): parsed from text straight into `EventKind`.
 pub(crate) fn typed_since(
     conn: &Connection,

@@ -279,6 +279,12 @@ impl Store {
         self.read(|conn, scope| event_log::since(conn, scope, execution_id, since))
     }
 
+    /// [`Store::get_events_raw`] as the JSON text of the events' wire form, each kind spliced in as
+    /// stored (the JavaScript surfaces' path: no parse and print of every kind).
+    pub fn get_events_json(&self, execution_id: &ExecutionId, since: EventSequence) -> Result<String> {
+        self.read(|conn, scope| event_log::since_json(conn, scope, execution_id, since))
+    }
+
     /// All events of an execution, ascending (none for an unknown execution).
     pub fn get_events(&self, execution_id: &ExecutionId) -> Result<Vec<Event>> {
         self.get_events_since(execution_id, 0)

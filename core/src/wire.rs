@@ -255,6 +255,23 @@ pub fn call(store: &Store, op: &str, args: &Value) -> Result<Value> {
     }
 }
 
+/// [`call`], with the result as JSON text: what a binding that hands JSON text to its host wants.
+/// Reading a history splices each stored kind in as it is, instead of parsing and printing it.
+pub fn call_json(store: &Store, op: &str, args: &Value) -> Result<String> {
+    let args_of = |op| match args {
+        Value::Object(args) => Ok(Args { op, args }),
+        _ => Err(Error::invalid(format!("{op}: arguments must be a JSON object"))),
+    };
+    match op {
+        "get_events" => store.get_events_json(&args_of(op)?.execution_id()?, 0),
+        "get_events_since" => {
+            let args = args_of(op)?;
+            store.get_events_json(&args.execution_id()?, args.int("since")?)
+        }
+        _ => Ok(serde_json::to_string(&call(store, op, args)?)?),
+    }
+}
+
 /// `append_event`: one event at its own sequence; the sequence is the result.
 fn append_event(store: &Store, event: StoredEvent) -> Result<EventSequence> {
     let sequence = event.sequence;
@@ -301,5 +318,27 @@ mod tests {
         assert_eq!(kind(call(&store, "list_executions", &serde_json::json!({"limit": -1}))), InvalidArgument);
         assert_eq!(kind(call(&store, "list_executions", &serde_json::json!([1]))), InvalidArgument);
         assert_eq!(call(&store, "list_executions", &Value::Null).unwrap(), serde_json::json!([]));
+    }
+
+    #[test]
+    fn histories_as_text_are_the_wire_form() {
+        let store = Store::open_in_memory(crate::Options::default()).unwrap();
+        let execution = crate::WorkflowExecution::new("wf", "1", Value::Null);
+        store.create_execution(&execution).unwrap();
+        let id = execution.execution_id.0.to_string();
+        for kind in
+            [serde_json::json!({"type": "a", "n": 1.5, "s": "\"quoted\" \u{2603}"}), serde_json::json!({"type": "b"})]
+        {
+            store.append_next_raw(&execution.execution_id, vec![kind]).unwrap();
+        }
+        for since in [0, 1] {
+            let args = serde_json::json!({"execution_id": id, "since": since});
+            let text = call_json(&store, "get_events_since", &args).unwrap();
+            let value: Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(value, call(&store, "get_events_since", &args).unwrap());
+        }
+        let empty =
+            call_json(&store, "get_events", &serde_json::json!({"execution_id": uuid::Uuid::new_v4().to_string()}));
+        assert_eq!(empty.unwrap(), "[]");
     }
 }
