@@ -20,7 +20,8 @@ use crate::tenant::DEFAULT_TENANT;
 pub const APPLICATION_ID: i32 = 0x4A45_5453;
 
 /// The migrations, in order; migration `n` (1-based) brings a file to schema version `n`.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_initial.sql")];
+const MIGRATIONS: &[&str] =
+    &[include_str!("../migrations/0001_initial.sql"), include_str!("../migrations/0002_queue_status_check.sql")];
 
 /// The schema version this library writes and reads.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -156,5 +157,47 @@ mod tests {
         conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1).expect("version");
         let err = check_file(&conn).unwrap_err();
         assert!(err.message().contains("newer"), "{err}");
+    }
+
+    #[test]
+    fn a_version_1_file_is_migrated_with_its_queue_intact() {
+        let mut conn = Connection::open_in_memory().expect("memory db");
+        conn.execute_batch(MIGRATIONS[0]).expect("version 1");
+        conn.execute_batch(
+            "INSERT INTO tenants (id, name, status, created_at, updated_at) VALUES ('default', 'Default', 'active', 1, 1);
+             INSERT INTO work_items (id, tenant_id, execution_id, node_id, queue_type, payload, status, attempt,
+                 max_attempts, created_at, lease_token, updated_at)
+             VALUES (x'01', 'default', x'02', 'n', 'q', '{}', 'claimed', 1, 3, 5, 7, 6);",
+        )
+        .expect("a version 1 queue");
+        conn.pragma_update(None, "application_id", APPLICATION_ID).expect("ours");
+        conn.pragma_update(None, "user_version", 1).expect("version 1");
+        migrate(&mut conn, &Clock::system()).expect("migrated");
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0)).expect("version");
+        assert_eq!(version, SCHEMA_VERSION);
+        let kept: (String, i64, i64) = conn
+            .query_row("SELECT status, lease_token, attempt FROM work_items WHERE id = x'01'", [], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })
+            .expect("the item is still there");
+        assert_eq!(kept, ("claimed".to_string(), 7, 1));
+        let refused = conn.execute("UPDATE work_items SET status = 'lost' WHERE id = x'01'", []);
+        assert!(refused.is_err(), "the status CHECK still holds");
+        let indexes: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'work_items'",
+                [],
+                |row| row.get(0),
+            )
+            .expect("indexes");
+        assert_eq!(indexes, 4, "the key and the three partial indexes");
+        // The point of version 2: writing an item builds no ephemeral table.
+        let mut explain = conn.prepare("EXPLAIN UPDATE work_items SET status = ?2 WHERE id = ?1").expect("explain");
+        let ops: Vec<String> = explain
+            .query_map([rusqlite::types::Null, rusqlite::types::Null], |row| row.get::<_, String>(1))
+            .expect("steps")
+            .map(|op| op.expect("op"))
+            .collect();
+        assert!(!ops.iter().any(|op| op == "OpenEphemeral"), "{ops:?}");
     }
 }
