@@ -26,6 +26,7 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use crate::clock::{duration_micros, from_micros, to_micros};
@@ -368,6 +369,34 @@ const CLAIM_SEEK_IN_TENANT: &str = "SELECT created_at, id FROM work_items INDEXE
        AND (retry_after IS NULL OR retry_after <= ?2)
      ORDER BY created_at, id LIMIT 1";
 
+/// A claim from one queue type in one statement: the head of `work_items_pending` (as
+/// [`CLAIM_SEEK`] finds it) becomes claimed. ?1 queue type, ?2 worker, ?3 lease expiry, ?4 now.
+static CLAIM_ONE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE work_items
+         SET status = 'claimed', worker_id = ?2, lease_expires_at = ?3, lease_token = lease_token + 1,
+             updated_at = ?4
+         WHERE id = (SELECT id FROM work_items INDEXED BY work_items_pending
+                     WHERE status = 'pending' AND queue_type = ?1 AND (retry_after IS NULL OR retry_after <= ?4)
+                     ORDER BY created_at, id LIMIT 1)
+         RETURNING {COLUMNS}"
+    )
+});
+
+/// The same through a tenant view (?5), from `work_items_pending_by_tenant`.
+static CLAIM_ONE_IN_TENANT: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE work_items
+         SET status = 'claimed', worker_id = ?2, lease_expires_at = ?3, lease_token = lease_token + 1,
+             updated_at = ?4
+         WHERE id = (SELECT id FROM work_items INDEXED BY work_items_pending_by_tenant
+                     WHERE status = 'pending' AND tenant_id = ?5 AND queue_type = ?1
+                       AND (retry_after IS NULL OR retry_after <= ?4)
+                     ORDER BY created_at, id LIMIT 1)
+         RETURNING {COLUMNS}"
+    )
+});
+
 /// Claims the first eligible pending item of `queue_types` for `worker_id`.
 pub(crate) fn claim(
     conn: &Connection,
@@ -377,6 +406,21 @@ pub(crate) fn claim(
     lease: Duration,
     now: i64,
 ) -> Result<Option<Lease>> {
+    let expires_at = now.saturating_add(duration_micros(lease));
+    if let [queue_type] = queue_types {
+        // The common case, one queue type: seek and claim in one statement.
+        let mut claim = conn.prepare_cached(if scope.is_some() { &CLAIM_ONE_IN_TENANT } else { &CLAIM_ONE })?;
+        return match scope {
+            None => claim.query_row(params![queue_type, worker_id, expires_at, now], from_row),
+            Some(tenant) => claim.query_row(params![queue_type, worker_id, expires_at, now, tenant], from_row),
+        }
+        .optional()?
+        .map(decode)
+        .transpose()
+        .map(|entry| {
+            entry.map(|entry| Lease { token: entry.lease_token, expires_at: from_micros(expires_at), item: entry.item })
+        });
+    }
     // One index seek per queue type, each already in (created_at, id) order; the first of the
     // heads wins. (`IN (...)` over several types would make SQLite sort the candidates.)
     let mut seek = conn.prepare_cached(if scope.is_some() { CLAIM_SEEK_IN_TENANT } else { CLAIM_SEEK })?;
@@ -397,7 +441,6 @@ pub(crate) fn claim(
         }
     }
     let Some((_, id)) = first else { return Ok(None) };
-    let expires_at = now.saturating_add(duration_micros(lease));
     let entry = conn
         .prepare_cached(&format!(
             "UPDATE work_items
@@ -441,16 +484,28 @@ pub(crate) fn finish(
     now: i64,
 ) -> Result<()> {
     let target = if error.is_some() { WorkItemStatus::Failed } else { WorkItemStatus::Completed };
-    let current = current(conn, scope, id)?;
-    if !may_finish(id, &current, holder, target)? {
+    let token = match holder {
+        Holder::Token(token) => Some(token),
+        Holder::AnyClaim | Holder::Worker(_) => None,
+    };
+    // The common case in one statement: the item is claimed (under this token, for a fenced
+    // call). Exactly then `may_finish` says "do it"; any other state reads the item and lets
+    // `may_finish` say what it is (a repeat, a lost lease, an unknown item).
+    let finished = conn
+        .prepare_cached(
+            "UPDATE work_items SET status = ?2, last_error = ?3, lease_expires_at = NULL, updated_at = ?4
+             WHERE id = ?1 AND status = 'claimed' AND (?5 IS NULL OR lease_token = ?5)
+               AND (?6 IS NULL OR tenant_id = ?6)",
+        )?
+        .execute(params![id, target.as_str(), error, now, token, scope])?;
+    if finished == 1 {
         return Ok(());
     }
-    conn.prepare_cached(
-        "UPDATE work_items SET status = ?2, last_error = ?3, lease_expires_at = NULL, updated_at = ?4
-         WHERE id = ?1",
-    )?
-    .execute(params![id, target.as_str(), error, now])?;
-    Ok(())
+    let current = current(conn, scope, id)?;
+    match may_finish(id, &current, holder, target)? {
+        false => Ok(()),
+        true => Err(Error::internal(format!("work item {id} is claimed but was not finished"))),
+    }
 }
 
 /// Moves an item to the dead-letter queue, keeping its payload and the error. A completed item
@@ -587,6 +642,8 @@ mod tests {
             (CLAIM_SEEK.to_string(), "work_items_pending"),
             (CLAIM_SEEK_IN_TENANT.to_string(), "work_items_pending_by_tenant"),
             (reclaim_sql(), "work_items_leases"),
+            (CLAIM_ONE.to_string(), "work_items_pending"),
+            (CLAIM_ONE_IN_TENANT.to_string(), "work_items_pending_by_tenant"),
         ] {
             let steps = plan(&sql);
             assert!(steps.iter().all(|step| !step.contains("TEMP B-TREE")), "{sql} sorts: {steps:?}");
