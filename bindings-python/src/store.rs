@@ -53,6 +53,9 @@ fn options(py: Python<'_>, given: Option<&Bound<'_, PyDict>>) -> PyResult<Option
     let (mut base, mut cap) = (defaults.backoff_base, defaults.backoff_cap);
     for (key, value) in given.iter() {
         let key: String = key.extract()?;
+        if value.is_none() && OPTIONS.contains(&key.as_str()) {
+            continue; // None: the default, as the stubs say
+        }
         let value = &value;
         options = match key.as_str() {
             "durability" => match value.extract::<String>()?.as_str() {
@@ -76,7 +79,6 @@ fn options(py: Python<'_>, given: Option<&Bound<'_, PyDict>>) -> PyResult<Option
             }
             "backoff_jitter" => options.backoff_jitter(value.extract()?),
             "busy_timeout" => options.busy_timeout(to_duration(value, "busy_timeout")?),
-            "clock" if value.is_none() => options,
             "clock" => options.clock(Clock::manual(to_time(value)?)),
             "read_only" => options.read_only(value.extract()?),
             other => {

@@ -193,6 +193,8 @@ def test_bad_options_are_refused(db_path: Path) -> None:
         jetstate.Store(db_path, lease=-1)
     with pytest.raises(jetstate.InvalidArgumentError):
         jetstate.Store(db_path).advance_clock(1)  # the system clock does not move
+    with jetstate.Store(db_path, lease=None, busy_timeout=None, clock=None, durability="normal") as defaults:
+        assert defaults.durability == "normal"  # None means the default, as the stubs say
     with pytest.raises(TypeError, match="lease_ms"):
         jetstate.Store(db_path, lease_ms=5)  # type: ignore[call-arg]
 
