@@ -236,7 +236,7 @@ class Store {
     if (path !== null && typeof path !== 'string') {
       throw new JetstateError(ErrorCode.INVALID_ARGUMENT, `path must be a string or null, got ${describe(path)}`);
     }
-    const opened = await native.open(path, nativeOptions(options));
+    const opened = await native.open(path, encode(wireOptions(options)));
     if (typeof opened === 'string') throw refusal(opened);
     return new Store(opened);
   }
@@ -264,21 +264,25 @@ class Store {
 
   /** The store's current time (its manual clock's, if it has one). */
   now() {
-    return new Date(this.#native.nowMs());
+    return new Date(this.#inPlace('now', {}));
   }
 
   /** Moves a manual clock forward by `ms` milliseconds. */
   advanceClock(ms) {
-    if (typeof ms !== 'number') throw new JetstateError(ErrorCode.INVALID_ARGUMENT, 'ms must be a number');
-    const refused = this.#native.advanceClock(ms);
-    if (refused) throw refusal(refused);
+    this.#inPlace('advance_clock', { ms });
   }
 
   /** Sets a manual clock to `at`. */
   setClock(at) {
     if (!(at instanceof Date)) throw new JetstateError(ErrorCode.INVALID_ARGUMENT, 'at must be a Date');
-    const refused = this.#native.setClock(at.getTime());
-    if (refused) throw refusal(refused);
+    this.#inPlace('set_clock', { at });
+  }
+
+  /** The clock's operations, which never touch SQLite, run on this thread. */
+  #inPlace(op, args) {
+    const text = this.#native.callInPlace(op, encode(args));
+    if (text.charCodeAt(0) === 33 /* ! */) throw refusal(text);
+    return JSON.parse(text);
   }
 
   /** Runs an operation by its wire name with wire-form arguments (what the methods do). */
@@ -360,42 +364,19 @@ function newTenant(id, name, { status = 'active', policy = null, limits = null }
 
 const OPTIONS = ['durability', 'leaseMs', 'backoffBaseMs', 'backoffCapMs', 'backoffJitter', 'busyTimeoutMs', 'clock', 'readOnly'];
 
-function nativeOptions(options) {
+/** The options' wire form (`wire::options` in the core checks every value). */
+function wireOptions(options) {
   if (options === null || typeof options !== 'object') {
     throw new JetstateError(ErrorCode.INVALID_ARGUMENT, `options must be an object, got ${describe(options)}`);
   }
+  const wire = {};
   for (const key of Object.keys(options)) {
     if (!OPTIONS.includes(key)) {
       throw new JetstateError(ErrorCode.INVALID_ARGUMENT, `unknown option ${key} (the options are ${OPTIONS.join(', ')})`);
     }
+    wire[snake(key)] = options[key];
   }
-  const number = (key) => {
-    const value = options[key];
-    if (value === undefined) return undefined;
-    if (typeof value !== 'number') throw new JetstateError(ErrorCode.INVALID_ARGUMENT, `${key} must be a number of milliseconds`);
-    return value;
-  };
-  const flag = (key) => {
-    const value = options[key];
-    if (value !== undefined && typeof value !== 'boolean') throw new JetstateError(ErrorCode.INVALID_ARGUMENT, `${key} must be a boolean`);
-    return value;
-  };
-  if (options.durability !== undefined && typeof options.durability !== 'string') {
-    throw new JetstateError(ErrorCode.INVALID_ARGUMENT, "durability must be 'full' or 'normal'");
-  }
-  if (options.clock !== undefined && !(options.clock instanceof Date)) {
-    throw new JetstateError(ErrorCode.INVALID_ARGUMENT, 'clock must be a Date');
-  }
-  return {
-    durability: options.durability,
-    leaseMs: number('leaseMs'),
-    backoffBaseMs: number('backoffBaseMs'),
-    backoffCapMs: number('backoffCapMs'),
-    backoffJitter: flag('backoffJitter'),
-    busyTimeoutMs: number('busyTimeoutMs'),
-    clockMs: options.clock === undefined ? undefined : options.clock.getTime(),
-    readOnly: flag('readOnly'),
-  };
+  return wire;
 }
 
 module.exports = {

@@ -13,10 +13,13 @@
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use jetstate::{wire, Clock, Durability, ErrorKind, Options};
+use jetstate::{wire, ErrorKind, Options};
 
 /// Arguments nest at most this many levels around a value (the arguments object, a record).
 const WRAPPING: usize = 2;
+
+/// The operations `call_in_place` runs: they read or move the store's clock, never SQLite.
+const IN_PLACE: [&str; 3] = ["now", "advance_clock", "set_clock"];
 
 fn invalid(message: impl Into<String>) -> jetstate::Error {
     jetstate::Error::new(ErrorKind::InvalidArgument, message)
@@ -85,60 +88,12 @@ impl Task for Call {
     }
 }
 
-/// The options index.js passes, already checked for their JavaScript types there.
-#[napi(object)]
-pub struct NativeOptions {
-    pub durability: Option<String>,
-    pub lease_ms: Option<f64>,
-    pub backoff_base_ms: Option<f64>,
-    pub backoff_cap_ms: Option<f64>,
-    pub backoff_jitter: Option<bool>,
-    pub busy_timeout_ms: Option<f64>,
-    /// Milliseconds since the epoch: a manual clock standing at that instant.
-    pub clock_ms: Option<f64>,
-    pub read_only: Option<bool>,
-}
-
-fn millis(value: f64, what: &str) -> std::result::Result<std::time::Duration, jetstate::Error> {
-    std::time::Duration::try_from_secs_f64(value / 1000.0)
-        .map_err(|_| invalid(format!("{what} must be a finite, non-negative number of milliseconds")))
-}
-
-fn options(given: NativeOptions) -> std::result::Result<Options, jetstate::Error> {
-    let defaults = Options::default();
-    let mut options = match given.durability.as_deref() {
-        None | Some("full") => Options::default().durability(Durability::Full),
-        Some("normal") => Options::default().durability(Durability::Normal),
-        Some(other) => return Err(invalid(format!("durability must be 'full' or 'normal', got {other:?}"))),
-    };
-    if let Some(lease) = given.lease_ms {
-        options = options.lease(millis(lease, "leaseMs")?);
-    }
-    let base = given.backoff_base_ms.map(|ms| millis(ms, "backoffBaseMs")).transpose()?;
-    let cap = given.backoff_cap_ms.map(|ms| millis(ms, "backoffCapMs")).transpose()?;
-    options = options.backoff(base.unwrap_or(defaults.backoff_base), cap.unwrap_or(defaults.backoff_cap));
-    if let Some(timeout) = given.busy_timeout_ms {
-        options = options.busy_timeout(millis(timeout, "busyTimeoutMs")?);
-    }
-    if let Some(at) = given.clock_ms {
-        options = options.clock(Clock::manual(time(at)?));
-    }
-    Ok(options.backoff_jitter(given.backoff_jitter.unwrap_or(false)).read_only(given.read_only.unwrap_or(false)))
-}
-
-fn time(ms: f64) -> std::result::Result<chrono::DateTime<chrono::Utc>, jetstate::Error> {
-    let micros = (ms * 1000.0).round();
-    if !micros.is_finite() || micros.abs() > 8.64e18 {
-        return Err(invalid("a time must be a valid Date"));
-    }
-    chrono::DateTime::from_timestamp_micros(micros as i64).ok_or_else(|| invalid("a time must be a valid Date"))
-}
-
-/// Opens the store at `path` (None or ":memory:": in memory). Resolves to the store, or to
-/// `!CODE message`.
+/// Opens the store at `path` (None or ":memory:": in memory) with `options`, the JSON text of
+/// their wire form (`wire::options`). Resolves to the store, or to `!CODE message`.
 #[napi(ts_return_type = "Promise<NativeStore | string>")]
-pub fn open(path: Option<String>, options: NativeOptions) -> AsyncTask<Open> {
-    AsyncTask::new(Open { path, store: Some(self::options(options)), opened: None })
+pub fn open(path: Option<String>, options: String) -> AsyncTask<Open> {
+    let options = wire::parse(&options, 0).and_then(|options| wire::options(&options));
+    AsyncTask::new(Open { path, store: Some(options), opened: None })
 }
 
 #[napi]
@@ -172,21 +127,13 @@ impl NativeStore {
         self.inner.is_closed()
     }
 
-    /// The store's time (its manual clock's, if it has one), in milliseconds since the epoch.
+    /// Runs `op` on this thread, for the operations that never touch SQLite (the clock's: `now`,
+    /// `advance_clock`, `set_clock`): the result's JSON text, or `!CODE message`.
     #[napi]
-    pub fn now_ms(&self) -> f64 {
-        self.inner.now().timestamp_micros() as f64 / 1000.0
-    }
-
-    /// Moves a manual clock; `""` when done, `!CODE message` when refused.
-    #[napi]
-    pub fn advance_clock(&self, ms: f64) -> String {
-        millis(ms, "ms").and_then(|by| self.inner.clock().advance(by)).map_or_else(refused, |()| String::new())
-    }
-
-    /// Sets a manual clock; `""` when done, `!CODE message` when refused.
-    #[napi]
-    pub fn set_clock(&self, at_ms: f64) -> String {
-        time(at_ms).and_then(|at| self.inner.clock().set(at)).map_or_else(refused, |()| String::new())
+    pub fn call_in_place(&self, op: String, args: String) -> String {
+        if !IN_PLACE.contains(&op.as_str()) {
+            return refused(invalid(format!("{op} is not run on the caller's thread")));
+        }
+        wire::parse(&args, WRAPPING).and_then(|args| wire::call_json(&self.inner, &op, &args)).unwrap_or_else(refused)
     }
 }

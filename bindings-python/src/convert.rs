@@ -117,6 +117,11 @@ pub fn to_time(obj: &Bound<'_, PyAny>) -> PyResult<DateTime<Utc>> {
     Err(invalid(py, format!("expected a datetime, got {}", obj.get_type().name()?)))
 }
 
+/// A time in the wire form (RFC 3339, UTC), as the core reads it.
+pub fn rfc3339(at: &DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}
+
 /// A duration given as a `timedelta` or as seconds (int or float); negative ones are refused.
 pub fn to_duration(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Duration> {
     let py = obj.py();

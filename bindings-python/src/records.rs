@@ -230,7 +230,7 @@ where
 /// anything else must be JSON.
 fn field_value(value: &Bound<'_, PyAny>) -> PyResult<Value> {
     if let Ok(at) = convert::to_time(value) {
-        return Ok(Value::String(at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)));
+        return Ok(Value::String(convert::rfc3339(&at)));
     }
     convert::to_value(value)
 }

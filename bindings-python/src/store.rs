@@ -12,11 +12,11 @@ use pyo3::types::{PyDict, PyTuple};
 use pyo3::IntoPyObjectExt;
 use serde_json::Value;
 
-use jetstate::{Clock, Durability, Options, WorkItemStatus, WorkflowStatus};
+use jetstate::{Options, WorkItemStatus, WorkflowStatus};
 
 use crate::call::Call;
 use crate::convert::{self, to_duration, to_time, to_value, Text};
-use crate::errors::{self, OrRaise};
+use crate::errors::OrRaise;
 use crate::records::{self, input, ToPy};
 
 /// A jetstate store: one SQLite file (or memory) holding workflow definitions, executions, their
@@ -41,55 +41,42 @@ pub struct AsyncStore {
     inner: jetstate::Store,
 }
 
-const OPTIONS: [&str; 8] =
-    ["durability", "lease", "backoff_base", "backoff_cap", "backoff_jitter", "busy_timeout", "clock", "read_only"];
+/// The options of `Store(...)` / `AsyncStore.open(...)`, and the name of each in the core's
+/// JSON form of options (`wire::options`, which checks every value).
+const OPTIONS: [(&str, &str); 8] = [
+    ("durability", "durability"),
+    ("lease", "lease_ms"),
+    ("backoff_base", "backoff_base_ms"),
+    ("backoff_cap", "backoff_cap_ms"),
+    ("backoff_jitter", "backoff_jitter"),
+    ("busy_timeout", "busy_timeout_ms"),
+    ("clock", "clock"),
+    ("read_only", "read_only"),
+];
 
-/// Reads the options of `Store(...)` / `AsyncStore.open(...)`; an unknown name is a TypeError,
-/// as for any Python call.
+/// Reads the options given in Python (durations as timedeltas or seconds, the clock as a
+/// datetime, None for the default) into the core's options. An unknown name is a TypeError, as
+/// for any Python call.
 fn options(py: Python<'_>, given: Option<&Bound<'_, PyDict>>) -> PyResult<Options> {
-    let mut options = Options::default();
-    let Some(given) = given else { return Ok(options) };
-    let defaults = Options::default();
-    let (mut base, mut cap) = (defaults.backoff_base, defaults.backoff_cap);
-    for (key, value) in given.iter() {
+    let mut wire = serde_json::Map::new();
+    for (key, value) in given.into_iter().flat_map(|given| given.iter()) {
         let key: String = key.extract()?;
-        if value.is_none() && OPTIONS.contains(&key.as_str()) {
-            continue; // None: the default, as the stubs say
-        }
-        let value = &value;
-        options = match key.as_str() {
-            "durability" => match value.extract::<String>()?.as_str() {
-                "full" => options.durability(Durability::Full),
-                "normal" => options.durability(Durability::Normal),
-                other => {
-                    return Err(errors::invalid(
-                        py,
-                        format!("durability must be \"full\" or \"normal\", got {other:?}"),
-                    ))
-                }
-            },
-            "lease" => options.lease(to_duration(value, "lease")?),
-            "backoff_base" => {
-                base = to_duration(value, "backoff_base")?;
-                options
-            }
-            "backoff_cap" => {
-                cap = to_duration(value, "backoff_cap")?;
-                options
-            }
-            "backoff_jitter" => options.backoff_jitter(value.extract()?),
-            "busy_timeout" => options.busy_timeout(to_duration(value, "busy_timeout")?),
-            "clock" => options.clock(Clock::manual(to_time(value)?)),
-            "read_only" => options.read_only(value.extract()?),
-            other => {
-                return Err(pyo3::exceptions::PyTypeError::new_err(format!(
-                    "unexpected option {other:?} (the options are {})",
-                    OPTIONS.join(", ")
-                )))
-            }
+        let Some(&(_, name)) = OPTIONS.iter().find(|(option, _)| *option == key) else {
+            let names: Vec<&str> = OPTIONS.iter().map(|(option, _)| *option).collect();
+            return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                "unexpected option {key:?} (the options are {})",
+                names.join(", ")
+            )));
         };
+        let value = match name {
+            _ if value.is_none() => continue,
+            "clock" => Value::String(convert::rfc3339(&to_time(&value)?)),
+            _ if name.ends_with("_ms") => Value::from(to_duration(&value, &key)?.as_secs_f64() * 1000.0),
+            _ => to_value(&value)?,
+        };
+        wire.insert(name.to_string(), value);
     }
-    Ok(options.backoff(base, cap))
+    jetstate::wire::options(&Value::Object(wire)).or_raise(py)
 }
 
 fn open(path: Option<PathBuf>, options: Options) -> jetstate::Result<jetstate::Store> {
@@ -315,8 +302,7 @@ operations! {
     /// Appends one event at its own sequence; returns the sequence. Taken: `SequenceConflictError`.
     fn append_event(_py, store, event: &Bound<'_, PyAny>) {
         let event = input::<records::Event>(event)?;
-        let sequence = event.sequence;
-        Ok(Call::new(move || store.append_events_raw(std::slice::from_ref(&event)), move |py, ()| plain(py, sequence)))
+        Ok(Call::new(move || store.append_event_raw(&event), plain))
     }
 
     /// Appends events atomically: all or none.

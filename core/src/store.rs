@@ -240,6 +240,12 @@ impl Store {
         self.write(|conn, scope, _| event_log::append(conn, scope, &new))
     }
 
+    /// [`Store::append_event`] for a kind given as JSON, stored exactly as given: the bindings'
+    /// `append_event`. Returns the event's sequence.
+    pub fn append_event_raw(&self, event: &StoredEvent) -> Result<EventSequence> {
+        self.append_events_raw(std::slice::from_ref(event)).map(|()| event.sequence)
+    }
+
     /// [`Store::append_next_events`] for kinds given as JSON, stored exactly as given.
     pub fn append_next_raw(&self, execution_id: &ExecutionId, kinds: Vec<Value>) -> Result<Vec<StoredEvent>> {
         let encoded = kinds

@@ -10,9 +10,10 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::clock::Clock;
 use crate::error::{Error, Result};
-use crate::event::EventSequence;
 use crate::event_log::StoredEvent;
+use crate::options::{Durability, Options};
 use crate::queue::WorkItem;
 use crate::storage::MAX_JSON_DEPTH;
 use crate::store::Store;
@@ -139,17 +140,74 @@ impl Args<'_> {
         uuid("work item id", self.str("item_id")?)
     }
 
-    fn millis(&self, name: &str) -> Result<Option<std::time::Duration>> {
+    /// A non-negative number of milliseconds (fractions allowed).
+    fn duration(&self, name: &str) -> Result<Option<std::time::Duration>> {
         self.get(name)
             .map(|value| {
-                value.as_u64().map(std::time::Duration::from_millis).ok_or_else(|| self.wrong(name, "milliseconds"))
+                value
+                    .as_f64()
+                    .and_then(|ms| std::time::Duration::try_from_secs_f64(ms / 1000.0).ok())
+                    .ok_or_else(|| self.wrong(name, "a non-negative number of milliseconds"))
             })
             .transpose()
+    }
+
+    fn flag(&self, name: &str) -> Result<bool> {
+        self.get(name).map_or(Ok(false), |value| value.as_bool().ok_or_else(|| self.wrong(name, "a boolean")))
     }
 
     fn strings(&self, name: &str) -> Result<Vec<String>> {
         from_json::<Vec<String>>(name, self.required(name)?.clone())
     }
+}
+
+// ── Store options ────────────────────────────────────────────────────────────────────────────
+
+/// The names [`options`] reads.
+pub const OPTIONS: [&str; 8] = [
+    "durability",
+    "lease_ms",
+    "backoff_base_ms",
+    "backoff_cap_ms",
+    "backoff_jitter",
+    "busy_timeout_ms",
+    "clock",
+    "read_only",
+];
+
+/// Store options from their JSON form, as the bindings and the conformance scenarios give them:
+/// `durability` ("full" | "normal"), `lease_ms`, `backoff_base_ms`, `backoff_cap_ms`,
+/// `busy_timeout_ms` (non-negative numbers of milliseconds), `backoff_jitter`, `read_only`
+/// (booleans), `clock` (an RFC 3339 time: a manual clock standing there). Absent or null: the
+/// default. An unknown name or a value of the wrong kind: InvalidArgument.
+pub fn options(given: &Value) -> Result<Options> {
+    let empty = Map::new();
+    let args = match given {
+        Value::Object(given) => Args { op: "options", args: given },
+        Value::Null => Args { op: "options", args: &empty },
+        _ => return Err(Error::invalid("options must be a JSON object")),
+    };
+    if let Some(unknown) = args.args.keys().find(|key| !OPTIONS.contains(&key.as_str())) {
+        return Err(Error::invalid(format!("unknown option {unknown:?} (the options are {})", OPTIONS.join(", "))));
+    }
+    let defaults = Options::default();
+    let mut options = Options::default();
+    if args.get("durability").is_some() {
+        options = options.durability(args.str("durability")?.parse::<Durability>()?);
+    }
+    if let Some(lease) = args.duration("lease_ms")? {
+        options = options.lease(lease);
+    }
+    let base = args.duration("backoff_base_ms")?.unwrap_or(defaults.backoff_base);
+    let cap = args.duration("backoff_cap_ms")?.unwrap_or(defaults.backoff_cap);
+    options = options.backoff(base, cap);
+    if let Some(timeout) = args.duration("busy_timeout_ms")? {
+        options = options.busy_timeout(timeout);
+    }
+    if let Some(start) = args.optional::<chrono::DateTime<chrono::Utc>>("clock")? {
+        options = options.clock(Clock::manual(start));
+    }
+    Ok(options.backoff_jitter(args.flag("backoff_jitter")?).read_only(args.flag("read_only")?))
 }
 
 fn unit(result: Result<()>) -> Result<Value> {
@@ -167,7 +225,7 @@ pub fn call(store: &Store, op: &str, args: &Value) -> Result<Value> {
     };
     match op {
         "advance_clock" => {
-            let by = args.millis("ms")?.ok_or_else(|| args.wrong("ms", "milliseconds"))?;
+            let by = args.duration("ms")?.ok_or_else(|| args.wrong("ms", "a number of milliseconds"))?;
             unit(store.clock().advance(by))
         }
         "set_clock" => unit(store.clock().set(args.record("at")?)),
@@ -188,7 +246,7 @@ pub fn call(store: &Store, op: &str, args: &Value) -> Result<Value> {
             args.count("limit", 100)?,
             args.count("offset", 0)?,
         )?),
-        "append_event" => to_json(&append_event(store, args.record("event")?)?),
+        "append_event" => to_json(&store.append_event_raw(&args.record("event")?)?),
         "append_events" => unit(store.append_events_raw(&args.record::<Vec<StoredEvent>>("events")?)),
         "append_next_event" => {
             let mut written = store.append_next_raw(&args.execution_id()?, vec![args.value("kind")])?;
@@ -219,11 +277,11 @@ pub fn call(store: &Store, op: &str, args: &Value) -> Result<Value> {
         "claim_fenced" => {
             let types = args.strings("queue_types")?;
             let types: Vec<&str> = types.iter().map(String::as_str).collect();
-            to_json(&store.claim_fenced(args.str("worker_id")?, &types, args.millis("lease_ms")?)?)
+            to_json(&store.claim_fenced(args.str("worker_id")?, &types, args.duration("lease_ms")?)?)
         }
         "renew_lease" => unit(store.renew_lease(&args.item_id()?, args.str("worker_id")?)),
         "renew_fenced" => {
-            to_json(&store.renew_fenced(&args.item_id()?, args.int("token")?, args.millis("lease_ms")?)?)
+            to_json(&store.renew_fenced(&args.item_id()?, args.int("token")?, args.duration("lease_ms")?)?)
         }
         "complete_work_item" => unit(store.complete_work_item(&args.item_id()?)),
         "complete_fenced" => unit(store.complete_fenced(&args.item_id()?, args.int("token")?)),
@@ -270,13 +328,6 @@ pub fn call_json(store: &Store, op: &str, args: &Value) -> Result<String> {
         }
         _ => Ok(serde_json::to_string(&call(store, op, args)?)?),
     }
-}
-
-/// `append_event`: one event at its own sequence; the sequence is the result.
-fn append_event(store: &Store, event: StoredEvent) -> Result<EventSequence> {
-    let sequence = event.sequence;
-    store.append_events_raw(std::slice::from_ref(&event))?;
-    Ok(sequence)
 }
 
 #[cfg(test)]
@@ -340,5 +391,31 @@ mod tests {
         let empty =
             call_json(&store, "get_events", &serde_json::json!({"execution_id": uuid::Uuid::new_v4().to_string()}));
         assert_eq!(empty.unwrap(), "[]");
+    }
+
+    #[test]
+    fn options_read_from_json_and_refuse_what_they_do_not_know() {
+        let options = super::options(&serde_json::json!({
+            "durability": "normal", "lease_ms": 1500, "backoff_base_ms": 0.5, "busy_timeout_ms": 10,
+            "clock": "2026-01-01T00:00:00Z", "read_only": true, "backoff_jitter": null,
+        }))
+        .unwrap();
+        assert_eq!(options.durability, crate::Durability::Normal);
+        assert_eq!(options.lease, std::time::Duration::from_millis(1500));
+        assert_eq!(options.backoff_base, std::time::Duration::from_micros(500));
+        assert_eq!(options.backoff_cap, crate::Options::default().backoff_cap);
+        assert!(options.clock.is_manual() && options.read_only && !options.backoff_jitter);
+        assert!(!super::options(&Value::Null).unwrap().clock.is_manual());
+        for bad in [
+            serde_json::json!({"lease": 5}),
+            serde_json::json!({"lease_ms": -1}),
+            serde_json::json!({"lease_ms": "soon"}),
+            serde_json::json!({"durability": "eventually"}),
+            serde_json::json!({"clock": "yesterday"}),
+            serde_json::json!({"read_only": 1}),
+            serde_json::json!([]),
+        ] {
+            assert_eq!(super::options(&bad).unwrap_err().kind(), crate::ErrorKind::InvalidArgument, "{bad}");
+        }
     }
 }

@@ -5,11 +5,10 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use jetstate::chrono::{DateTime, Utc};
+use jetstate::chrono::DateTime;
 use jetstate::serde_json::{self, json, Value};
-use jetstate::{wire, Clock, Options, Store};
+use jetstate::{wire, Store};
 
 fn scenario_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/conformance")
@@ -71,14 +70,10 @@ fn same_instant(want: &str, got: &str) -> bool {
 }
 
 fn open(options: &Value) -> Store {
-    let required = |name: &str| options.get(name).unwrap_or_else(|| panic!("options.{name} is required"));
-    let start: DateTime<Utc> = serde_json::from_value(required("clock").clone()).expect("options.clock is RFC 3339");
-    let ms = |name: &str| Duration::from_millis(required(name).as_u64().expect("a number of milliseconds"));
-    let options = Options::default()
-        .clock(Clock::manual(start))
-        .lease(ms("lease_ms"))
-        .backoff(ms("backoff_base_ms"), ms("backoff_cap_ms"));
-    Store::open_in_memory(options).expect("a fresh in-memory store opens")
+    for name in ["clock", "lease_ms", "backoff_base_ms", "backoff_cap_ms"] {
+        assert!(options.get(name).is_some(), "options.{name} is required");
+    }
+    Store::open_in_memory(wire::options(options).expect("valid options")).expect("a fresh in-memory store opens")
 }
 
 fn replay(path: &Path) -> Vec<String> {
@@ -131,8 +126,7 @@ fn every_scenario_holds_on_the_rust_core() {
     let mut files: Vec<PathBuf> = std::fs::read_dir(scenario_dir())
         .expect("tests/conformance exists")
         .map(|entry| entry.expect("readable entry").path())
-        // parameters.json is the argument order for positional surfaces, not a scenario.
-        .filter(|path| path.extension().is_some_and(|ext| ext == "json") && !path.ends_with("parameters.json"))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
         .collect();
     files.sort();
     assert!(files.len() >= 8, "expected the conformance scenarios, found {}", files.len());
@@ -151,4 +145,24 @@ fn the_matcher_rejects_what_it_should() {
     assert!(mismatch(&json!("$any"), Some(&Value::Null), "r", false).is_some());
     assert!(mismatch(&json!({"gone": null}), Some(&json!({})), "r", false).is_none());
     assert!(mismatch(&json!(1), Some(&json!(1.0)), "r", false).is_none());
+}
+
+/// `positional/parameters.json` (the argument order of the JavaScript surfaces) lists exactly the
+/// arguments of the README's table of operations, in its order.
+#[test]
+fn the_positional_parameters_follow_the_readme_table() {
+    let readme = std::fs::read_to_string(scenario_dir().join("README.md")).expect("README");
+    let mut table = serde_json::Map::new();
+    for line in readme.lines().filter(|line| line.starts_with("| `")) {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        let names = |cell: &str| -> Vec<Value> {
+            cell.split('`').skip(1).step_by(2).map(|name| Value::String(name.to_string())).collect()
+        };
+        let op = cells[1].trim_matches('`').to_string();
+        table.insert(op, Value::Array(names(cells[2])));
+    }
+    let text = std::fs::read_to_string(scenario_dir().join("positional/parameters.json")).expect("parameters.json");
+    let parameters: serde_json::Map<String, Value> = serde_json::from_str(&text).expect("JSON");
+    assert!(table.len() >= 39, "the README's table was read: {} operations", table.len());
+    assert_eq!(Value::Object(parameters), Value::Object(table));
 }
