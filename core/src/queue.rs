@@ -369,33 +369,28 @@ const CLAIM_SEEK_IN_TENANT: &str = "SELECT created_at, id FROM work_items INDEXE
        AND (retry_after IS NULL OR retry_after <= ?2)
      ORDER BY created_at, id LIMIT 1";
 
-/// A claim from one queue type in one statement: the head of `work_items_pending` (as
-/// [`CLAIM_SEEK`] finds it) becomes claimed. ?1 queue type, ?2 worker, ?3 lease expiry, ?4 now.
-static CLAIM_ONE: LazyLock<String> = LazyLock::new(|| {
+/// The claim itself: the pending item `which` names becomes claimed under a new lease token.
+/// Parameters, shared by every claim statement: ?1 queue type, ?2 now, ?3 tenant (views only),
+/// ?4 worker, ?5 lease expiry, ?6 the item (when `which` is `?6`).
+fn claim_sql(which: &str) -> String {
     format!(
         "UPDATE work_items
-         SET status = 'claimed', worker_id = ?2, lease_expires_at = ?3, lease_token = lease_token + 1,
-             updated_at = ?4
-         WHERE id = (SELECT id FROM work_items INDEXED BY work_items_pending
-                     WHERE status = 'pending' AND queue_type = ?1 AND (retry_after IS NULL OR retry_after <= ?4)
-                     ORDER BY created_at, id LIMIT 1)
+         SET status = 'claimed', worker_id = ?4, lease_expires_at = ?5, lease_token = lease_token + 1,
+             updated_at = ?2
+         WHERE id = {which} AND status = 'pending'
          RETURNING {COLUMNS}"
     )
-});
+}
 
-/// The same through a tenant view (?5), from `work_items_pending_by_tenant`.
-static CLAIM_ONE_IN_TENANT: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "UPDATE work_items
-         SET status = 'claimed', worker_id = ?2, lease_expires_at = ?3, lease_token = lease_token + 1,
-             updated_at = ?4
-         WHERE id = (SELECT id FROM work_items INDEXED BY work_items_pending_by_tenant
-                     WHERE status = 'pending' AND tenant_id = ?5 AND queue_type = ?1
-                       AND (retry_after IS NULL OR retry_after <= ?4)
-                     ORDER BY created_at, id LIMIT 1)
-         RETURNING {COLUMNS}"
-    )
-});
+/// A claim from one queue type in one statement: the head [`CLAIM_SEEK`] finds is claimed.
+static CLAIM_ONE: LazyLock<String> = LazyLock::new(|| claim_sql(&format!("(SELECT id FROM ({CLAIM_SEEK}))")));
+
+/// The same through a tenant view, from [`CLAIM_SEEK_IN_TENANT`].
+static CLAIM_ONE_IN_TENANT: LazyLock<String> =
+    LazyLock::new(|| claim_sql(&format!("(SELECT id FROM ({CLAIM_SEEK_IN_TENANT}))")));
+
+/// The claim of an item already found (several queue types: the first of their heads).
+static CLAIM_BY_ID: LazyLock<String> = LazyLock::new(|| claim_sql("?6"));
 
 /// Claims the first eligible pending item of `queue_types` for `worker_id`.
 pub(crate) fn claim(
@@ -407,22 +402,30 @@ pub(crate) fn claim(
     now: i64,
 ) -> Result<Option<Lease>> {
     let expires_at = now.saturating_add(duration_micros(lease));
-    if let [queue_type] = queue_types {
-        // The common case, one queue type: seek and claim in one statement.
-        let mut claim = conn.prepare_cached(if scope.is_some() { &CLAIM_ONE_IN_TENANT } else { &CLAIM_ONE })?;
-        return match scope {
-            None => claim.query_row(params![queue_type, worker_id, expires_at, now], from_row),
-            Some(tenant) => claim.query_row(params![queue_type, worker_id, expires_at, now, tenant], from_row),
-        }
-        .optional()?
-        .map(decode)
-        .transpose()
-        .map(|entry| {
-            entry.map(|entry| Lease { token: entry.lease_token, expires_at: from_micros(expires_at), item: entry.item })
-        });
-    }
-    // One index seek per queue type, each already in (created_at, id) order; the first of the
-    // heads wins. (`IN (...)` over several types would make SQLite sort the candidates.)
+    let claimed =
+        if let [queue_type] = queue_types {
+            // The common case, one queue type: seek and claim in one statement.
+            conn.prepare_cached(if scope.is_some() { &CLAIM_ONE_IN_TENANT } else { &CLAIM_ONE })?
+                .query_row(params![queue_type, now, scope, worker_id, expires_at], from_row)
+                .optional()?
+        } else {
+            let Some(id) = first_head(conn, scope, queue_types, now)? else { return Ok(None) };
+            let claim = conn
+                .prepare_cached(&CLAIM_BY_ID)?
+                .query_row(params![None::<&str>, now, scope, worker_id, expires_at, id], from_row);
+            Some(claim.optional()?.ok_or_else(|| {
+                Error::internal("the pending item found by the claim vanished inside its transaction")
+            })?)
+        };
+    let lease =
+        |entry: QueueEntry| Lease { token: entry.lease_token, expires_at: from_micros(expires_at), item: entry.item };
+    Ok(claimed.map(decode).transpose()?.map(lease))
+}
+
+/// The first claimable item over several queue types: one index seek per type, each already in
+/// (created_at, id) order; the first of the heads wins. (`IN (...)` over several types would make
+/// SQLite sort the candidates.)
+fn first_head(conn: &Connection, scope: Scope<'_>, queue_types: &[&str], now: i64) -> Result<Option<WorkItemId>> {
     let mut seek = conn.prepare_cached(if scope.is_some() { CLAIM_SEEK_IN_TENANT } else { CLAIM_SEEK })?;
     let mut first: Option<(i64, WorkItemId)> = None;
     for (index, queue_type) in queue_types.iter().enumerate() {
@@ -440,21 +443,7 @@ pub(crate) fn claim(
             }
         }
     }
-    let Some((_, id)) = first else { return Ok(None) };
-    let entry = conn
-        .prepare_cached(&format!(
-            "UPDATE work_items
-             SET status = 'claimed', worker_id = ?2, lease_expires_at = ?3,
-                 lease_token = lease_token + 1, updated_at = ?4
-             WHERE id = ?1 AND status = 'pending'
-             RETURNING {COLUMNS}"
-        ))?
-        .query_row(params![id, worker_id, expires_at, now], from_row)
-        .optional()?
-        .map(decode)
-        .transpose()?
-        .ok_or_else(|| Error::internal("the pending item found by the claim vanished inside its transaction"))?;
-    Ok(Some(Lease { token: entry.lease_token, expires_at: from_micros(expires_at), item: entry.item }))
+    Ok(first.map(|(_, id)| id))
 }
 
 /// Extends a live lease to `now + lease`; returns the new expiry.
