@@ -15,7 +15,7 @@ use jetstate::serde_json::json;
 use jetstate::uuid::Uuid;
 use jetstate::{Durability, ExecutionId, Options, Store, WorkItem, WorkItemStatus};
 
-const QUEUE: &str = "race";
+use race_worker::QUEUE;
 
 fn options() -> Options {
     // The race is about isolation, which does not depend on durability; NORMAL keeps it quick.
@@ -116,49 +116,14 @@ fn processes(dir: &Path) {
     check(&path, &items, completed, "4 processes");
 }
 
-/// Leases short enough to expire mid-run (workers sometimes stall past them), quick retries.
-fn expiring_options() -> Options {
-    options().lease(Duration::from_millis(50)).backoff(Duration::from_millis(1), Duration::from_millis(10))
-}
-
-/// A worker of the expiring-lease race: claims with short leases, stalls past its lease now and
-/// then, reclaims every so often, and reports each item it completed (`DONE`) or whose lease it
-/// lost (`LOST`). Ends when nothing is pending or claimed.
-fn expiring_worker(path: &str, name: &str, seed: u64) {
-    let store = Store::open(path, expiring_options()).expect("worker opens the file");
-    let mut out = std::io::stdout().lock();
-    let mut turn: u64 = seed;
-    loop {
-        turn += 1;
-        if turn.is_multiple_of(40) {
-            store.reclaim_expired_leases().expect("reclaim never fails");
-        }
-        let Some(lease) = store.claim_fenced(name, &[QUEUE], None).expect("claim never fails") else {
-            let pending = store.list_work_items(Some(WorkItemStatus::Pending), 1, 0).expect("list");
-            let claimed = store.list_work_items(Some(WorkItemStatus::Claimed), 1, 0).expect("list");
-            if pending.is_empty() && claimed.is_empty() {
-                return;
-            }
-            store.reclaim_expired_leases().expect("reclaim never fails");
-            std::thread::sleep(Duration::from_millis(2));
-            continue;
-        };
-        if turn.is_multiple_of(97) {
-            std::thread::sleep(Duration::from_millis(80)); // a stall past the lease
-        }
-        match store.complete_fenced(&lease.item.id, lease.token) {
-            Ok(()) => writeln!(out, "DONE {} {}", lease.item.id, lease.token).expect("stdout"),
-            Err(err) if err.kind() == jetstate::ErrorKind::LeaseLost => {
-                writeln!(out, "LOST {}", lease.item.id).expect("stdout")
-            }
-            Err(err) => panic!("complete failed: {err}"),
-        }
-    }
-}
+/// The worker of the expiring-lease race: the one the cross-language races run too.
+#[path = "../examples/race_worker.rs"]
+#[allow(dead_code)]
+mod race_worker;
 
 fn processes_with_leases_expiring(dir: &Path) {
     let path = dir.join("expiring.db");
-    let store = Store::open(&path, expiring_options()).expect("opens");
+    let store = Store::open(&path, race_worker::options()).expect("opens");
     let items: Vec<Uuid> = (0..10_000)
         .map(|n| {
             let mut item = WorkItem::new(ExecutionId::new(), format!("node-{n}"), QUEUE, json!({"n": n}));
@@ -222,7 +187,7 @@ fn main() {
         if std::env::var("JETSTATE_RACE_MODE").as_deref() == Ok("expiring") {
             let name = std::env::var("JETSTATE_RACE_NAME").unwrap_or_else(|_| "worker".into());
             let seed = std::env::var("JETSTATE_RACE_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0);
-            expiring_worker(&path, &name, seed);
+            race_worker::work(&path, &name, seed, &mut std::io::stdout().lock()).expect("only lost leases");
             return;
         }
         let name = std::env::var("JETSTATE_RACE_NAME").unwrap_or_else(|_| "worker".into());
