@@ -1,6 +1,6 @@
 'use strict';
 // Replays every scenario of tests/conformance/*.json through the package's public methods (the
-// format is in tests/conformance/README.md; argument order in parameters.json). Results are turned
+// format is in tests/conformance/README.md; argument order in positional/parameters.json). Results are turned
 // back into the wire form (snake_case keys, ISO times) to be matched; every failing step of a file
 // is reported at once.
 const test = require('node:test');
@@ -11,8 +11,8 @@ const path = require('node:path');
 const { Store, JetstateError } = require('..');
 
 const DIR = path.join(__dirname, '..', '..', 'tests', 'conformance');
-const PARAMETERS = JSON.parse(fs.readFileSync(path.join(DIR, 'parameters.json'), 'utf8'));
-const SCENARIOS = fs.readdirSync(DIR).filter((f) => f.endsWith('.json') && f !== 'parameters.json').sort();
+const PARAMETERS = JSON.parse(fs.readFileSync(path.join(DIR, 'positional', 'parameters.json'), 'utf8'));
+const SCENARIOS = fs.readdirSync(DIR).filter((f) => f.endsWith('.json')).sort();
 
 const camel = (key) => key.replace(/_([a-z0-9])/g, (_, c) => c.toUpperCase());
 const snake = (key) => key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
