@@ -23,16 +23,8 @@ from ._native import (
     WorkItem,
 )
 from ._async import AsyncStore
-from ._errors import (
-    ConflictError,
-    DatabaseError,
-    InvalidArgumentError,
-    JetstateError,
-    LeaseLostError,
-    NotFoundError,
-    SequenceConflictError,
-    SerializationError,
-)
+from . import _errors
+from ._errors import *  # noqa: F403: JetstateError and one subclass per kind of error
 
 __version__ = "0.1.0"
 
@@ -51,13 +43,6 @@ __all__ = [
     "TokenRecord",
     "Tenant",
     "MaterializedState",
-    "JetstateError",
-    "NotFoundError",
-    "SequenceConflictError",
-    "ConflictError",
-    "LeaseLostError",
-    "InvalidArgumentError",
-    "DatabaseError",
-    "SerializationError",
     "MAX_JSON_DEPTH",
 ]
+__all__ += _errors.__all__
