@@ -9,38 +9,23 @@
 //! pool), before the timed part.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use chrono::Utc;
 use jamjet_core::workflow::{ExecutionId, WorkflowExecution, WorkflowStatus};
 use jamjet_state::{Event, EventKind, SqliteBackend, StateBackend, WorkItem};
-use serde_json::{json, Value};
+use serde_json::json;
 
-const HISTORY: usize = 1_000;
-const EXPIRED_LEASES: usize = 1_000;
+#[path = "../../workload_data.rs"]
+mod workload_data;
+#[path = "../../workloads.rs"]
+mod workloads;
+
+use workload_data::{event_kind, initial_input, payload, Measured, EXPIRED_LEASES};
 /// sqlx's default pool size: the connections that get the durability pragma.
 const POOL_CONNECTIONS: usize = 10;
 
-fn event_kind(n: usize) -> Value {
-    json!({
-        "type": "node_completed",
-        "node_id": format!("node-{}", n % 10),
-        "output": {"answer": format!("result {n}"), "tokens": n},
-        "state_patch": {"last": n},
-        "duration_ms": 12,
-        "gen_ai_system": "anthropic",
-        "gen_ai_model": "claude",
-        "input_tokens": 120,
-        "output_tokens": 40
-    })
-}
-
 fn kind(n: usize) -> EventKind {
     serde_json::from_value(event_kind(n)).expect("a catalogued kind")
-}
-
-fn initial_input() -> Value {
-    json!({"topic": "benchmarks", "budget": 10})
 }
 
 fn execution() -> WorkflowExecution {
@@ -64,7 +49,7 @@ fn item(execution_id: &ExecutionId, n: usize) -> WorkItem {
         execution_id: execution_id.clone(),
         node_id: format!("node-{}", n % 10),
         queue_type: "q".into(),
-        payload: json!({"step": n, "prompt": "summarize the findings"}),
+        payload: payload(n),
         attempt: 0,
         max_attempts: 3,
         created_at: Utc::now(),
@@ -78,11 +63,6 @@ fn item(execution_id: &ExecutionId, n: usize) -> WorkItem {
 /// checkpoint of an untimed bulk setup.
 async fn checkpoint(pool: &sqlx::SqlitePool) {
     sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(pool).await.expect("checkpoint");
-}
-
-struct Measured {
-    ops: usize,
-    seconds: f64,
 }
 
 /// Sets synchronous=NORMAL on every connection of the anchor's pool, holding them all at once so
@@ -106,117 +86,33 @@ async fn run(workload: &str, full: bool, dir: &std::path::Path, n: usize) -> Mea
     let pool = sqlite.pool();
     let backend: Arc<dyn StateBackend> = Arc::new(sqlite);
     match workload {
-        "create_executions" => {
-            let executions: Vec<WorkflowExecution> = (0..n).map(|_| execution()).collect();
-            let began = Instant::now();
-            for execution in executions {
-                backend.create_execution(execution).await.expect("created");
-            }
-            Measured { ops: n, seconds: began.elapsed().as_secs_f64() }
-        }
-        "append_one_writer" => {
-            let exec = execution();
-            backend.create_execution(exec.clone()).await.expect("created");
-            let began = Instant::now();
-            for sequence in 1..=n {
-                backend.append_event(Event::new(exec.execution_id.clone(), sequence as i64, kind(sequence))).await.expect("append");
-            }
-            Measured { ops: n, seconds: began.elapsed().as_secs_f64() }
-        }
-        "append_8_writers" => {
-            let mut ids = Vec::new();
-            for _ in 0..8 {
-                let exec = execution();
-                backend.create_execution(exec.clone()).await.expect("created");
-                ids.push(exec.execution_id);
-            }
-            let began = Instant::now();
-            let tasks: Vec<_> = ids
-                .into_iter()
-                .map(|id| {
-                    let backend = Arc::clone(&backend);
-                    tokio::spawn(async move {
-                        for sequence in 1..=n / 8 {
-                            backend.append_event(Event::new(id.clone(), sequence as i64, kind(sequence))).await.expect("append");
-                        }
-                    })
-                })
-                .collect();
-            for task in tasks {
-                task.await.expect("writer");
-            }
-            Measured { ops: n / 8 * 8, seconds: began.elapsed().as_secs_f64() }
-        }
+        "create_executions" => workloads::create_executions(&backend, n).await,
+        "append_one_writer" => workloads::append_one_writer(&backend, n).await,
+        "append_8_writers" => workloads::append_8_writers(&backend, n).await,
         "read_history" => {
-            let exec = execution();
-            backend.create_execution(exec.clone()).await.expect("created");
-            let id = exec.execution_id;
-            for sequence in 1..=HISTORY {
+            let id = workloads::created(&backend).await;
+            for sequence in 1..=workload_data::HISTORY {
                 backend.append_event(Event::new(id.clone(), sequence as i64, kind(sequence))).await.expect("history");
             }
             checkpoint(&pool).await;
-            let began = Instant::now();
-            for _ in 0..n {
-                assert_eq!(backend.get_events(&id).await.expect("read").len(), HISTORY);
-            }
-            Measured { ops: n, seconds: began.elapsed().as_secs_f64() }
+            workloads::read_history(&backend, &id, n).await
         }
-        "queue_1_worker" => {
-            let exec = execution();
-            backend.create_execution(exec.clone()).await.expect("created");
-            let began = Instant::now();
-            for k in 0..n {
-                backend.enqueue_work_item(item(&exec.execution_id, k)).await.expect("enqueue");
-                let claimed = backend.claim_work_item("worker", &["q"]).await.expect("claim").expect("an item");
-                backend.complete_work_item(claimed.id).await.expect("complete");
-            }
-            Measured { ops: n, seconds: began.elapsed().as_secs_f64() }
-        }
-        "queue_4_workers" => {
-            let exec = execution();
-            backend.create_execution(exec.clone()).await.expect("created");
-            let began = Instant::now();
-            let tasks: Vec<_> = (0..4)
-                .map(|w| {
-                    let (backend, id) = (Arc::clone(&backend), exec.execution_id.clone());
-                    tokio::spawn(async move {
-                        let worker = format!("worker-{w}");
-                        let (mut enqueued, mut completed) = (0, 0);
-                        while completed < n / 4 {
-                            if enqueued < n / 4 {
-                                backend.enqueue_work_item(item(&id, enqueued)).await.expect("enqueue");
-                                enqueued += 1;
-                            }
-                            if let Some(claimed) = backend.claim_work_item(&worker, &["q"]).await.expect("claim") {
-                                backend.complete_work_item(claimed.id).await.expect("complete");
-                                completed += 1;
-                            }
-                        }
-                        completed
-                    })
-                })
-                .collect();
-            let mut ops = 0;
-            for task in tasks {
-                ops += task.await.expect("worker");
-            }
-            Measured { ops, seconds: began.elapsed().as_secs_f64() }
-        }
+        "queue_1_worker" => workloads::queue_1_worker(&backend, n).await,
+        "queue_4_workers" => workloads::queue_4_workers(&backend, n).await,
         "reclaim_1000" => {
-            let exec = execution();
-            backend.create_execution(exec.clone()).await.expect("created");
+            let id = workloads::created(&backend).await;
             let mut total = Measured { ops: 0, seconds: 0.0 };
             for _ in 0..n {
                 let mut tx = pool.begin().await.expect("tx");
                 for k in 0..EXPIRED_LEASES {
-                    let item = item(&exec.execution_id, k);
+                    let item = item(&id, k);
                     sqlx::query(
                         "INSERT INTO work_items (id, execution_id, node_id, queue_type, payload_json, attempt, status,
                              created_at, max_attempts)
                          VALUES (?, ?, ?, 'q', ?, 0, 'claimed', ?, 3)",
                     )
                     .bind(item.id.to_string())
-                    .bind(exec.execution_id.0.to_string())
+                    .bind(id.0.to_string())
                     .bind(item.node_id)
                     .bind(item.payload.to_string())
                     .bind(Utc::now().to_rfc3339())
@@ -230,11 +126,8 @@ async fn run(workload: &str, full: bool, dir: &std::path::Path, n: usize) -> Mea
                     .expect("expire");
                 tx.commit().await.expect("commit");
                 checkpoint(&pool).await;
-                let began = Instant::now();
-                let reclaimed = backend.reclaim_expired_leases().await.expect("reclaim").retryable.len();
-                total.seconds += began.elapsed().as_secs_f64();
-                assert_eq!(reclaimed, EXPIRED_LEASES);
-                total.ops += reclaimed;
+                let round = workloads::reclaim(&backend).await;
+                (total.ops, total.seconds) = (total.ops + round.ops, total.seconds + round.seconds);
                 sqlx::query("UPDATE work_items SET status = 'completed', retry_after = NULL WHERE status = 'pending'")
                     .execute(&pool)
                     .await
@@ -243,8 +136,7 @@ async fn run(workload: &str, full: bool, dir: &std::path::Path, n: usize) -> Mea
             total
         }
         "claim_1k_pending" | "claim_1m_pending" => {
-            let exec = execution();
-            backend.create_execution(exec.clone()).await.expect("created");
+            let id = workloads::created(&backend).await;
             let pending = if workload == "claim_1k_pending" { 1_000 } else { 1_000_000 };
             let base = Utc::now() - chrono::Duration::seconds(10);
             let mut tx = pool.begin().await.expect("tx");
@@ -254,7 +146,7 @@ async fn run(workload: &str, full: bool, dir: &std::path::Path, n: usize) -> Mea
                      VALUES (?, ?, ?, 'q', '{\"step\": 0}', 0, 'pending', ?, 3)",
                 )
                 .bind(uuid::Uuid::new_v4().to_string())
-                .bind(exec.execution_id.0.to_string())
+                .bind(id.0.to_string())
                 .bind(format!("node-{}", k % 10))
                 .bind((base + chrono::Duration::microseconds(k as i64)).to_rfc3339())
                 .execute(&mut *tx)
@@ -263,11 +155,7 @@ async fn run(workload: &str, full: bool, dir: &std::path::Path, n: usize) -> Mea
             }
             tx.commit().await.expect("commit");
             checkpoint(&pool).await;
-            let began = Instant::now();
-            for _ in 0..n {
-                backend.claim_work_item("worker", &["q"]).await.expect("claim").expect("an item");
-            }
-            Measured { ops: n, seconds: began.elapsed().as_secs_f64() }
+            workloads::claims(&backend, n).await
         }
         other => panic!("unknown workload {other}"),
     }

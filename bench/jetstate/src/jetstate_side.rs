@@ -13,6 +13,9 @@ use jetstate::{
 
 use crate::{event_kind, initial_input, payload, Measured, EXPIRED_LEASES, HISTORY};
 
+#[path = "../../workloads.rs"]
+mod workloads;
+
 fn execution() -> WorkflowExecution {
     WorkflowExecution {
         execution_id: ExecutionId::new(),
@@ -38,7 +41,7 @@ fn item(execution_id: &ExecutionId, n: usize) -> WorkItem {
         execution_id: execution_id.clone(),
         node_id: format!("node-{}", n % 10),
         queue_type: "q".into(),
-        payload: crate::payload(n),
+        payload: payload(n),
         attempt: 0,
         max_attempts: 3,
         created_at: Utc::now(),
@@ -70,138 +73,39 @@ async fn run_async(workload: &str, full: bool, dir: &Path, n: usize, inline: boo
     let backend: Arc<dyn StateBackend> =
         if inline { Arc::new(crate::inline::InlineBackend(sqlite.store().clone())) } else { Arc::new(sqlite.clone()) };
     let measured = match workload {
-        "create_executions" => {
-            let executions: Vec<WorkflowExecution> = (0..n).map(|_| execution()).collect();
-            let began = std::time::Instant::now();
-            for execution in executions {
-                backend.create_execution(execution).await.expect("created");
-            }
-            Measured { ops: n, seconds: began.elapsed().as_secs_f64() }
-        }
-        "append_one_writer" => {
-            let exec = execution();
-            backend.create_execution(exec.clone()).await.expect("created");
-            let began = std::time::Instant::now();
-            for sequence in 1..=n {
-                backend
-                    .append_event(Event::new(exec.execution_id.clone(), sequence as i64, kind(sequence)))
-                    .await
-                    .expect("append");
-            }
-            Measured { ops: n, seconds: began.elapsed().as_secs_f64() }
-        }
-        "append_8_writers" => {
-            let mut ids = Vec::new();
-            for _ in 0..8 {
-                let exec = execution();
-                backend.create_execution(exec.clone()).await.expect("created");
-                ids.push(exec.execution_id);
-            }
-            let began = std::time::Instant::now();
-            let tasks: Vec<_> = ids
-                .into_iter()
-                .map(|id| {
-                    let backend = Arc::clone(&backend);
-                    tokio::spawn(async move {
-                        for sequence in 1..=n / 8 {
-                            backend
-                                .append_event(Event::new(id.clone(), sequence as i64, kind(sequence)))
-                                .await
-                                .expect("append");
-                        }
-                    })
-                })
-                .collect();
-            for task in tasks {
-                task.await.expect("writer");
-            }
-            Measured { ops: n / 8 * 8, seconds: began.elapsed().as_secs_f64() }
-        }
+        "create_executions" => workloads::create_executions(&backend, n).await,
+        "append_one_writer" => workloads::append_one_writer(&backend, n).await,
+        "append_8_writers" => workloads::append_8_writers(&backend, n).await,
         "read_history" => {
-            let exec = execution();
-            backend.create_execution(exec.clone()).await.expect("created");
-            let id = exec.execution_id;
+            let id = workloads::created(&backend).await;
             let events: Vec<Event> = (1..=HISTORY).map(|s| Event::new(id.clone(), s as i64, kind(s))).collect();
             sqlite.store().append_events(events).expect("history");
             checkpoint_raw(&path);
-            let began = std::time::Instant::now();
-            for _ in 0..n {
-                assert_eq!(backend.get_events(&id).await.expect("read").len(), HISTORY);
-            }
-            Measured { ops: n, seconds: began.elapsed().as_secs_f64() }
+            workloads::read_history(&backend, &id, n).await
         }
-        "queue_1_worker" => {
-            let exec = execution();
-            backend.create_execution(exec.clone()).await.expect("created");
-            let began = std::time::Instant::now();
-            for k in 0..n {
-                backend.enqueue_work_item(item(&exec.execution_id, k)).await.expect("enqueue");
-                let claimed = backend.claim_work_item("worker", &["q"]).await.expect("claim").expect("an item");
-                backend.complete_work_item(claimed.id).await.expect("complete");
-            }
-            Measured { ops: n, seconds: began.elapsed().as_secs_f64() }
-        }
-        "queue_4_workers" => {
-            let exec = execution();
-            backend.create_execution(exec.clone()).await.expect("created");
-            let began = std::time::Instant::now();
-            let tasks: Vec<_> = (0..4)
-                .map(|w| {
-                    let (backend, id) = (Arc::clone(&backend), exec.execution_id.clone());
-                    tokio::spawn(async move {
-                        let worker = format!("worker-{w}");
-                        let mut completed = 0;
-                        let mut enqueued = 0;
-                        while completed < n / 4 {
-                            if enqueued < n / 4 {
-                                backend.enqueue_work_item(item(&id, enqueued)).await.expect("enqueue");
-                                enqueued += 1;
-                            }
-                            if let Some(claimed) = backend.claim_work_item(&worker, &["q"]).await.expect("claim") {
-                                backend.complete_work_item(claimed.id).await.expect("complete");
-                                completed += 1;
-                            }
-                        }
-                        completed
-                    })
-                })
-                .collect();
-            let mut ops = 0;
-            for task in tasks {
-                ops += task.await.expect("worker");
-            }
-            Measured { ops, seconds: began.elapsed().as_secs_f64() }
-        }
+        "queue_1_worker" => workloads::queue_1_worker(&backend, n).await,
+        "queue_4_workers" => workloads::queue_4_workers(&backend, n).await,
         "reclaim_1000" => {
-            let exec = execution();
-            backend.create_execution(exec.clone()).await.expect("created");
+            let id = workloads::created(&backend).await;
             let mut total = Measured { ops: 0, seconds: 0.0 };
             for _ in 0..n {
-                let items: Vec<WorkItem> = (0..EXPIRED_LEASES).map(|k| item(&exec.execution_id, k)).collect();
+                let items: Vec<WorkItem> = (0..EXPIRED_LEASES).map(|k| item(&id, k)).collect();
                 sqlite.store().enqueue_work_items(&items).expect("enqueue");
                 expire_leases_raw(&path);
                 checkpoint_raw(&path);
-                let began = std::time::Instant::now();
-                let reclaimed = backend.reclaim_expired_leases().await.expect("reclaim").retryable.len();
-                total.seconds += began.elapsed().as_secs_f64();
-                assert_eq!(reclaimed, EXPIRED_LEASES);
-                total.ops += reclaimed;
+                let round = workloads::reclaim(&backend).await;
+                (total.ops, total.seconds) = (total.ops + round.ops, total.seconds + round.seconds);
                 // Take the re-queued items out of the way of the next round.
                 complete_all_raw(&path);
             }
             total
         }
         "claim_1k_pending" | "claim_1m_pending" => {
-            let exec = execution();
-            backend.create_execution(exec.clone()).await.expect("created");
+            let id = workloads::created(&backend).await;
             let pending = if workload == "claim_1k_pending" { 1_000 } else { 1_000_000 };
-            insert_pending_raw(&path, &exec.execution_id, pending);
+            insert_pending_raw(&path, &id, pending);
             checkpoint_raw(&path);
-            let began = std::time::Instant::now();
-            for _ in 0..n {
-                backend.claim_work_item("worker", &["q"]).await.expect("claim").expect("an item");
-            }
-            Measured { ops: n, seconds: began.elapsed().as_secs_f64() }
+            workloads::claims(&backend, n).await
         }
         other => panic!("unknown workload {other}"),
     };

@@ -10,11 +10,15 @@
 mod floor;
 mod inline;
 mod jetstate_side;
+#[path = "../../workload_data.rs"]
+mod workload_data;
+
+pub use workload_data::{event_kind, initial_input, payload, Measured, EXPIRED_LEASES, HISTORY};
 
 use std::path::PathBuf;
 use std::time::Instant;
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// The workloads; each takes `n`, its size, from the driver.
 pub const WORKLOADS: [&str; 9] = [
@@ -28,39 +32,6 @@ pub const WORKLOADS: [&str; 9] = [
     "claim_1k_pending",
     "claim_1m_pending",
 ];
-
-/// Events in the history that `read_history` reads, and leases per `reclaim_1000` round.
-pub const HISTORY: usize = 1_000;
-pub const EXPIRED_LEASES: usize = 1_000;
-
-/// The kind of every benchmark event: a model node's completion, as the engine writes it.
-pub fn event_kind(n: usize) -> Value {
-    json!({
-        "type": "node_completed",
-        "node_id": format!("node-{}", n % 10),
-        "output": {"answer": format!("result {n}"), "tokens": n},
-        "state_patch": {"last": n},
-        "duration_ms": 12,
-        "gen_ai_system": "anthropic",
-        "gen_ai_model": "claude",
-        "input_tokens": 120,
-        "output_tokens": 40
-    })
-}
-
-pub fn initial_input() -> Value {
-    json!({"topic": "benchmarks", "budget": 10})
-}
-
-pub fn payload(n: usize) -> Value {
-    json!({"step": n, "prompt": "summarize the findings"})
-}
-
-/// How long the timed part took and how many operations it did.
-pub struct Measured {
-    pub ops: usize,
-    pub seconds: f64,
-}
 
 /// Write calls per commit during the whole run (jetstate only; the others commit once per call).
 pub static CALLS_PER_COMMIT: std::sync::Mutex<Option<f64>> = std::sync::Mutex::new(None);
