@@ -8,6 +8,7 @@
 mod demo;
 mod output;
 
+use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -15,7 +16,7 @@ use clap::{Parser, Subcommand};
 use jetstate::serde_json::json;
 use jetstate::{wire, Error, ErrorKind, Options, Store, Tenant, TenantId, TenantStatus, WorkItemStatus};
 
-use output::{or_dash, table, time};
+use output::{field, or_dash, table, time, Bar};
 
 #[derive(Parser)]
 #[command(name = "jetstate", version, about = "Inspect and operate a jetstate database")]
@@ -93,6 +94,18 @@ enum Command {
     },
     /// Copy the database to DEST (SQLite online backup: consistent, safe while writers run).
     Backup { file: PathBuf, dest: PathBuf },
+    /// Write the store (or one execution, with its events, snapshots, work items and workflow
+    /// definition) as JSON Lines, one consistent snapshot, to stdout or --output.
+    Export {
+        file: PathBuf,
+        #[arg(long)]
+        execution: Option<String>,
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Write the rows of an export (stdin, or INPUT) into FILE, created if it does not exist:
+    /// all of them in one transaction, or on any error none.
+    Import { file: PathBuf, input: Option<PathBuf> },
 }
 
 #[derive(Subcommand)]
@@ -227,9 +240,83 @@ fn run(command: Command) -> jetstate::Result<()> {
         Command::Tokens { file, action } => tokens(&file, action),
         Command::Tenants { file, action } => tenants(&file, action),
         Command::Backup { file, dest } => {
-            let bytes = open(&file, true)?.backup(&dest)?;
+            let store = open(&file, true)?;
+            let bar = Bar::new("backup", "pages");
+            let bytes = store.backup_with_progress(&dest, &mut |p| bar.update(p))?;
+            bar.finish();
             println!("copied {} ({bytes} bytes) to {}", file.display(), dest.display());
             Ok(())
+        }
+        Command::Export { file, execution, output } => export(&file, execution.as_deref(), output.as_deref()),
+        Command::Import { file, input } => import(&file, input.as_deref()),
+    }
+}
+
+/// Rows per table, as a line for people: "3 executions, 120 events, ...".
+fn counted(counts: &jetstate::RowCounts) -> String {
+    let total: u64 = counts.values().sum();
+    let parts: Vec<String> = counts.iter().filter(|(_, n)| **n > 0).map(|(table, n)| format!("{n} {table}")).collect();
+    format!("{total} row(s){}", if parts.is_empty() { String::new() } else { format!(": {}", parts.join(", ")) })
+}
+
+fn export(file: &Path, execution: Option<&str>, output: Option<&Path>) -> jetstate::Result<()> {
+    let store = open(file, true)?;
+    let execution = execution.map(wire::execution_id).transpose()?;
+    let mut out: Box<dyn Write> = match output {
+        Some(path) => Box::new(std::io::BufWriter::new(std::fs::File::create_new(path).map_err(|err| {
+            Error::new(ErrorKind::InvalidArgument, format!("cannot create {}: {err}", path.display()))
+        })?)),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    let bar = Bar::new("export", "rows");
+    let result = store.export(execution.as_ref(), &mut out, &mut |p| bar.update(p));
+    bar.finish();
+    drop(out);
+    match result {
+        Ok(counts) => {
+            eprintln!("exported {}", counted(&counts));
+            Ok(())
+        }
+        Err(err) => {
+            if let Some(path) = output {
+                let _ = std::fs::remove_file(path);
+            }
+            Err(err)
+        }
+    }
+}
+
+fn import(file: &Path, input: Option<&Path>) -> jetstate::Result<()> {
+    let (mut reader, total): (Box<dyn BufRead>, u64) = match input {
+        Some(path) => {
+            let opened = std::fs::File::open(path).map_err(|err| {
+                Error::new(ErrorKind::InvalidArgument, format!("cannot read {}: {err}", path.display()))
+            })?;
+            let total = opened.metadata().map(|m| m.len()).unwrap_or(0);
+            (Box::new(std::io::BufReader::new(opened)), total)
+        }
+        None => (Box::new(std::io::stdin().lock()), 0),
+    };
+    // Restoring into a new file is import's main use, so it may create FILE; a failed import
+    // then removes what it created, so that it leaves nothing behind.
+    let created = !file.exists();
+    let store = Store::open(file, Options::default())?;
+    let bar = Bar::new("import", "bytes");
+    let result = store.import(&mut reader, total, &mut |p| bar.update(p));
+    bar.finish();
+    store.close()?;
+    match result {
+        Ok(counts) => {
+            println!("imported {}", counted(&counts));
+            Ok(())
+        }
+        Err(err) => {
+            if created {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
+                }
+            }
+            Err(err)
         }
     }
 }
@@ -244,17 +331,17 @@ fn status(file: &Path, json: bool) -> jetstate::Result<()> {
         output::json(&value);
         return Ok(());
     }
-    println!("schema version   {}", summary.schema_version);
-    println!("file size        {file_bytes} bytes");
+    field("schema version", summary.schema_version);
+    field("file size", format!("{file_bytes} bytes"));
     let executions: Vec<String> = summary.executions.iter().map(|(status, n)| format!("{status} {n}")).collect();
-    println!("executions       {}", if executions.is_empty() { "none".into() } else { executions.join(", ") });
-    println!("expired leases   {}", summary.expired_leases);
-    println!("dead letters     {}", summary.dead_letter);
+    field("executions", if executions.is_empty() { "none".into() } else { executions.join(", ") });
+    field("expired leases", summary.expired_leases);
+    field("dead letters", summary.dead_letter);
     let age = summary.oldest_pending.map(|at| {
         let seconds = (store.now() - at).num_seconds().max(0);
         format!("{} ({seconds} s ago)", time(&at))
     });
-    println!("oldest pending   {}", or_dash(age));
+    field("oldest pending", or_dash(age));
     if !summary.queues.is_empty() {
         println!();
         let statuses = ["pending", "claimed", "completed", "failed", "dead_letter"];

@@ -172,3 +172,94 @@ fn bad_files_and_unknown_ids_give_clear_messages_and_exit_codes() {
     assert_eq!(malformed.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&malformed.stderr).contains("malformed execution id"));
 }
+
+fn jetstate_with(args: &[&str], env: &[(&str, &str)], stdin: Option<&Path>) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_jetstate"));
+    command.args(args).envs(env.iter().copied());
+    if let Some(path) = stdin {
+        command.stdin(std::fs::File::open(path).expect("stdin file"));
+    }
+    command.output().expect("the command runs")
+}
+
+/// The lines of an export after its header (which carries the time of the export).
+fn export_rows(output: &Output) -> Vec<String> {
+    assert!(output.status.success(), "export failed: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).lines().skip(1).map(str::to_string).collect()
+}
+
+#[test]
+fn export_and_import_round_trip_and_refuse_what_would_change_a_store() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (path, id, _) = prepared(dir.path());
+    let file = path.to_str().expect("path");
+    let before = std::fs::read(&path).expect("bytes");
+
+    let dump = dir.path().join("dump.jsonl");
+    let written = jetstate(&["export", file, "--output", dump.to_str().expect("path")]);
+    assert!(written.status.success(), "{}", String::from_utf8_lossy(&written.stderr));
+    assert!(String::from_utf8_lossy(&written.stderr).contains("exported"));
+    assert_eq!(std::fs::read(&path).expect("bytes"), before, "export is a read command");
+    let original = export_rows(&jetstate(&["export", file]));
+    assert_eq!(original.len(), 7, "a tenant, two executions, two events, two items: {original:?}");
+
+    // Into a new file, from a path and from stdin: the same rows come out.
+    let restored = dir.path().join("restored.db");
+    let imported = jetstate(&["import", restored.to_str().expect("path"), dump.to_str().expect("path")]);
+    assert!(imported.status.success(), "{}", String::from_utf8_lossy(&imported.stderr));
+    assert!(String::from_utf8_lossy(&imported.stdout).starts_with("imported"));
+    assert_eq!(export_rows(&jetstate(&["export", restored.to_str().expect("path")])), original);
+    let piped = dir.path().join("piped.db");
+    let imported = jetstate_with(&["import", piped.to_str().expect("path")], &[], Some(&dump));
+    assert!(imported.status.success(), "{}", String::from_utf8_lossy(&imported.stderr));
+    assert_eq!(export_rows(&jetstate(&["export", piped.to_str().expect("path")])), original);
+
+    // A second import of the same rows: refused whole, the store as it was.
+    let again = jetstate(&["import", restored.to_str().expect("path"), dump.to_str().expect("path")]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"), "{again:?}");
+    assert_eq!(export_rows(&jetstate(&["export", restored.to_str().expect("path")])), original);
+
+    // One execution.
+    let one = export_rows(&jetstate(&["export", file, "--execution", &id.to_string()]));
+    assert!(one.iter().all(|line| !line.contains("\"table\":\"tenants\"")));
+    assert_eq!(one.iter().filter(|line| line.contains("\"table\":\"events\"")).count(), 2);
+    let unknown = jetstate(&["export", file, "--execution", &ExecutionId::new().to_string()]);
+    assert_eq!(unknown.status.code(), Some(3));
+
+    // Not an export: refused, and the file it would have created is not left behind.
+    let garbage = dir.path().join("garbage.jsonl");
+    std::fs::write(&garbage, "{\"hello\": 1}\n").expect("write");
+    let target = dir.path().join("never.db");
+    let refused = jetstate(&["import", target.to_str().expect("path"), garbage.to_str().expect("path")]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("not a jetstate export"), "{refused:?}");
+    assert!(!target.exists());
+    assert_eq!(
+        jetstate(&["export", file, "--output", dump.to_str().expect("path")]).status.code(),
+        Some(1),
+        "an existing output file is not overwritten"
+    );
+}
+
+#[test]
+fn colour_and_progress_bars_only_on_a_terminal() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (path, _, _) = prepared(dir.path());
+    let file = path.to_str().expect("path");
+    for args in [vec!["status", file], vec!["queue", file], vec!["executions", file]] {
+        let piped = jetstate(&args);
+        assert!(piped.status.success());
+        assert!(!piped.stdout.contains(&0x1b), "{args:?}: no escape codes into a pipe");
+        let forced = jetstate_with(&args, &[("CLICOLOR_FORCE", "1")], None);
+        assert!(forced.stdout.contains(&0x1b), "{args:?}: colour when asked for");
+        let plain = jetstate_with(&args, &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")], None);
+        assert!(!plain.stdout.contains(&0x1b), "{args:?}: NO_COLOR wins");
+    }
+    let exported = jetstate(&["export", file]);
+    assert!(!exported.stderr.contains(&b'\r') && !exported.stderr.contains(&0x1b), "no progress bar into a pipe");
+    let copy = dir.path().join("copy.db");
+    let copied = jetstate(&["backup", file, copy.to_str().expect("path")]);
+    assert!(copied.status.success());
+    assert!(!copied.stderr.contains(&b'\r') && !copied.stderr.contains(&0x1b));
+}

@@ -37,6 +37,7 @@ pub mod store;
 pub mod summary;
 pub mod tenant;
 pub mod tokens;
+pub mod transfer;
 pub mod wire;
 pub mod workflow;
 mod writer;
@@ -58,6 +59,7 @@ pub use store::Store;
 pub use summary::Summary;
 pub use tenant::{Tenant, TenantId, TenantLimits, TenantStatus, DEFAULT_TENANT};
 pub use tokens::TokenRecord;
+pub use transfer::{Progress, RowCounts};
 pub use workflow::{ExecutionId, SessionType, WorkflowExecution, WorkflowStatus};
 pub use writer::WriteStats;
 

@@ -199,12 +199,15 @@ impl Database {
         }
     }
 
-    /// Copies the database to a new file at `dest` with SQLite's online backup, in one step: one
-    /// read transaction, so the copy is a consistent snapshot and, in WAL mode, writers go on
-    /// meanwhile (a copy in several steps would restart at every concurrent write, and might
-    /// never finish beside a busy engine). Refuses to overwrite an existing file; a failed copy
-    /// removes its partial file. Returns the copy's size in bytes.
-    pub(crate) fn backup(&self, dest: &Path) -> Result<u64> {
+    /// Copies the database to a new file at `dest` with SQLite's online backup, reporting pages
+    /// copied to `progress`. Every step runs in one read transaction opened before the first, so
+    /// the copy is one consistent snapshot and, in WAL mode, writers go on meanwhile (steps outside
+    /// a transaction would restart the copy at every concurrent write, and might never finish
+    /// beside a busy engine). Refuses to overwrite an existing file; a failed copy removes its
+    /// partial file. Returns the copy's size in bytes.
+    pub(crate) fn backup(&self, dest: &Path, progress: &mut dyn FnMut(crate::transfer::Progress)) -> Result<u64> {
+        /// Pages per step: small enough for a progress bar to move, large enough to cost nothing.
+        const PAGES_PER_STEP: i32 = 1024;
         if dest.exists() {
             return Err(Error::invalid(format!(
                 "backup destination {} exists; refusing to overwrite it",
@@ -213,21 +216,27 @@ impl Database {
         }
         let mut target = open_file(dest, false)?;
         let copy = |source: &Connection| -> Result<u64> {
+            // Opens the snapshot that every step below then reads (a deferred BEGIN reads nothing).
+            source.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))?;
             let backup = rusqlite::backup::Backup::new(source, &mut target)?;
             let started = std::time::Instant::now();
             loop {
-                match backup.step(-1)? {
-                    rusqlite::backup::StepResult::Done => break,
+                let step = backup.step(PAGES_PER_STEP)?;
+                let state = backup.progress();
+                let total = u64::try_from(state.pagecount).unwrap_or(0);
+                let done = total.saturating_sub(u64::try_from(state.remaining).unwrap_or(0));
+                progress(crate::transfer::Progress { done, total });
+                match step {
+                    rusqlite::backup::StepResult::Done => return Ok(total),
+                    rusqlite::backup::StepResult::More => {}
                     _ if started.elapsed() > self.busy_timeout => {
                         return Err(Error::database("backup: the source stayed locked past the busy timeout"))
                     }
                     _ => std::thread::sleep(std::time::Duration::from_millis(5)),
                 }
             }
-            let pages = backup.progress().pagecount;
-            Ok(u64::try_from(pages).unwrap_or(0))
         };
-        let pages = match self.with_reader(copy) {
+        let pages = match self.with_reader(|conn| in_read_transaction(conn, copy)) {
             Ok(pages) => pages,
             Err(err) => {
                 drop(target);

@@ -28,6 +28,7 @@ use crate::snapshot::{self, Snapshot};
 use crate::storage::{Database, Location};
 use crate::tenant::{self, Tenant, TenantId};
 use crate::tokens::{self, ApiToken, TokenRecord};
+use crate::transfer::{self, Progress, RowCounts};
 use crate::workflow::{ExecutionId, WorkflowExecution, WorkflowStatus};
 
 struct Shared {
@@ -524,7 +525,46 @@ impl Store {
     /// existing `dest` is refused (InvalidArgument) and left alone. Returns the copy's size in
     /// bytes. A view copies the whole database, not only its tenant's rows.
     pub fn backup(&self, dest: impl AsRef<Path>) -> Result<u64> {
-        self.shared.db.backup(dest.as_ref())
+        self.shared.db.backup(dest.as_ref(), &mut |_| {})
+    }
+
+    /// [`Store::backup`], reporting pages copied as it goes (for a progress bar). The copy is
+    /// still one snapshot: every step reads in the same read transaction.
+    pub fn backup_with_progress(&self, dest: impl AsRef<Path>, progress: &mut dyn FnMut(Progress)) -> Result<u64> {
+        self.shared.db.backup(dest.as_ref(), progress)
+    }
+
+    // ── Export and import (the `transfer` module has the format and its rules) ────────────────
+
+    /// Writes the store, or one execution of it (with its events, snapshots, work items and
+    /// workflow definition), as JSON Lines to `out`: one consistent snapshot. Through a view,
+    /// only the view's tenant. An unknown execution: NotFound. Returns the rows per table.
+    pub fn export(
+        &self,
+        execution: Option<&ExecutionId>,
+        out: &mut dyn std::io::Write,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<RowCounts> {
+        let now = self.now_micros();
+        self.read_consistent(|conn, scope| transfer::export(conn, scope, execution, now, out, progress))
+    }
+
+    /// Writes the rows of an export (see [`Store::export`]) into this store, in one transaction:
+    /// all of them, or on any error (a malformed line, an existing key, a missing reference)
+    /// none, with the error naming the line. `total_bytes` (0 if unknown) scales `progress`.
+    /// Refused through a tenant view: an export may hold several tenants.
+    pub fn import(
+        &self,
+        input: &mut dyn std::io::BufRead,
+        total_bytes: u64,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<RowCounts> {
+        if let Some(tenant) = &self.tenant {
+            return Err(Error::invalid(format!(
+                "import into the whole store, not a tenant view ({tenant}): an export may hold several tenants"
+            )));
+        }
+        self.write(|conn, _, _| transfer::import(conn, input, total_bytes, progress))
     }
 
     /// The store at a glance (executions by status, queue depth, expired leases, dead letters,

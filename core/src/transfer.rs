@@ -1,0 +1,588 @@
+//! A store as JSON Lines, out and back in without loss: `export` writes every row of every table
+//! (or of one execution), `import` writes them into another store.
+//!
+//! The format, version 1. The first line is a header:
+//!
+//! ```text
+//! {"format":"jetstate-export","version":1,"schema_version":2,"scope":"store","exported_at":"..."}
+//! ```
+//!
+//! then one line per row, `{"table":"events","row":{...}}`, tables in the order their foreign keys
+//! need (tenants, workflow_definitions, executions, events, snapshots, work_items, api_tokens),
+//! rows in the order of their key (or of their writing, for tables with rowids), so that the same
+//! store always exports the same lines. A row holds every
+//! column of its table: ids as UUID strings, times as RFC 3339 to the microsecond (the precision
+//! times are stored at, so they read back exactly), JSON columns as JSON values, a token's hash
+//! as hex (an export carries token hashes, never a token), the rest as stored.
+//!
+//! Invariants kept here:
+//! * an export is one read transaction: one consistent snapshot, beside running writers;
+//! * an import is one write transaction: all of it lands, or nothing does (a bad line, a row whose
+//!   key exists, a reference to a missing row: an error naming the line, the store unchanged);
+//! * tenants and workflow definitions are upserted (the export is their record, and storing a
+//!   definition replaces its IR anyway); every other row must be new: an existing key is a
+//!   Conflict, so that importing twice cannot double a history or a queue;
+//! * no SQL is assembled from the input: statements are built from the static table list below.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, Write};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::types::{Value as SqlValue, ValueRef};
+use rusqlite::{params_from_iter, Connection};
+use serde_json::{json, Map, Value};
+
+use crate::clock::{from_micros, to_micros};
+use crate::error::{Error, ErrorKind, Result};
+use crate::schema::SCHEMA_VERSION;
+use crate::workflow::ExecutionId;
+
+/// The name and version of the format; a reader refuses any other.
+pub const FORMAT: &str = "jetstate-export";
+pub const FORMAT_VERSION: u64 = 1;
+
+/// How far a long transfer has come, for a progress bar: rows (export), bytes read (import) or
+/// pages (backup), out of `total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    pub done: u64,
+    pub total: u64,
+}
+
+/// Rows written (export) or imported, by table.
+pub type RowCounts = BTreeMap<&'static str, u64>;
+
+/// How a column's stored value is written in a line.
+#[derive(Clone, Copy)]
+enum Codec {
+    Text,
+    Integer,
+    /// A 16-byte BLOB, as a hyphenated UUID string.
+    Uuid,
+    /// Microseconds since the epoch, as RFC 3339 with microseconds.
+    Time,
+    /// JSON text, as the JSON value it holds.
+    Json,
+    /// A BLOB, as lowercase hex.
+    Hex,
+}
+
+struct Column {
+    name: &'static str,
+    codec: Codec,
+    nullable: bool,
+}
+
+const fn col(name: &'static str, codec: Codec) -> Column {
+    Column { name, codec, nullable: false }
+}
+
+const fn opt(name: &'static str, codec: Codec) -> Column {
+    Column { name, codec, nullable: true }
+}
+
+struct Table {
+    name: &'static str,
+    columns: &'static [Column],
+    /// The primary key: an upsert is keyed on it.
+    key: &'static str,
+    /// The export's row order: the key for tables without rowids; for the others their rowid,
+    /// the order rows were written in, which the core breaks ties with (tokens are listed by
+    /// creation time, then rowid), so the imported store keeps it.
+    order: &'static str,
+    /// Whether importing an existing key replaces the row (else it is a Conflict).
+    upsert: bool,
+    /// Which rows an export takes: `?1` is the execution (NULL: every one), `?2` the tenant of a
+    /// view (NULL: every tenant).
+    filter: &'static str,
+}
+
+use Codec::{Hex, Integer, Json, Text, Time, Uuid};
+
+/// Every table of the schema, in foreign-key order. A test checks this list against the schema,
+/// column by column, so a migration cannot add a column that exports would lose.
+const TABLES: &[Table] = &[
+    Table {
+        name: "tenants",
+        columns: &[
+            col("id", Text),
+            col("name", Text),
+            col("status", Text),
+            opt("policy", Json),
+            opt("limits", Json),
+            col("created_at", Time),
+            col("updated_at", Time),
+        ],
+        key: "id",
+        order: "id",
+        upsert: true,
+        filter: "?1 IS NULL AND (?2 IS NULL OR id = ?2)",
+    },
+    Table {
+        name: "workflow_definitions",
+        columns: &[
+            col("tenant_id", Text),
+            col("workflow_id", Text),
+            col("version", Text),
+            col("ir", Json),
+            col("created_at", Time),
+        ],
+        key: "tenant_id, workflow_id, version",
+        order: "tenant_id, workflow_id, version",
+        upsert: true,
+        filter: "(?2 IS NULL OR tenant_id = ?2) AND (?1 IS NULL OR (tenant_id, workflow_id, version) IN
+                 (SELECT tenant_id, workflow_id, workflow_version FROM executions WHERE id = ?1))",
+    },
+    Table {
+        name: "executions",
+        columns: &[
+            col("id", Uuid),
+            col("tenant_id", Text),
+            col("workflow_id", Text),
+            col("workflow_version", Text),
+            col("status", Text),
+            col("initial_input", Json),
+            col("current_state", Json),
+            opt("session_type", Text),
+            col("started_at", Time),
+            col("updated_at", Time),
+            opt("completed_at", Time),
+        ],
+        key: "id",
+        order: "rowid",
+        upsert: false,
+        filter: "(?1 IS NULL OR id = ?1) AND (?2 IS NULL OR tenant_id = ?2)",
+    },
+    Table {
+        name: "events",
+        columns: &[
+            col("execution_id", Uuid),
+            col("sequence", Integer),
+            col("id", Uuid),
+            col("event_type", Text),
+            col("kind", Json),
+            col("created_at", Time),
+        ],
+        key: "execution_id, sequence",
+        order: "execution_id, sequence",
+        upsert: false,
+        filter: "(?1 IS NULL OR execution_id = ?1)
+                 AND (?2 IS NULL OR execution_id IN (SELECT id FROM executions WHERE tenant_id = ?2))",
+    },
+    Table {
+        name: "snapshots",
+        columns: &[
+            col("execution_id", Uuid),
+            col("at_sequence", Integer),
+            col("id", Uuid),
+            col("state", Json),
+            col("created_at", Time),
+        ],
+        key: "execution_id, at_sequence",
+        order: "execution_id, at_sequence",
+        upsert: false,
+        filter: "(?1 IS NULL OR execution_id = ?1)
+                 AND (?2 IS NULL OR execution_id IN (SELECT id FROM executions WHERE tenant_id = ?2))",
+    },
+    Table {
+        name: "work_items",
+        columns: &[
+            col("id", Uuid),
+            col("tenant_id", Text),
+            col("execution_id", Uuid),
+            col("node_id", Text),
+            col("queue_type", Text),
+            col("payload", Json),
+            col("status", Text),
+            col("attempt", Integer),
+            col("max_attempts", Integer),
+            col("created_at", Time),
+            opt("retry_after", Time),
+            opt("lease_expires_at", Time),
+            opt("worker_id", Text),
+            col("lease_token", Integer),
+            opt("last_error", Text),
+            col("updated_at", Time),
+        ],
+        key: "id",
+        order: "rowid",
+        upsert: false,
+        filter: "(?1 IS NULL OR execution_id = ?1) AND (?2 IS NULL OR tenant_id = ?2)",
+    },
+    Table {
+        name: "api_tokens",
+        columns: &[
+            col("id", Uuid),
+            col("tenant_id", Text),
+            col("name", Text),
+            col("role", Text),
+            col("token_hash", Hex),
+            col("created_at", Time),
+            opt("expires_at", Time),
+            opt("revoked_at", Time),
+            opt("last_used_at", Time),
+        ],
+        key: "id",
+        order: "rowid",
+        upsert: false,
+        filter: "?1 IS NULL AND (?2 IS NULL OR tenant_id = ?2)",
+    },
+];
+
+impl Table {
+    fn column_list(&self) -> String {
+        self.columns.iter().map(|c| c.name).collect::<Vec<_>>().join(", ")
+    }
+
+    fn select(&self) -> String {
+        format!("SELECT {} FROM {} WHERE {} ORDER BY {}", self.column_list(), self.name, self.filter, self.order)
+    }
+
+    fn count(&self) -> String {
+        format!("SELECT count(*) FROM {} WHERE {}", self.name, self.filter)
+    }
+
+    fn insert(&self) -> String {
+        let slots = (1..=self.columns.len()).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
+        let mut sql = format!("INSERT INTO {} ({}) VALUES ({slots})", self.name, self.column_list());
+        if self.upsert {
+            let keys: Vec<&str> = self.key.split(", ").collect();
+            let sets = self
+                .columns
+                .iter()
+                .filter(|c| !keys.contains(&c.name))
+                .map(|c| format!("{0} = excluded.{0}", c.name))
+                .collect::<Vec<_>>()
+                .join(", ");
+            sql.push_str(&format!(" ON CONFLICT ({}) DO UPDATE SET {sets}", self.key));
+        }
+        sql
+    }
+}
+
+fn time_text(micros: i64) -> String {
+    from_micros(micros).to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len()).step_by(2).map(|i| text.get(i..i + 2).and_then(|pair| u8::from_str_radix(pair, 16).ok())).collect()
+}
+
+/// A stored value as it is written in a line.
+fn encode(column: &Column, value: ValueRef<'_>) -> Result<Value> {
+    let wrong = || Error::database(format!("column {} holds a value of an unexpected type", column.name));
+    Ok(match (column.codec, value) {
+        (_, ValueRef::Null) if column.nullable => Value::Null,
+        (Text, ValueRef::Text(text)) => Value::String(String::from_utf8_lossy(text).into_owned()),
+        (Integer, ValueRef::Integer(n)) => json!(n),
+        (Uuid, ValueRef::Blob(bytes)) => {
+            Value::String(uuid::Uuid::from_slice(bytes).map_err(|_| wrong())?.hyphenated().to_string())
+        }
+        (Time, ValueRef::Integer(micros)) => Value::String(time_text(micros)),
+        (Json, ValueRef::Text(text)) => {
+            let text = std::str::from_utf8(text).map_err(|_| wrong())?;
+            crate::wire::parse(text, 0)?
+        }
+        (Hex, ValueRef::Blob(bytes)) => Value::String(hex(bytes)),
+        _ => return Err(wrong()),
+    })
+}
+
+/// A value read from a line as it is stored; the message names what was expected.
+fn decode(table: &Table, column: &Column, value: Option<&Value>) -> Result<SqlValue> {
+    let expected =
+        |what: &str| Error::invalid(format!("{}.{}: expected {what}, got {}", table.name, column.name, short(value)));
+    let value = match value {
+        None | Some(Value::Null) if column.nullable => return Ok(SqlValue::Null),
+        None => {
+            return Err(Error::invalid(format!("{}.{}: missing (the column is required)", table.name, column.name)))
+        }
+        Some(value) => value,
+    };
+    Ok(match column.codec {
+        Text => SqlValue::Text(value.as_str().ok_or_else(|| expected("a string"))?.to_owned()),
+        Integer => SqlValue::Integer(value.as_i64().ok_or_else(|| expected("an integer"))?),
+        Uuid => {
+            let text = value.as_str().ok_or_else(|| expected("a UUID string"))?;
+            let id = uuid::Uuid::parse_str(text).map_err(|_| expected("a UUID string"))?;
+            SqlValue::Blob(id.as_bytes().to_vec())
+        }
+        Time => {
+            let text = value.as_str().ok_or_else(|| expected("an RFC 3339 time"))?;
+            let at = DateTime::parse_from_rfc3339(text).map_err(|_| expected("an RFC 3339 time"))?;
+            SqlValue::Integer(to_micros(&at.with_timezone(&Utc)))
+        }
+        Json => SqlValue::Text(crate::storage::json_text(value)?),
+        Hex => SqlValue::Blob(value.as_str().and_then(unhex).ok_or_else(|| expected("hex digits"))?),
+    })
+}
+
+/// A value as an error message quotes it: short.
+fn short(value: Option<&Value>) -> String {
+    let text = value.map_or_else(|| "nothing".to_string(), Value::to_string);
+    match text.char_indices().nth(60) {
+        Some((end, _)) => format!("{}...", &text[..end]),
+        None => text,
+    }
+}
+
+fn cannot_write(err: std::io::Error) -> Error {
+    Error::database(format!("export: cannot write: {err}"))
+}
+
+/// Writes `value` and ends the line (`suffix` closes what the caller opened on it).
+fn write_line(out: &mut dyn Write, value: &Value, suffix: &str) -> Result<()> {
+    serde_json::to_writer(&mut *out, value).map_err(|err| match err.io_error_kind() {
+        Some(_) => cannot_write(err.into()),
+        None => err.into(),
+    })?;
+    writeln!(out, "{suffix}").map_err(cannot_write)
+}
+
+/// Writes the rows of one execution (`execution`), or of the whole store, seen by `scope`, as
+/// JSON Lines to `out`, in one read transaction (`conn` is already in it).
+pub(crate) fn export(
+    conn: &Connection,
+    scope: Option<&str>,
+    execution: Option<&ExecutionId>,
+    now: i64,
+    out: &mut dyn Write,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<RowCounts> {
+    let execution_key = execution.map(|id| id.0.as_bytes().to_vec());
+    let filter = rusqlite::params![execution_key, scope];
+    if let Some(id) = execution {
+        let found: i64 = conn.query_row(&TABLES[2].count(), filter, |row| row.get(0))?;
+        if found == 0 {
+            return Err(Error::not_found(format!("execution not found: {}", id.0)));
+        }
+    }
+    let mut total = 0u64;
+    for table in TABLES {
+        let n: i64 = conn.query_row(&table.count(), filter, |row| row.get(0))?;
+        total += u64::try_from(n).unwrap_or(0);
+    }
+    write_line(
+        out,
+        &json!({
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "schema_version": SCHEMA_VERSION,
+            "scope": if execution.is_some() { "execution" } else { "store" },
+            "exported_at": time_text(now),
+        }),
+        "",
+    )?;
+    let mut counts = RowCounts::new();
+    let mut done = 0u64;
+    progress(Progress { done, total });
+    for table in TABLES {
+        let mut statement = conn.prepare(&table.select())?;
+        let mut rows = statement.query(filter)?;
+        let mut written = 0u64;
+        while let Some(row) = rows.next()? {
+            let mut fields = Map::new();
+            for (index, column) in table.columns.iter().enumerate() {
+                fields.insert(column.name.to_string(), encode(column, row.get_ref(index)?)?);
+            }
+            // Written by hand so that "table" comes first (a JSON map would sort it after "row").
+            write!(out, "{{\"table\":\"{}\",\"row\":", table.name).map_err(cannot_write)?;
+            write_line(out, &Value::Object(fields), "}")?;
+            written += 1;
+            done += 1;
+            if done.is_multiple_of(1024) {
+                progress(Progress { done, total });
+            }
+        }
+        counts.insert(table.name, written);
+    }
+    progress(Progress { done, total: total.max(done) });
+    out.flush().map_err(cannot_write)?;
+    Ok(counts)
+}
+
+/// Checks the header line of an export.
+fn check_header(header: &Value) -> Result<()> {
+    if header.get("format").and_then(Value::as_str) != Some(FORMAT) {
+        return Err(Error::invalid(format!(
+            "not a jetstate export: the first line must be a header with \"format\": \"{FORMAT}\""
+        )));
+    }
+    match header.get("version").and_then(Value::as_u64) {
+        Some(FORMAT_VERSION) => {}
+        other => {
+            return Err(Error::invalid(format!(
+                "export format version {} is not supported (this jetstate reads version {FORMAT_VERSION})",
+                short(other.map(Value::from).as_ref())
+            )))
+        }
+    }
+    match header.get("schema_version").and_then(Value::as_i64) {
+        Some(version) if version <= SCHEMA_VERSION => Ok(()),
+        other => Err(Error::invalid(format!(
+            "the export was written by a jetstate of schema version {} (this one has {SCHEMA_VERSION}): upgrade jetstate",
+            short(other.map(Value::from).as_ref())
+        ))),
+    }
+}
+
+/// Checks what the schema alone does not: an event's type is its kind's tag, an execution's
+/// status is one the core reads back.
+fn check_row(table: &Table, row: &Map<String, Value>) -> Result<()> {
+    match table.name {
+        "events" => {
+            let kind = row.get("kind").unwrap_or(&Value::Null);
+            let tag = crate::event_log::kind_type(kind)?;
+            if row.get("event_type").and_then(Value::as_str) != Some(tag) {
+                return Err(Error::invalid(format!("events.event_type must be the kind's type tag {tag:?}")));
+            }
+        }
+        "executions" => {
+            let status = row.get("status").and_then(Value::as_str).unwrap_or("");
+            status.parse::<crate::workflow::WorkflowStatus>()?;
+        }
+        _ => {}
+    }
+    for name in row.keys() {
+        if !table.columns.iter().any(|c| c.name == name) {
+            return Err(Error::invalid(format!("{} has no column {name:?}", table.name)));
+        }
+    }
+    Ok(())
+}
+
+/// Reads an export from `input` and writes its rows, in the caller's write transaction (`conn`).
+/// `progress` gets the bytes read so far out of `total_bytes` (0 when unknown). Any error names
+/// its line; the caller's transaction then rolls back, leaving the store as it was.
+pub(crate) fn import(
+    conn: &Connection,
+    input: &mut dyn BufRead,
+    total_bytes: u64,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<RowCounts> {
+    let mut counts = RowCounts::new();
+    let mut line = String::new();
+    let (mut number, mut read) = (0u64, 0u64);
+    loop {
+        line.clear();
+        let n = input
+            .read_line(&mut line)
+            .map_err(|err| Error::invalid(format!("line {}: cannot read the export: {err}", number + 1)))?;
+        if n == 0 {
+            break;
+        }
+        number += 1;
+        read += n as u64;
+        let at_line = |err: Error| Error::new(err.kind(), format!("line {number}: {}", err.message()));
+        if line.trim().is_empty() {
+            continue;
+        }
+        let value = crate::wire::parse(&line, 2)
+            .map_err(|err| match err.kind() {
+                ErrorKind::Serialization => Error::invalid(err.message().to_string()),
+                _ => err,
+            })
+            .map_err(at_line)?;
+        if number == 1 {
+            check_header(&value).map_err(at_line)?;
+            continue;
+        }
+        import_row(conn, &value, &mut counts).map_err(at_line)?;
+        if number.is_multiple_of(1024) {
+            progress(Progress { done: read, total: total_bytes.max(read) });
+        }
+    }
+    if number == 0 {
+        return Err(Error::invalid("the export is empty: expected a header line"));
+    }
+    progress(Progress { done: read, total: total_bytes.max(read) });
+    Ok(counts)
+}
+
+fn import_row(conn: &Connection, line: &Value, counts: &mut RowCounts) -> Result<()> {
+    let name = line.get("table").and_then(Value::as_str).unwrap_or("");
+    let table = TABLES.iter().find(|t| t.name == name).ok_or_else(|| {
+        Error::invalid(format!(
+            "expected {{\"table\": NAME, \"row\": {{...}}}} with a table of the schema, got table {name:?}"
+        ))
+    })?;
+    let row = line
+        .get("row")
+        .and_then(Value::as_object)
+        .ok_or_else(|| Error::invalid(format!("{name}: \"row\" must be an object of columns")))?;
+    check_row(table, row)?;
+    let values = table.columns.iter().map(|c| decode(table, c, row.get(c.name))).collect::<Result<Vec<_>>>()?;
+    conn.prepare_cached(&table.insert())?.execute(params_from_iter(values)).map_err(|err| {
+        let err = Error::from(err);
+        match err.kind() {
+            ErrorKind::Conflict => Error::conflict(format!(
+                "{name} row ({}) already exists in this store; nothing was imported",
+                key_of(table, row)
+            )),
+            _ if err.message().contains("FOREIGN KEY") => Error::invalid(format!(
+                "{name} row ({}) refers to a tenant or execution that is neither in this store nor earlier in the export",
+                key_of(table, row)
+            )),
+            _ => err,
+        }
+    })?;
+    *counts.entry(table.name).or_default() += 1;
+    Ok(())
+}
+
+fn key_of(table: &Table, row: &Map<String, Value>) -> String {
+    table.key.split(", ").map(|k| format!("{k} {}", short(row.get(k)))).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The table list above is the schema, column for column: a migration that adds a table or a
+    /// column must add it here, or exports would silently lose it.
+    #[test]
+    fn the_table_list_is_the_schema() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("schema.db");
+        crate::Store::open(&path, crate::Options::default()).expect("opens").close().expect("closes");
+        let conn = Connection::open(&path).expect("opens");
+        let mut tables = conn
+            .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+            .expect("prepares");
+        let names = tables.query_map([], |row| row.get::<_, String>(0)).expect("names");
+        let mut schema = Vec::new();
+        for name in names {
+            let name = name.expect("name");
+            let mut info =
+                conn.prepare("SELECT name, \"notnull\" FROM pragma_table_info(?1) ORDER BY cid").expect("prepares");
+            let columns = info
+                .query_map([&name], |row| Ok((row.get::<_, String>(0)?, row.get::<_, bool>(1)?)))
+                .expect("columns")
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .expect("columns");
+            schema.push((name, columns));
+        }
+        let mut listed: Vec<(String, Vec<(String, bool)>)> = TABLES
+            .iter()
+            .map(|t| (t.name.to_string(), t.columns.iter().map(|c| (c.name.to_string(), !c.nullable)).collect()))
+            .collect();
+        listed.sort();
+        assert_eq!(listed, schema);
+    }
+
+    #[test]
+    fn hex_round_trips_and_refuses_what_is_not_hex() {
+        let bytes: Vec<u8> = (0..=255).collect();
+        assert_eq!(unhex(&hex(&bytes)), Some(bytes));
+        assert_eq!(unhex("abc"), None);
+        assert_eq!(unhex("zz"), None);
+        assert_eq!(unhex("é"), None);
+    }
+}
