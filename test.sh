@@ -74,3 +74,15 @@ node_project=$(mktemp -d)
 step "races across languages: Rust, Python and Node worker processes on one file (tests/races)"
 cargo build --quiet --example race_worker
 "$venv/bin/python" -m pytest -q tests/races
+
+# ── The `jetstate ui` inspector in a real browser: Debian's Chromium, driven by playwright-core ──
+step "jetstate ui in headless Chromium (cli/tests/ui: list, filters, timeline, escaping, read-only)"
+if ! [ -x /usr/bin/chromium ]; then
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    else
+        sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    fi
+fi
+cargo build --quiet -p jetstate-cli
+(cd cli/tests/ui && npm ci --no-audit --no-fund --loglevel=error && JETSTATE_BIN="$repo_root/target/debug/jetstate" node --test)

@@ -7,13 +7,14 @@
 
 mod demo;
 mod output;
+mod report;
+mod ui;
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use jetstate::serde_json::json;
 use jetstate::{wire, Error, ErrorKind, Options, Store, Tenant, TenantId, TenantStatus, WorkItemStatus};
 
 use output::{field, or_dash, table, time, Bar};
@@ -106,6 +107,13 @@ enum Command {
     /// Write the rows of an export (stdin, or INPUT) into FILE, created if it does not exist:
     /// all of them in one transaction, or on any error none.
     Import { file: PathBuf, input: Option<PathBuf> },
+    /// Serve a read-only web inspector of FILE on 127.0.0.1 (executions, timelines, queues,
+    /// dead letters). Port 0 takes any free port; the address is printed on start.
+    Ui {
+        file: PathBuf,
+        #[arg(long, default_value_t = 7070)]
+        port: u16,
+    },
 }
 
 #[derive(Subcommand)]
@@ -249,6 +257,7 @@ fn run(command: Command) -> jetstate::Result<()> {
         }
         Command::Export { file, execution, output } => export(&file, execution.as_deref(), output.as_deref()),
         Command::Import { file, input } => import(&file, input.as_deref()),
+        Command::Ui { file, port } => ui::serve(open(&file, true)?, &file, port),
     }
 }
 
@@ -323,14 +332,12 @@ fn import(file: &Path, input: Option<&Path>) -> jetstate::Result<()> {
 
 fn status(file: &Path, json: bool) -> jetstate::Result<()> {
     let store = open(file, true)?;
-    let summary = store.summary()?;
-    let file_bytes = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
     if json {
-        let mut value = wire::to_json(&summary)?;
-        value["file_bytes"] = json!(file_bytes);
-        output::json(&value);
+        output::json(&report::status(&store, file)?);
         return Ok(());
     }
+    let summary = store.summary()?;
+    let file_bytes = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
     field("schema version", summary.schema_version);
     field("file size", format!("{file_bytes} bytes"));
     let executions: Vec<String> = summary.executions.iter().map(|(status, n)| format!("{status} {n}")).collect();
@@ -361,20 +368,16 @@ fn status(file: &Path, json: bool) -> jetstate::Result<()> {
 
 fn show(file: &Path, execution_id: &str, json: bool) -> jetstate::Result<()> {
     let store = open(file, true)?;
+    if json {
+        output::json(&report::execution(&store, execution_id)?);
+        return Ok(());
+    }
     let id = wire::execution_id(execution_id)?;
     let execution = store
         .get_execution(&id)?
         .ok_or_else(|| Error::new(ErrorKind::NotFound, format!("execution not found: {execution_id}")))?;
     let state = store.materialize(&id)?;
     let events = store.get_events(&id)?;
-    if json {
-        output::json(&json!({
-            "execution": wire::to_json(&execution)?,
-            "materialized": state.to_json(),
-            "events": wire::to_json(&events)?,
-        }));
-        return Ok(());
-    }
     println!("execution   {}", execution.execution_id.0);
     println!("workflow    {} version {}", execution.workflow_id, execution.workflow_version);
     println!("status      {} (from events: {})", execution.status, state.status);

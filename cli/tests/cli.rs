@@ -133,7 +133,14 @@ fn bad_files_and_unknown_ids_give_clear_messages_and_exit_codes() {
     let dir = tempfile::tempdir().expect("tempdir");
     let missing = dir.path().join("missing.db");
     let absent = missing.to_str().expect("path");
-    for args in [vec!["status", absent], vec!["reclaim", absent], vec!["tenants", absent, "create", "x", "y"]] {
+    let every = [
+        vec!["status", absent],
+        vec!["reclaim", absent],
+        vec!["tenants", absent, "create", "x", "y"],
+        vec!["export", absent],
+        vec!["ui", absent, "--port", "0"],
+    ];
+    for args in every {
         let output = jetstate(&args);
         assert_eq!(output.status.code(), Some(1), "{args:?}");
         assert!(String::from_utf8_lossy(&output.stderr).contains("no such file"), "{args:?}");
@@ -262,4 +269,103 @@ fn colour_and_progress_bars_only_on_a_terminal() {
     let copied = jetstate(&["backup", file, copy.to_str().expect("path")]);
     assert!(copied.status.success());
     assert!(!copied.stderr.contains(&b'\r') && !copied.stderr.contains(&0x1b));
+}
+
+/// `jetstate ui` started on a free port; killed when dropped.
+struct Inspector {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Inspector {
+    fn start(file: &str) -> Inspector {
+        use std::io::BufRead as _;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_jetstate"))
+            .args(["ui", file, "--port", "0"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("starts");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("a first line");
+        let port = line
+            .split("http://127.0.0.1:")
+            .nth(1)
+            .and_then(|rest| rest.split('/').next())
+            .and_then(|port| port.parse().ok())
+            .unwrap_or_else(|| panic!("no address in {line:?}"));
+        Inspector { child, port }
+    }
+
+    /// One HTTP/1.0 request; the status code and the body.
+    fn request(&self, method: &str, path: &str, host: &str) -> (u16, String) {
+        use std::io::{Read as _, Write as _};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.port)).expect("connects");
+        write!(stream, "{method} {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").expect("sends");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("reads");
+        let status = response.split(' ').nth(1).and_then(|code| code.parse().ok()).expect("a status line");
+        let body = response.split_once("\r\n\r\n").map(|(_, body)| body.to_string()).unwrap_or_default();
+        (status, body)
+    }
+
+    fn get(&self, path: &str) -> (u16, String) {
+        self.request("GET", path, &format!("127.0.0.1:{}", self.port))
+    }
+}
+
+impl Drop for Inspector {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn the_inspector_serves_the_read_commands_json_on_loopback_only_and_never_writes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (path, id, poison) = prepared(dir.path());
+    let file = path.to_str().expect("path");
+    let before = std::fs::read(&path).expect("bytes");
+    let ui = Inspector::start(file);
+
+    let (code, page) = ui.get("/");
+    assert_eq!(code, 200);
+    assert!(page.contains("<title>jetstate inspector</title>"));
+    assert_eq!(ui.get("/app.js").0, 200);
+    assert_eq!(ui.get("/app.css").0, 200);
+
+    let (code, body) = ui.get("/api/status");
+    assert_eq!(code, 200);
+    let status: Value = jetstate::serde_json::from_str(&body).expect("JSON");
+    assert_eq!(status["executions"], json_of(&jetstate(&["status", file, "--json"]))["executions"]);
+    let (_, body) = ui.get(&format!("/api/executions/{id}"));
+    let shown: Value = jetstate::serde_json::from_str(&body).expect("JSON");
+    assert_eq!(shown, json_of(&jetstate(&["show", file, &id.to_string(), "--json"])), "the same JSON as show --json");
+    let (_, body) = ui.get("/api/executions?status=pending&tenant=default&limit=1");
+    assert_eq!(jetstate::serde_json::from_str::<Value>(&body).expect("JSON").as_array().expect("list").len(), 1);
+    let (_, body) = ui.get("/api/executions?tenant=acme%20corp");
+    assert_eq!(body, "[]");
+    let (_, body) = ui.get("/api/dlq");
+    assert_eq!(
+        jetstate::serde_json::from_str::<Value>(&body).expect("JSON")[0]["item"]["id"],
+        json!(poison.id.to_string())
+    );
+    let (_, body) = ui.get("/api/queue?status=pending");
+    assert_eq!(jetstate::serde_json::from_str::<Value>(&body).expect("JSON").as_array().expect("list").len(), 1);
+
+    let (code, body) = ui.get(&format!("/api/executions/{}", ExecutionId::new()));
+    assert_eq!(code, 404);
+    assert!(body.contains("\"code\":\"NOT_FOUND\""), "{body}");
+    assert_eq!(ui.get("/api/executions/not-an-id").0, 400);
+    assert_eq!(ui.get("/api/executions?status=sleepy").0, 400);
+    assert_eq!(ui.get("/api/executions?limit=lots").0, 400);
+    assert_eq!(ui.get("/nowhere").0, 404);
+
+    // Read-only, and only for a page that addressed it by the loopback address.
+    assert_eq!(ui.request("POST", "/api/status", &format!("127.0.0.1:{}", ui.port)).0, 405);
+    assert_eq!(ui.request("DELETE", "/api/dlq", &format!("localhost:{}", ui.port)).0, 405);
+    assert_eq!(ui.request("GET", "/api/status", "attacker.example").0, 421, "DNS rebinding refused");
+    assert_eq!(ui.request("GET", "/api/status", &format!("localhost:{}", ui.port)).0, 200);
+    drop(ui);
+    assert_eq!(std::fs::read(&path).expect("bytes"), before, "the inspector changed the file");
 }

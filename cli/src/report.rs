@@ -1,0 +1,27 @@
+//! What the read commands report, as JSON: the `--json` output of `status` and `show`, and the
+//! answers of `jetstate ui`'s API are these same values, so a script and the page see one shape.
+
+use std::path::Path;
+
+use jetstate::serde_json::{json, Value};
+use jetstate::{wire, Error, ErrorKind, Store};
+
+/// The store at a glance (`jetstate status --json`): the core's summary and the file's size.
+pub fn status(store: &Store, file: &Path) -> jetstate::Result<Value> {
+    let mut value = wire::to_json(&store.summary()?)?;
+    value["file_bytes"] = json!(std::fs::metadata(file).map(|m| m.len()).unwrap_or(0));
+    Ok(value)
+}
+
+/// One execution (`jetstate show --json`): its record, its materialized state, its events.
+pub fn execution(store: &Store, execution_id: &str) -> jetstate::Result<Value> {
+    let id = wire::execution_id(execution_id)?;
+    let execution = store
+        .get_execution(&id)?
+        .ok_or_else(|| Error::new(ErrorKind::NotFound, format!("execution not found: {execution_id}")))?;
+    Ok(json!({
+        "execution": wire::to_json(&execution)?,
+        "materialized": store.materialize(&id)?.to_json(),
+        "events": wire::to_json(&store.get_events(&id)?)?,
+    }))
+}
