@@ -29,7 +29,7 @@ use std::io::{BufRead, Write};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::types::{Value as SqlValue, ValueRef};
-use rusqlite::{params_from_iter, Connection};
+use rusqlite::{ffi, params_from_iter, Connection};
 use serde_json::{json, Map, Value};
 
 use crate::clock::{from_micros, to_micros};
@@ -264,17 +264,6 @@ fn time_text(micros: i64) -> String {
     from_micros(micros).to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len()).step_by(2).map(|i| text.get(i..i + 2).and_then(|pair| u8::from_str_radix(pair, 16).ok())).collect()
-}
-
 /// A stored value as it is written in a line.
 fn encode(column: &Column, value: ValueRef<'_>) -> Result<Value> {
     let wrong = || Error::database(format!("column {} holds a value of an unexpected type", column.name));
@@ -290,7 +279,7 @@ fn encode(column: &Column, value: ValueRef<'_>) -> Result<Value> {
             let text = std::str::from_utf8(text).map_err(|_| wrong())?;
             crate::wire::parse(text, 0)?
         }
-        (Hex, ValueRef::Blob(bytes)) => Value::String(hex(bytes)),
+        (Hex, ValueRef::Blob(bytes)) => Value::String(hex::encode(bytes)),
         _ => return Err(wrong()),
     })
 }
@@ -320,7 +309,9 @@ fn decode(table: &Table, column: &Column, value: Option<&Value>) -> Result<SqlVa
             SqlValue::Integer(to_micros(&at.with_timezone(&Utc)))
         }
         Json => SqlValue::Text(crate::storage::json_text(value)?),
-        Hex => SqlValue::Blob(value.as_str().and_then(unhex).ok_or_else(|| expected("hex digits"))?),
+        Hex => SqlValue::Blob(
+            value.as_str().and_then(|text| hex::decode(text).ok()).ok_or_else(|| expected("hex digits"))?,
+        ),
     })
 }
 
@@ -520,17 +511,22 @@ fn import_row(conn: &Connection, line: &Value, counts: &mut RowCounts) -> Result
     check_row(table, row)?;
     let values = table.columns.iter().map(|c| decode(table, c, row.get(c.name))).collect::<Result<Vec<_>>>()?;
     conn.prepare_cached(&table.insert())?.execute(params_from_iter(values)).map_err(|err| {
-        let err = Error::from(err);
-        match err.kind() {
-            ErrorKind::Conflict => Error::conflict(format!(
-                "{name} row ({}) already exists in this store; nothing was imported",
-                key_of(table, row)
+        let extended = match &err {
+            rusqlite::Error::SqliteFailure(failure, _) => failure.extended_code,
+            _ => 0,
+        };
+        let key = key_of(table, row);
+        match extended {
+            ffi::SQLITE_CONSTRAINT_PRIMARYKEY | ffi::SQLITE_CONSTRAINT_UNIQUE => {
+                Error::conflict(format!("{name} row ({key}) already exists in this store; nothing was imported"))
+            }
+            ffi::SQLITE_CONSTRAINT_FOREIGNKEY => Error::invalid(format!(
+                "{name} row ({key}) refers to a tenant or execution that is neither in this store nor earlier in the export"
             )),
-            _ if err.message().contains("FOREIGN KEY") => Error::invalid(format!(
-                "{name} row ({}) refers to a tenant or execution that is neither in this store nor earlier in the export",
-                key_of(table, row)
-            )),
-            _ => err,
+            ffi::SQLITE_CONSTRAINT_CHECK | ffi::SQLITE_CONSTRAINT_NOTNULL => {
+                Error::invalid(format!("{name} row ({key}) holds a value the schema refuses: {}", Error::from(err).message()))
+            }
+            _ => Error::from(err),
         }
     })?;
     *counts.entry(table.name).or_default() += 1;
@@ -575,14 +571,5 @@ mod tests {
             .collect();
         listed.sort();
         assert_eq!(listed, schema);
-    }
-
-    #[test]
-    fn hex_round_trips_and_refuses_what_is_not_hex() {
-        let bytes: Vec<u8> = (0..=255).collect();
-        assert_eq!(unhex(&hex(&bytes)), Some(bytes));
-        assert_eq!(unhex("abc"), None);
-        assert_eq!(unhex("zz"), None);
-        assert_eq!(unhex("é"), None);
     }
 }

@@ -220,6 +220,9 @@ fn every_bad_line_is_refused_with_its_number_and_nothing_is_written() {
     let header = good.lines().next().expect("header").to_string();
     let event_line = good.lines().find(|l| l.contains("\"table\":\"events\"")).expect("an event").to_string();
     let execution_line = good.lines().find(|l| l.contains("\"table\":\"executions\"")).expect("execution").to_string();
+    let whole = export(&source, None);
+    let token_line = whole.lines().find(|l| l.contains("\"table\":\"api_tokens\"")).expect("a token").to_string();
+    let tenant_line = whole.lines().find(|l| l.contains("\"table\":\"tenants\"")).expect("a tenant").to_string();
     let edit = |line: &str, f: &dyn Fn(&mut Value)| {
         let mut value: Value = jetstate::serde_json::from_str(line).expect("JSON");
         f(&mut value);
@@ -280,6 +283,16 @@ fn every_bad_line_is_refused_with_its_number_and_nothing_is_written() {
             ErrorKind::InvalidArgument,
         ),
         ("event of no execution", format!("{header}\n{event_line}\n"), ErrorKind::InvalidArgument),
+        (
+            "token hash not hex",
+            format!("{header}\n{}\n", edit(&token_line, &|v| v["row"]["token_hash"] = json!("zz"))),
+            ErrorKind::InvalidArgument,
+        ),
+        (
+            "tenant status unknown",
+            format!("{header}\n{}\n", edit(&tenant_line, &|v| v["row"]["status"] = json!("gone"))),
+            ErrorKind::InvalidArgument,
+        ),
     ];
     let target = open(&dir.path().join("b.db"));
     let before = export(&target, None);
