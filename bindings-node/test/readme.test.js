@@ -73,10 +73,13 @@ test('TypeScript catches misuse', () => {
   for (const line of [4, 5, 6, 7, 8]) assert.match(checked.stdout, new RegExp(`wrong\\.ts\\(${line},`), checked.stdout);
 });
 
-test('index.d.ts declares every method of Store, and no any or unknown', () => {
+test('index.d.ts and surface.d.ts declare every method of Store, and no any or unknown', () => {
   const { Store } = require('..');
-  const dts = fs.readFileSync(path.join(ROOT, 'index.d.ts'), 'utf8');
-  const methods = Object.getOwnPropertyNames(Store.prototype).filter((name) => name !== 'constructor');
-  for (const name of methods) assert.match(dts, new RegExp(`\\n  (?:get )?(?:readonly )?${name}[(:]`), `Store.${name} is not in index.d.ts`);
+  const dts = ['index.d.ts', 'surface.d.ts'].map((file) => fs.readFileSync(path.join(ROOT, file), 'utf8')).join('\n');
+  const methods = [Store.prototype, Object.getPrototypeOf(Store.prototype)]
+    .flatMap((proto) => Object.getOwnPropertyNames(proto))
+    .filter((name) => name !== 'constructor');
+  assert.ok(methods.includes('claimFenced') && methods.includes('now'), methods.join(' '));
+  for (const name of methods) assert.match(dts, new RegExp(`\\n  (?:get )?(?:readonly )?${name}[(:]`), `Store.${name} is not declared`);
   assert.doesNotMatch(dts, /\b(any|unknown)\b/);
 });

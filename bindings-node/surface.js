@@ -1,0 +1,364 @@
+'use strict';
+// What the JavaScript API of jetstate is on every host: Node (`index.js`, over the native addon)
+// and the browser (the `jetstate-web` package, over a worker running the WebAssembly build, which
+// uses this very file: its build wraps it as an ES module). No `require`, no host API but Web
+// Crypto, so that it runs unchanged in both.
+//
+// The core runs the operations by name, with JSON arguments and results in the wire form of
+// tests/conformance/README.md (snake_case keys, RFC 3339 times). This file holds what is
+// JavaScript-shaped and nothing else: the methods with camelCase names, records as plain objects
+// with camelCase keys and `Date`s, values checked for JSON on the way in, and errors as
+// `JetstateError`s with a `code`. Every rule is the core's.
+//
+// Invariants kept here: only record fields are renamed, never the keys of a caller's JSON values
+// (payloads, states, event kinds, definitions' IR, policies); a value that JSON cannot hold
+// exactly is refused with SERIALIZATION before anything is written.
+
+
+// ── Errors ──────────────────────────────────────────────────────────────────────────────────
+
+/** An error of the store; `code` names its kind (CONTRACT.md, section 8). */
+class JetstateError extends Error {
+  constructor(code, message) {
+    super(message);
+    this.name = 'JetstateError';
+    this.code = code;
+  }
+}
+
+const ErrorCode = Object.freeze({
+  NOT_FOUND: 'NOT_FOUND',
+  SEQUENCE_CONFLICT: 'SEQUENCE_CONFLICT',
+  CONFLICT: 'CONFLICT',
+  LEASE_LOST: 'LEASE_LOST',
+  INVALID_ARGUMENT: 'INVALID_ARGUMENT',
+  DATABASE: 'DATABASE',
+  SERIALIZATION: 'SERIALIZATION',
+});
+
+/** The addon answers a refused call with `!CODE message` (a JSON text never starts with `!`). */
+function refusal(text) {
+  const space = text.indexOf(' ');
+  return new JetstateError(text.slice(1, space), text.slice(space + 1));
+}
+
+// ── Records: wire form (snake_case, RFC 3339) <-> JavaScript (camelCase, Date) ──────────────
+
+// For each record: its time fields, and fields that hold records or lists of records. Every
+// other field's value is passed as it is (ids, numbers, statuses, the caller's JSON).
+const RECORDS = {
+  definition: { times: ['created_at'] },
+  execution: { times: ['started_at', 'updated_at', 'completed_at'] },
+  event: { times: ['created_at'] },
+  snapshot: { times: ['created_at'] },
+  workItem: { times: ['created_at', 'lease_expires_at'] },
+  lease: { times: ['expires_at'], records: { item: 'workItem' } },
+  queueEntry: { times: ['retry_after', 'updated_at'], records: { item: 'workItem' } },
+  reclaim: { lists: { retryable: 'workItem', exhausted: 'workItem' } },
+  apiToken: { times: ['created_at', 'expires_at'] },
+  tokenRecord: { times: ['revoked_at', 'last_used_at'], records: { info: 'apiToken' } },
+  newToken: { records: { info: 'apiToken' } },
+  tenant: { times: ['created_at', 'updated_at'], records: { limits: 'limits' } },
+  limits: {},
+  materialized: {},
+  summary: { times: ['oldest_pending'] },
+};
+for (const spec of Object.values(RECORDS)) {
+  spec.times = new Set(spec.times || []);
+  spec.records = spec.records || {};
+  spec.lists = spec.lists || {};
+}
+
+// Record keys are few and repeat in every record: convert each once.
+const CAMEL = new Map();
+const camel = (key) => {
+  let name = CAMEL.get(key);
+  if (name === undefined) CAMEL.set(key, (name = key.replace(/_([a-z0-9])/g, (_, c) => c.toUpperCase())));
+  return name;
+};
+const snake = (key) => key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+
+/** A record from its wire form. */
+function fromWire(kind, wire) {
+  if (wire === null || wire === undefined) return null;
+  const spec = RECORDS[kind];
+  const out = {};
+  for (const key of Object.keys(wire)) {
+    const value = wire[key];
+    if (spec.times.has(key)) out[camel(key)] = value === null ? null : new Date(value);
+    else if (key in spec.records) out[camel(key)] = fromWire(spec.records[key], value);
+    else if (key in spec.lists) out[camel(key)] = value.map((item) => fromWire(spec.lists[key], item));
+    else out[camel(key)] = value;
+  }
+  return out;
+}
+
+/** A record's wire form, from a caller's object (camelCase or snake_case keys). */
+function toWire(kind, record, name) {
+  if (record === null || typeof record !== 'object' || Array.isArray(record)) {
+    throw new JetstateError(ErrorCode.INVALID_ARGUMENT, `${name} must be an object, got ${describe(record)}`);
+  }
+  const spec = RECORDS[kind];
+  const out = {};
+  for (const key of Object.keys(record)) {
+    const wireKey = snake(key);
+    const value = record[key];
+    if (value === undefined) continue;
+    out[wireKey] = wireKey in spec.records && value !== null ? toWire(spec.records[wireKey], value, `${name}.${key}`) : value;
+  }
+  return out;
+}
+
+const describe = (value) => (value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value);
+
+/** JSON text of the arguments; what JSON cannot hold exactly is refused, not silently changed. */
+function encode(args) {
+  try {
+    return JSON.stringify(args, function check(key, value) {
+      switch (typeof value) {
+        case 'number':
+          if (!Number.isFinite(value)) throw refuse(`${value} is not a JSON number`);
+          return value;
+        case 'bigint':
+          if (value > MAX_U64 || value < MIN_I64) throw refuse(`${value}n does not fit in 64 bits`);
+          // Beyond 2^53 a number would round: the digits travel in a marked string instead.
+          return value >= -MAX_SAFE && value <= MAX_SAFE ? Number(value) : `${INTEGER_MARK}${value}`;
+        case 'function':
+        case 'symbol':
+          throw refuse(`a ${typeof value} is not JSON`);
+        case 'undefined':
+          if (Array.isArray(this)) throw refuse('undefined is not JSON');
+          return value;
+        case 'object':
+          if (value instanceof Map || value instanceof Set) throw refuse(`a ${value.constructor.name} is not JSON`);
+          if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) throw refuse('binary data is not JSON');
+          return value;
+        default:
+          return value;
+      }
+    }).replace(RAW_INTEGER, (_, digits) => digits);
+  } catch (err) {
+    if (err instanceof JetstateError) throw err;
+    if (err instanceof RangeError) {
+      throw new JetstateError(ErrorCode.INVALID_ARGUMENT, 'JSON nested deeper than 127 levels is refused: it could not be read back');
+    }
+    throw refuse(err.message); // a cycle
+  }
+}
+
+const refuse = (message) => new JetstateError(ErrorCode.SERIALIZATION, message);
+
+// A bigint beyond 2^53 travels as a string with a mark no caller's string can hold by chance
+// (a NUL and 64 random bits), unquoted after stringify: exact to 64 bits.
+const MAX_U64 = 18446744073709551615n;
+const MIN_I64 = -9223372036854775808n;
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+const INTEGER_MARK = `\u0000jetstate-int-${Array.from(globalThis.crypto.getRandomValues(new Uint8Array(8)), (b) => b.toString(16).padStart(2, '0')).join('')}:`;
+const RAW_INTEGER = new RegExp(`"\\\\u0000${INTEGER_MARK.slice(1)}(-?\\d+)"`, 'g');
+
+// ── The operations ──────────────────────────────────────────────────────────────────────────
+
+// name: [operation, parameters, result]. A parameter is its wire name, or [wire name, record
+// kind] for a record argument (or [name, [kind]] for a list of records). A result is a record
+// kind, [kind] for a list of records, or null for a value passed as it is.
+const OPERATIONS = {
+  storeWorkflow: ['store_workflow', [['definition', 'definition']], null],
+  getWorkflow: ['get_workflow', ['workflow_id', 'version'], 'definition'],
+  createExecution: ['create_execution', [['execution', 'execution']], null],
+  getExecution: ['get_execution', ['execution_id'], 'execution'],
+  updateExecutionStatus: ['update_execution_status', ['execution_id', 'status'], null],
+  updateExecutionCurrentState: ['update_execution_current_state', ['execution_id', 'current_state'], null],
+  patchAppendArray: ['patch_append_array', ['execution_id', 'key', 'value'], null],
+  listExecutions: ['list_executions', ['status', 'limit', 'offset'], ['execution']],
+  appendEvent: ['append_event', [['event', 'event']], null],
+  appendEvents: ['append_events', [['events', ['event']]], null],
+  appendNextEvent: ['append_next_event', ['execution_id', 'kind'], 'event'],
+  appendNextEvents: ['append_next_events', ['execution_id', 'kinds'], ['event']],
+  getEvents: ['get_events', ['execution_id'], ['event']],
+  getEventsSince: ['get_events_since', ['execution_id', 'since'], ['event']],
+  latestSequence: ['latest_sequence', ['execution_id'], null],
+  writeSnapshot: ['write_snapshot', [['snapshot', 'snapshot']], null],
+  latestSnapshot: ['latest_snapshot', ['execution_id'], 'snapshot'],
+  materialize: ['materialize', ['execution_id'], 'materialized'],
+  enqueueWorkItem: ['enqueue_work_item', [['item', 'workItem']], null],
+  enqueueWorkItems: ['enqueue_work_items', [['items', ['workItem']]], null],
+  getWorkItem: ['get_work_item', ['item_id'], 'queueEntry'],
+  listWorkItems: ['list_work_items', ['status', 'limit', 'offset'], ['queueEntry']],
+  claimWorkItem: ['claim_work_item', ['worker_id', 'queue_types'], 'workItem'],
+  claimFenced: ['claim_fenced', ['worker_id', 'queue_types', 'lease_ms'], 'lease'],
+  renewLease: ['renew_lease', ['item_id', 'worker_id'], null],
+  renewFenced: ['renew_fenced', ['item_id', 'token', 'lease_ms'], 'time'],
+  completeWorkItem: ['complete_work_item', ['item_id'], null],
+  completeFenced: ['complete_fenced', ['item_id', 'token'], null],
+  failWorkItem: ['fail_work_item', ['item_id', 'error'], null],
+  failFenced: ['fail_fenced', ['item_id', 'token', 'error'], null],
+  reclaimExpiredLeases: ['reclaim_expired_leases', [], 'reclaim'],
+  moveToDeadLetter: ['move_to_dead_letter', ['item_id', 'error'], null],
+  requeueDeadLetter: ['requeue_dead_letter', ['item_id'], null],
+  requeueAllDeadLetters: ['requeue_all_dead_letters', [], null],
+  purgeDeadLetters: ['purge_dead_letters', [], null],
+  createToken: ['create_token', ['name', 'role', 'expires_at'], 'newToken'],
+  validateToken: ['validate_token', ['token'], 'apiToken'],
+  revokeToken: ['revoke_token', ['id'], null],
+  listTokens: ['list_tokens', [], ['tokenRecord']],
+  createTenant: ['create_tenant', [['tenant', 'tenant']], null],
+  getTenant: ['get_tenant', ['id'], 'tenant'],
+  listTenants: ['list_tenants', [], ['tenant']],
+  updateTenant: ['update_tenant', [['tenant', 'tenant']], null],
+  backup: ['backup', ['dest'], null],
+  summary: ['summary', [], 'summary'],
+  close: ['close', [], null],
+};
+
+function shape(result, wire) {
+  if (result === null) return wire;
+  if (result === 'time') return new Date(wire);
+  if (Array.isArray(result)) return wire.map((record) => fromWire(result[0], record));
+  return fromWire(result, wire);
+}
+
+/** What a store is on every host: the operations as methods, tenant views, the wire calls. A
+ * host (the Node addon, the browser's worker) gives it a handle with `call(op, argsText)` (a
+ * Promise of the result's JSON text, or of `!CODE message`), `forTenant(tenant)` (a handle for
+ * the view) and the getters `tenant`, `durability`, `closed`. */
+class BaseStore {
+  constructor(handle) {
+    Object.defineProperty(this, HANDLE, { value: handle });
+  }
+
+  /** The view of one tenant: every call through it reads and writes that tenant's records only. */
+  forTenant(tenantId) {
+    if (typeof tenantId !== 'string') {
+      throw new JetstateError(ErrorCode.INVALID_ARGUMENT, `tenantId must be a string, got ${describe(tenantId)}`);
+    }
+    return new this.constructor(this[HANDLE].forTenant(tenantId));
+  }
+
+  /** This view's tenant, or null for the whole store. */
+  get tenant() {
+    return this[HANDLE].tenant ?? null;
+  }
+
+  get durability() {
+    return this[HANDLE].durability;
+  }
+
+  get closed() {
+    return this[HANDLE].closed;
+  }
+
+  /** Runs an operation by its wire name with wire-form arguments (what the methods do). */
+  async call(op, args) {
+    const text = await this[HANDLE].call(op, encode(args));
+    if (text.charCodeAt(0) === 33 /* ! */) throw refusal(text);
+    return JSON.parse(text);
+  }
+
+  async [Symbol.asyncDispose]() {
+    await this.close();
+  }
+
+  get [Symbol.toStringTag]() {
+    return 'jetstate.Store';
+  }
+}
+
+/** Where a store keeps its host's handle (a symbol: not a name a caller's code could clash with). */
+const HANDLE = Symbol('jetstate.handle');
+
+for (const [name, [op, params, result]] of Object.entries(OPERATIONS)) {
+  BaseStore.prototype[name] = async function (...values) {
+    const args = {};
+    params.forEach((param, index) => {
+      const value = values[index];
+      if (value === undefined) return;
+      if (typeof param === 'string') args[param] = value;
+      else if (Array.isArray(param[1])) {
+        if (!Array.isArray(value)) {
+          throw new JetstateError(ErrorCode.INVALID_ARGUMENT, `${camel(param[0])} must be an array, got ${describe(value)}`);
+        }
+        args[param[0]] = value.map((record, i) => toWire(param[1][0], record, `${camel(param[0])}[${i}]`));
+      } else args[param[0]] = toWire(param[1], value, camel(param[0]));
+    });
+    return shape(result, await this.call(op, args));
+  };
+  Object.defineProperty(BaseStore.prototype[name], 'name', { value: name });
+}
+
+// ── Building records ────────────────────────────────────────────────────────────────────────
+
+// Web Crypto: in Node (>= 19) and in browsers alike.
+const randomUUID = () => globalThis.crypto.randomUUID();
+
+/** A new pending execution of `workflowId` at `workflowVersion`; its state is its input. */
+function newExecution(workflowId, workflowVersion, initialInput = null, { executionId = randomUUID() } = {}) {
+  const now = new Date();
+  return {
+    executionId, workflowId, workflowVersion, status: 'pending', initialInput, currentState: initialInput,
+    startedAt: now, updatedAt: now, completedAt: null,
+  };
+}
+
+/** A new work item for `queueType`: no attempt made yet, `maxAttempts` allowed (3 by default). */
+function newWorkItem(executionId, nodeId, queueType, payload = null, { maxAttempts = 3, id = randomUUID() } = {}) {
+  return {
+    id, executionId, nodeId, queueType, payload, attempt: 0, maxAttempts, createdAt: new Date(),
+    leaseExpiresAt: null, workerId: null, tenantId: 'default',
+  };
+}
+
+/** A new event of `kind` (an object with a string `type`) at `sequence`. */
+function newEvent(executionId, sequence, kind) {
+  return { id: randomUUID(), executionId, sequence, kind, createdAt: new Date() };
+}
+
+/** A new snapshot of `state` at `atSequence`. */
+function newSnapshot(executionId, atSequence, state) {
+  return { id: randomUUID(), executionId, atSequence, state, createdAt: new Date() };
+}
+
+/** A workflow definition: its IR at one version. */
+function newDefinition(workflowId, version, ir = null) {
+  return { workflowId, version, ir, createdAt: new Date(), tenantId: 'default' };
+}
+
+/** A new active tenant. */
+function newTenant(id, name, { status = 'active', policy = null, limits = null } = {}) {
+  const now = new Date();
+  return { id, name, status, policy, limits, createdAt: now, updatedAt: now };
+}
+
+const OPTIONS = ['durability', 'leaseMs', 'backoffBaseMs', 'backoffCapMs', 'backoffJitter', 'busyTimeoutMs', 'clock', 'readOnly'];
+
+/** The options' wire form (`wire::options` in the core checks every value). */
+function wireOptions(options) {
+  if (options === null || typeof options !== 'object') {
+    throw new JetstateError(ErrorCode.INVALID_ARGUMENT, `options must be an object, got ${describe(options)}`);
+  }
+  const wire = {};
+  for (const key of Object.keys(options)) {
+    if (!OPTIONS.includes(key)) {
+      throw new JetstateError(ErrorCode.INVALID_ARGUMENT, `unknown option ${key} (the options are ${OPTIONS.join(', ')})`);
+    }
+    wire[snake(key)] = options[key];
+  }
+  return wire;
+}
+
+module.exports = {
+  BaseStore,
+  HANDLE,
+  encode,
+  refusal,
+  describe,
+  wireOptions,
+  JetstateError,
+  ErrorCode,
+  newExecution,
+  newWorkItem,
+  newEvent,
+  newSnapshot,
+  newDefinition,
+  newTenant,
+  MAX_JSON_DEPTH: 127,
+};
