@@ -75,14 +75,28 @@ step "races across languages: Rust, Python and Node worker processes on one file
 cargo build --quiet --example race_worker
 "$venv/bin/python" -m pytest -q tests/races
 
-# ── The `jetstate ui` inspector in a real browser: Debian's Chromium, driven by playwright-core ──
-step "jetstate ui in headless Chromium (cli/tests/ui: list, filters, timeline, escaping, read-only)"
-if ! [ -x /usr/bin/chromium ]; then
+# ── Browsers: Debian's Chromium, driven by playwright-core (never a browser a tool downloads) ──
+apt_install() {
     if [ "$(id -u)" = 0 ]; then
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
     else
-        sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+        sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
     fi
-fi
+}
+[ -x /usr/bin/chromium ] || apt_install chromium
+
+step "jetstate ui in headless Chromium (cli/tests/ui: list, filters, timeline, escaping, read-only)"
 cargo build --quiet -p jetstate-cli
 (cd cli/tests/ui && npm ci --no-audit --no-fund --loglevel=error && JETSTATE_BIN="$repo_root/target/debug/jetstate" node --test)
+
+# ── The browser package: the core compiled to wasm32, SQLite in OPFS, tested in Chromium ──────
+step "browser package (bindings-wasm): wasm32 build, lint, tests in Chromium (conformance, persistence, tabs)"
+rustup target list --installed | grep -q '^wasm32-unknown-unknown$' || rustup target add wasm32-unknown-unknown
+command -v clang >/dev/null 2>&1 || apt_install clang   # SQLite's C, compiled for wasm32
+# wasm-bindgen's command line must be the very version of the wasm-bindgen crate in Cargo.lock.
+wasm_bindgen_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/"/, "", $3); print $3 }' Cargo.lock)
+if [ "$(wasm-bindgen --version 2>/dev/null | awk '{ print $2 }')" != "$wasm_bindgen_version" ]; then
+    cargo install --quiet wasm-bindgen-cli --version "$wasm_bindgen_version"
+fi
+cargo clippy --quiet --profile web --target wasm32-unknown-unknown -p jetstate-web -- -D warnings
+(cd bindings-wasm && npm ci --no-audit --no-fund --loglevel=error && node scripts/build.cjs && node --test test/*.test.cjs)

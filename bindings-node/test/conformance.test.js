@@ -1,129 +1,18 @@
 'use strict';
-// Replays every scenario of tests/conformance/*.json through the package's public methods (the
-// format is in tests/conformance/README.md; argument order in positional/parameters.json). Results are turned
-// back into the wire form (snake_case keys, ISO times) to be matched; every failing step of a file
-// is reported at once.
+// The shared conformance scenarios, replayed through this package's public methods.
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const fs = require('node:fs');
-const path = require('node:path');
 
-const { Store, JetstateError } = require('..');
-
-const DIR = path.join(__dirname, '..', '..', 'tests', 'conformance');
-const PARAMETERS = JSON.parse(fs.readFileSync(path.join(DIR, 'positional', 'parameters.json'), 'utf8'));
-const SCENARIOS = fs.readdirSync(DIR).filter((f) => f.endsWith('.json')).sort();
-
-const camel = (key) => key.replace(/_([a-z0-9])/g, (_, c) => c.toUpperCase());
-const snake = (key) => key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
-
-/** A result in the wire form the scenarios are written in. */
-function toWire(value) {
-  if (value instanceof Date) return value.toISOString();
-  if (Array.isArray(value)) return value.map(toWire);
-  if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [snake(k), toWire(v)]));
-  }
-  return value;
-}
-
-function sameInstant(want, got) {
-  const [a, b] = [Date.parse(want), Date.parse(got)];
-  return /^\d{4}-\d\d-\d\dT/.test(want) && !Number.isNaN(a) && a === b;
-}
-
-/** Where `actual` fails to match `expected` (README.md, "Matching"), or null. */
-function mismatch(expected, actual, at, exact, present = true) {
-  if (expected === '$any') return present && actual !== null && actual !== undefined ? null : `at ${at}: expected a value, got nothing`;
-  if (expected === null) return actual === null || actual === undefined ? null : `at ${at}: expected null, got ${JSON.stringify(actual)}`;
-  if (Array.isArray(expected)) {
-    if (!Array.isArray(actual) || actual.length !== expected.length) return `at ${at}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`;
-    for (let i = 0; i < expected.length; i++) {
-      const why = mismatch(expected[i], actual[i], `${at}[${i}]`, exact);
-      if (why) return why;
-    }
-    return null;
-  }
-  if (typeof expected === 'object') {
-    if (actual === null || typeof actual !== 'object' || Array.isArray(actual)) return `at ${at}: expected an object, got ${JSON.stringify(actual)}`;
-    for (const [key, want] of Object.entries(expected)) {
-      const why = mismatch(want, actual[key], `${at}.${key}`, exact, key in actual);
-      if (why) return why;
-    }
-    if (exact) {
-      const extra = Object.keys(actual).find((key) => actual[key] !== null && actual[key] !== undefined && !(key in expected));
-      if (extra) return `at ${at}.${extra}: unexpected ${JSON.stringify(actual[extra])}`;
-    }
-    return null;
-  }
-  if (expected === actual) return null;
-  if (typeof expected === 'string' && typeof actual === 'string' && sameInstant(expected, actual)) return null;
-  return present ? `at ${at}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}` : `at ${at}: expected ${JSON.stringify(expected)}, got nothing`;
-}
-
-const pick = (value, dotted) =>
-  dotted.split('.').filter(Boolean).reduce((at, part) => (at === null || at === undefined ? undefined : at[part]), value);
-
-function substitute(value, saved) {
-  if (typeof value === 'string' && value.startsWith('$') && value !== '$any') {
-    const [name, ...rest] = value.slice(1).split('.');
-    if (!(name in saved)) throw new Error(`no saved value ${name} (an earlier step failed)`);
-    return pick(saved[name], rest.join('.'));
-  }
-  if (Array.isArray(value)) return value.map((v) => substitute(v, saved));
-  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, substitute(v, saved)]));
-  return value;
-}
-
-/** Calls the step's method on `store` with positional arguments, as a JavaScript user would. */
-async function run(store, op, args) {
-  if (op === 'advance_clock') return store.advanceClock(args.ms);
-  const method = store[camel(op)];
-  assert.equal(typeof method, 'function', `the package has no method ${camel(op)}`);
-  const values = PARAMETERS[op].map((name) => (name === 'expires_at' && args[name] ? new Date(args[name]) : args[name]));
-  while (values.length && values[values.length - 1] === undefined) values.pop();
-  return method.apply(store, values);
-}
-
-async function replay(file) {
-  const scenario = JSON.parse(fs.readFileSync(path.join(DIR, file), 'utf8'));
-  const o = scenario.options;
-  const root = await Store.open(null, {
-    clock: new Date(o.clock), leaseMs: o.lease_ms, backoffBaseMs: o.backoff_base_ms, backoffCapMs: o.backoff_cap_ms,
-  });
-  const saved = {};
-  const failures = [];
-  for (const [index, step] of scenario.steps.entries()) {
-    const place = `${file} step ${index + 1} (${step.op})`;
-    const store = step.tenant ? root.forTenant(step.tenant) : root;
-    let result;
-    try {
-      result = toWire(await run(store, step.op, substitute(step.args || {}, saved)));
-    } catch (err) {
-      if (!(err instanceof JetstateError)) failures.push(`${place}: ${err.stack}`);
-      else if (step.error !== err.code) failures.push(`${place}: expected ${step.error || 'success'}, got ${err.code} (${err.message})`);
-      continue;
-    }
-    if (step.error) {
-      failures.push(`${place}: expected error ${step.error}, got ${JSON.stringify(result)}`);
-      continue;
-    }
-    if ('expect' in step) {
-      const why = mismatch(substitute(step.expect, saved), result === undefined ? null : result, 'result', step.exact === true);
-      if (why) failures.push(`${place}: ${why}`);
-    }
-    for (const [name, at] of Object.entries(step.save || {})) saved[name] = pick(result, at);
-  }
-  return failures;
-}
+const { Store } = require('..');
+const { SCENARIOS, replay, mismatch } = require('./replay.js');
 
 test('the scenarios are there', () => {
-  assert.ok(SCENARIOS.length >= 8, `expected the conformance scenarios in ${DIR}`);
+  assert.ok(SCENARIOS.length >= 8, `expected the conformance scenarios, found ${SCENARIOS.length}`);
 });
 
 for (const file of SCENARIOS) {
   test(`conformance: ${file}`, async () => {
-    const failures = await replay(file);
+    const failures = await replay(file, (options) => Store.open(null, options));
     assert.deepEqual(failures, []);
   });
 }

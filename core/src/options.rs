@@ -60,6 +60,15 @@ pub struct Options {
     /// migration, no journal switch; every write call fails with a Database error. For
     /// inspectors and read commands that must leave the file as it is.
     pub read_only: bool,
+    /// Hold the file's lock for as long as the store is open (`locking_mode=EXCLUSIVE`; default
+    /// off). No other connection, of this process or another, can then read or write the file;
+    /// in return the store works through one connection, and WAL keeps its index in that
+    /// connection's memory instead of a shared-memory file: what a VFS without shared memory
+    /// (the browser's OPFS pool) needs for WAL. Ignored in memory.
+    pub exclusive: bool,
+    /// The SQLite VFS that opens the file (default: SQLite's own for the platform). The browser
+    /// build names its OPFS pool here.
+    pub vfs: Option<String>,
 }
 
 impl Default for Options {
@@ -73,6 +82,8 @@ impl Default for Options {
             busy_timeout: Duration::from_secs(5),
             clock: Clock::system(),
             read_only: false,
+            exclusive: false,
+            vfs: None,
         }
     }
 }
@@ -106,6 +117,16 @@ impl Options {
 
     pub fn read_only(mut self, read_only: bool) -> Self {
         self.read_only = read_only;
+        self
+    }
+
+    pub fn exclusive(mut self, exclusive: bool) -> Self {
+        self.exclusive = exclusive;
+        self
+    }
+
+    pub fn vfs(mut self, vfs: impl Into<String>) -> Self {
+        self.vfs = Some(vfs.into());
         self
     }
 

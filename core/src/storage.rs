@@ -55,6 +55,11 @@ pub(crate) struct Database {
     busy_timeout: std::time::Duration,
     /// Opened with `Options::read_only`: every connection is read-only and writes are refused.
     read_only: bool,
+    /// Reads go through the writer's connection (when it is idle) instead of a pool of readers:
+    /// a private in-memory database has no other connection, and a file opened `exclusive` admits
+    /// none.
+    single_connection: bool,
+    vfs: Option<String>,
     writer: Writer,
     /// Set by `close`, read by readers without touching the writer's lock.
     closed: AtomicBool,
@@ -97,9 +102,13 @@ impl Database {
                 ))
             }
             Location::Memory => Connection::open_in_memory()?,
-            Location::File(path) => open_file(path, read_only)?,
+            Location::File(path) => open_file(path, read_only, options.vfs.as_deref())?,
         };
         configure(&writer, options.busy_timeout)?;
+        if options.exclusive && location != Location::Memory {
+            // Before any read: the lock is taken at the first access and then kept.
+            writer.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
+        }
         schema::check_file(&writer)?;
         if read_only {
             // Nothing may be written: no WAL switch, no migration. The file must already be a
@@ -117,11 +126,14 @@ impl Database {
             writer.pragma_update(None, "foreign_keys", "ON")?;
             schema::migrate(&mut writer, &options.clock)?;
         }
+        let single_connection = location == Location::Memory || options.exclusive;
         Ok(Database {
             location,
             durability: options.durability,
             busy_timeout: options.busy_timeout,
             read_only,
+            single_connection,
+            vfs: options.vfs.clone(),
             writer: Writer::new(writer),
             closed: AtomicBool::new(false),
             readers: Mutex::new(Vec::new()),
@@ -155,7 +167,7 @@ impl Database {
     /// Runs `work` on a connection that sees committed data only: a pooled reader, or for a
     /// private in-memory database its one connection, once no batch is open.
     fn with_reader<T>(&self, work: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        if self.location == Location::Memory {
+        if self.single_connection {
             return self.writer.with_idle_connection(work);
         }
         let conn = self.take_reader()?;
@@ -184,7 +196,7 @@ impl Database {
         let Location::File(path) = &self.location else {
             return Err(Error::internal("reader requested for an in-memory database"));
         };
-        let conn = open_file(path, self.read_only)?;
+        let conn = open_file(path, self.read_only, self.vfs.as_deref())?;
         configure(&conn, self.busy_timeout)?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         // Readers never write: a bug that tried would fail loudly instead of bypassing the writer.
@@ -214,7 +226,7 @@ impl Database {
                 dest.display()
             )));
         }
-        let mut target = open_file(dest, false)?;
+        let mut target = open_file(dest, false, None)?;
         let copy = |source: &Connection| -> Result<u64> {
             // Opens the snapshot that every step below then reads (a deferred BEGIN reads nothing).
             source.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))?;
@@ -273,14 +285,18 @@ fn configure(conn: &Connection, busy_timeout: std::time::Duration) -> Result<()>
     Ok(())
 }
 
-fn open_file(path: &Path, read_only: bool) -> Result<Connection> {
+fn open_file(path: &Path, read_only: bool, vfs: Option<&str>) -> Result<Connection> {
     // NO_MUTEX: each connection is used by one thread at a time, behind our own locks.
     let flags = if read_only {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
     } else {
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX
     };
-    Connection::open_with_flags(path, flags).map_err(|err| {
+    let opened = match vfs {
+        Some(vfs) => Connection::open_with_flags_and_vfs(path, flags, vfs),
+        None => Connection::open_with_flags(path, flags),
+    };
+    opened.map_err(|err| {
         let err = Error::from(err);
         Error::database(format!("cannot open {}: {}", path.display(), err.message()))
     })

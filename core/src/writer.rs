@@ -213,8 +213,8 @@ impl Writer {
         outcome.get().cloned().expect("checked above").map(|()| value)
     }
 
-    /// Runs `work` with the writer connection outside any batch (for reads of an in-memory
-    /// database, which has no other connection): waits until no batch is open, so that it
+    /// Runs `work` with the writer connection outside any batch (for reads of a store with one
+    /// connection: in memory, or a file opened exclusive): waits until no batch is open, so that it
     /// never sees writes that are not committed yet.
     pub(crate) fn with_idle_connection<T>(&self, work: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         let mut state = self.lock();

@@ -544,3 +544,29 @@ fn an_online_backup_is_a_consistent_copy_taken_while_writers_run() {
     assert_eq!(store.backup(&dest).unwrap_err().kind(), ErrorKind::InvalidArgument);
     assert_eq!(std::fs::read(&dest).expect("copy bytes"), before, "an existing file is not overwritten");
 }
+
+#[test]
+fn an_exclusive_store_keeps_the_file_to_itself_and_runs_wal_without_shared_memory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("exclusive.db");
+    let store = Store::open(&path, Options::default().exclusive(true)).expect("opens");
+    let id = ExecutionId::new();
+    store.create_execution(&execution(&id, json!({"mine": true}))).expect("created");
+    store.append_next_event(&id, EventKind::NodeCancelled { node_id: "n".into() }).expect("event");
+    assert_eq!(store.get_events(&id).expect("read through the one connection").len(), 1);
+    assert!(!dir.path().join("exclusive.db-shm").exists(), "WAL's index lives in the connection's memory");
+
+    let other = Store::open(&path, Options::default().busy_timeout(Duration::from_millis(50)));
+    let err = other.expect_err("the file is held");
+    assert_eq!(err.kind(), ErrorKind::Database, "{err}");
+    assert!(err.message().contains("busy") || err.message().contains("locked"), "{err}");
+
+    store.close().expect("closes");
+    let reopened = Store::open(&path, Options::default()).expect("free once closed");
+    assert_eq!(reopened.get_execution(&id).expect("read").expect("kept").current_state, json!({"mine": true}));
+    let journal: String = rusqlite::Connection::open(&path)
+        .expect("raw")
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .expect("mode");
+    assert_eq!(journal, "wal");
+}

@@ -1,0 +1,125 @@
+//! jetstate-web: the core compiled to WebAssembly, run inside a dedicated worker, its SQLite file
+//! in the Origin Private File System through the sync-access-handle pool VFS.
+//!
+//! This is the translation layer between the worker script (`js/worker.js`) and the core; every
+//! rule is the core's. Calls arrive by operation name with JSON arguments and leave as JSON text
+//! (`jetstate::wire::call_json`, the same table the Node addon uses), a refused call as
+//! `!CODE message`: a JSON text never starts with `!`.
+//!
+//! Storage choices (what each promises is written in the package README):
+//! * the pool VFS gives one connection per file and no shared memory, so the store is opened
+//!   `exclusive` (one connection, `locking_mode=EXCLUSIVE`), which lets SQLite keep the WAL index
+//!   in that connection's memory: WAL works, and one commit is one append to the WAL file
+//!   instead of the rollback journal's write, sync, delete;
+//! * durability `full` flushes the WAL to OPFS at every commit (a call that returned survives the
+//!   tab, the browser and the machine stopping); `normal` flushes at checkpoints only (a call
+//!   that returned survives the tab closing; the last ones may be lost if the browser or machine
+//!   stops first).
+#![cfg(target_arch = "wasm32")]
+
+use std::cell::RefCell;
+
+use jetstate::{wire, Error, ErrorKind, Options, Store};
+use sqlite_wasm_vfs::sahpool::{install, OpfsSAHError, OpfsSAHPoolCfgBuilder};
+use wasm_bindgen::prelude::*;
+
+/// The name the pool VFS is registered under in this worker.
+const VFS: &str = "jetstate-opfs";
+
+thread_local! {
+    /// The OPFS directory the pool was installed on in this worker, once it is.
+    static INSTALLED: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// A refused call as the JS layer reads it.
+fn refusal(err: &Error) -> String {
+    format!("!{} {}", err.code(), err.message())
+}
+
+/// Installs the OPFS pool VFS on `directory`, once per worker. Rejects with `!CODE message`:
+/// DATABASE naming the cause when OPFS is unavailable, or when another tab holds the directory.
+#[wasm_bindgen(js_name = installOpfs)]
+pub async fn install_opfs(directory: String) -> Result<(), JsValue> {
+    if let Some(installed) = INSTALLED.with(|i| i.borrow().clone()) {
+        if installed == directory {
+            return Ok(());
+        }
+        let err = Error::new(
+            ErrorKind::InvalidArgument,
+            format!("this worker already keeps its databases in OPFS directory {installed:?}"),
+        );
+        return Err(JsValue::from_str(&refusal(&err)));
+    }
+    let config = OpfsSAHPoolCfgBuilder::new().vfs_name(VFS).directory(&directory).build();
+    match install::<sqlite_wasm_rs::WasmOsCallback>(&config, false).await {
+        Ok(_) => {
+            INSTALLED.with(|i| *i.borrow_mut() = Some(directory));
+            Ok(())
+        }
+        Err(err) => Err(JsValue::from_str(&refusal(&install_error(&err)))),
+    }
+}
+
+/// Why the pool could not be installed, in words a person can act on.
+fn install_error(err: &OpfsSAHError) -> Error {
+    let detail = err.to_string();
+    let message = if detail.contains("NoModificationAllowed") || detail.contains("InvalidState") {
+        format!("the database is open in another tab or worker of this origin (OPFS access handles are exclusive): {detail}")
+    } else {
+        format!(
+            "OPFS is unavailable here ({detail}); open the store with {{ memory: true }} for a store that is not kept"
+        )
+    };
+    Error::new(ErrorKind::Database, message)
+}
+
+/// One open store (or a tenant view of one), owned by the worker.
+#[wasm_bindgen]
+pub struct NativeStore {
+    store: Store,
+}
+
+#[wasm_bindgen]
+impl NativeStore {
+    /// Opens `name` in the installed OPFS pool, or a private in-memory store when `memory`.
+    /// `options` is the options' JSON text (`wire::options`). Throws `!CODE message`.
+    pub fn open(name: &str, options: &str, memory: bool) -> Result<NativeStore, JsValue> {
+        Self::opened(name, options, memory).map_err(|err| JsValue::from_str(&refusal(&err)))
+    }
+
+    fn opened(name: &str, options: &str, memory: bool) -> jetstate::Result<NativeStore> {
+        let options: Options = wire::options(&wire::parse(options, 1)?)?;
+        if memory {
+            return Ok(NativeStore { store: Store::open_in_memory(options)? });
+        }
+        if INSTALLED.with(|i| i.borrow().is_none()) {
+            return Err(Error::new(ErrorKind::Database, "OPFS is not installed in this worker"));
+        }
+        if name.is_empty() || name.contains('/') || name == ":memory:" {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!("a database name is a non-empty file name without '/', got {name:?}"),
+            ));
+        }
+        // The pool VFS keys files by absolute path.
+        let path = format!("/{name}");
+        Ok(NativeStore { store: Store::open(path, options.exclusive(true).vfs(VFS))? })
+    }
+
+    /// The view of one tenant.
+    #[wasm_bindgen(js_name = forTenant)]
+    pub fn for_tenant(&self, tenant: &str) -> NativeStore {
+        NativeStore { store: self.store.for_tenant(tenant) }
+    }
+
+    /// Runs operation `op` with `args` (JSON text): the result's JSON text, or `!CODE message`.
+    pub fn call(&self, op: &str, args: &str) -> String {
+        let outcome = wire::parse(args, 2).and_then(|args| wire::call_json(&self.store, op, &args));
+        outcome.unwrap_or_else(|err| refusal(&err))
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn durability(&self) -> String {
+        self.store.durability().as_str().to_string()
+    }
+}
