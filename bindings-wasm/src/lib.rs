@@ -88,7 +88,7 @@ impl NativeStore {
     }
 
     fn opened(name: &str, options: &str, memory: bool) -> jetstate::Result<NativeStore> {
-        let options: Options = wire::options(&wire::parse(options, 1)?)?;
+        let options: Options = wire::options(&wire::parse(options, 0)?)?;
         if memory {
             return Ok(NativeStore { store: Store::open_in_memory(options)? });
         }
@@ -114,6 +114,15 @@ impl NativeStore {
 
     /// Runs operation `op` with `args` (JSON text): the result's JSON text, or `!CODE message`.
     pub fn call(&self, op: &str, args: &str) -> String {
+        if op == "backup" {
+            // A destination path would name a file of SQLite's memory VFS here, gone with the
+            // worker: a copy that looks made and is not kept.
+            let err = Error::new(
+                ErrorKind::InvalidArgument,
+                "backup is not available in the browser: there is no file system path to copy to",
+            );
+            return refusal(&err);
+        }
         let outcome = wire::parse(args, 2).and_then(|args| wire::call_json(&self.store, op, &args));
         outcome.unwrap_or_else(|err| refusal(&err))
     }
