@@ -1,0 +1,216 @@
+// The browser benchmark, run in one page in one run: the workloads of the native benchmark on
+// jetstate-web and on the floor (floor-worker.js: the official SQLite WebAssembly build with its
+// opfs-sahpool VFS, least SQL per operation). Both run in a dedicated worker and take one message
+// per operation; both are measured in turns, on fresh files, at the same pragmas. `run.cjs`
+// drives this page and prints the table.
+import { open, newEvent, newExecution, newWorkItem } from '../index.js';
+
+const params = new URLSearchParams(location.search);
+const scale = Number(params.get('scale') ?? 1);
+const ROUNDS = Number(params.get('rounds') ?? 3);
+const N = {
+  append: Math.round(600 * scale),
+  batches: Math.round(60 * scale),
+  cycles: Math.round(300 * scale),
+  reads: Math.round(20 * scale),
+};
+const BATCH = 50;
+const HISTORY = 1000;
+const log = (line) => (document.querySelector('#log').textContent += `${line}\n`);
+const kind = (i) => ({ type: 'node_scheduled', node_id: `node-${i % 7}`, queue_type: 'agents' });
+
+/** The floor's worker, one message per operation. */
+class Floor {
+  #worker;
+  #pending = new Map();
+  #next = 1;
+
+  constructor(script = './floor-worker.js') {
+    this.#worker = new Worker(new URL(script, import.meta.url), { type: 'module' });
+    this.#worker.onmessage = ({ data }) => {
+      const { resolve, reject } = this.#pending.get(data.id);
+      this.#pending.delete(data.id);
+      if ('error' in data) reject(new Error(data.error));
+      else resolve(data.value);
+    };
+  }
+
+  call(op, args = {}) {
+    return new Promise((resolve, reject) => {
+      const id = this.#next++;
+      this.#pending.set(id, { resolve, reject });
+      this.#worker.postMessage({ id, op, args });
+    });
+  }
+
+  close() {
+    this.#worker.terminate();
+  }
+}
+
+/** Each workload as [name, operations per run, commits per operation, setup, one run]. */
+function jetstateWorkloads(store) {
+  let appendExecution;
+  let sequence = 0;
+  let batchExecution;
+  let batchSequence = 0;
+  let history;
+  return {
+    async setup() {
+      appendExecution = newExecution('bench', '1', {});
+      batchExecution = newExecution('bench', '1', {});
+      history = newExecution('bench', '1', {});
+      for (const e of [appendExecution, batchExecution, history]) await store.createExecution(e);
+      for (let from = 1; from <= HISTORY; from += 100) {
+        await store.appendEvents(Array.from({ length: 100 }, (_, i) => newEvent(history.executionId, from + i, kind(from + i))));
+      }
+    },
+    append_one: async () => {
+      for (let i = 0; i < N.append; i++) {
+        sequence += 1;
+        await store.appendEvent(newEvent(appendExecution.executionId, sequence, kind(sequence)));
+      }
+    },
+    append_batch: async () => {
+      for (let b = 0; b < N.batches; b++) {
+        await store.appendEvents(Array.from({ length: BATCH }, () => newEvent(batchExecution.executionId, ++batchSequence, kind(batchSequence))));
+      }
+    },
+    queue_cycle: async () => {
+      for (let i = 0; i < N.cycles; i++) {
+        await store.enqueueWorkItem(newWorkItem(appendExecution.executionId, 'n', 'agents', { i }));
+        const lease = await store.claimFenced('w', ['agents']);
+        await store.completeFenced(lease.item.id, lease.token);
+      }
+    },
+    round_trip: async () => {
+      for (let i = 0; i < N.append; i++) await store.now();
+    },
+    read_history: async () => {
+      for (let r = 0; r < N.reads; r++) {
+        const events = await store.getEvents(history.executionId);
+        if (events.length !== HISTORY) throw new Error(`read ${events.length} events`);
+      }
+    },
+  };
+}
+
+function floorWorkloads(floor) {
+  let sequence = 0;
+  let batchSequence = 0;
+  return {
+    async setup() {
+      for (let from = 1; from <= HISTORY; from += 100) {
+        await floor.call('appendBatch', { execution: 'history', from, kinds: Array.from({ length: 100 }, (_, i) => kind(from + i)) });
+      }
+    },
+    append_one: async () => {
+      for (let i = 0; i < N.append; i++) {
+        sequence += 1;
+        await floor.call('append', { execution: 'one', sequence, kind: kind(sequence) });
+      }
+    },
+    append_batch: async () => {
+      for (let b = 0; b < N.batches; b++) {
+        const from = batchSequence + 1;
+        batchSequence += BATCH;
+        await floor.call('appendBatch', { execution: 'batch', from, kinds: Array.from({ length: BATCH }, (_, i) => kind(from + i)) });
+      }
+    },
+    queue_cycle: async () => {
+      for (let i = 0; i < N.cycles; i++) {
+        await floor.call('enqueue', { queue: 'agents', payload: { i } });
+        const claimed = await floor.call('claim', { queue: 'agents', worker: 'w' });
+        await floor.call('complete', { id: claimed.id });
+      }
+    },
+    round_trip: async () => {
+      for (let i = 0; i < N.append; i++) await floor.call('now');
+    },
+    read_history: async () => {
+      for (let r = 0; r < N.reads; r++) {
+        const events = await floor.call('read', { execution: 'history' });
+        if (events.length !== HISTORY) throw new Error(`read ${events.length} events`);
+      }
+    },
+  };
+}
+
+const WORKLOADS = [
+  // A call that does no SQL: what one message to the worker and back costs each side.
+  ['round_trip', () => N.append, 0],
+  ['append_one', () => N.append, 1],
+  ['append_batch', () => N.batches, 1],
+  ['queue_cycle', () => N.cycles, 3],
+  ['read_history', () => N.reads, 0],
+];
+
+const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+
+async function time(run) {
+  const started = performance.now();
+  await run();
+  return performance.now() - started;
+}
+
+async function main() {
+  const results = [];
+  const tag = `${Date.now().toString(36)}`;
+  for (const durability of ['normal', 'full']) {
+    const synchronous = durability === 'full' ? 'FULL' : 'NORMAL';
+    const store = await open(`bench-${durability}-${tag}`, { durability });
+    const floor = new Floor();
+    const journal = await floor.call('open', { name: `floor-${durability}-${tag}`, journal: 'wal', synchronous });
+    const rollback = new Floor();
+    await rollback.call('open', { name: `rollback-${durability}-${tag}`, journal: 'delete', synchronous });
+    const sides = { jetstate: jetstateWorkloads(store), floor: floorWorkloads(floor), rollback: floorWorkloads(rollback) };
+    for (const side of Object.values(sides)) await side.setup();
+    log(`durability ${durability}: jetstate-web vs the floor (journal ${journal}, locking exclusive, synchronous ${synchronous})`);
+    for (const [name, count, commits] of WORKLOADS) {
+      const times = { jetstate: [], floor: [], rollback: [] };
+      for (let round = 0; round < ROUNDS; round++) {
+        // In turns, the order swapped each round, so that neither side always runs warmer.
+        const order = round % 2 === 0 ? ['jetstate', 'floor'] : ['floor', 'jetstate'];
+        for (const side of order) times[side].push(await time(sides[side][name]));
+        if (commits > 0 && round === 0) times.rollback.push(await time(sides.rollback[name]));
+      }
+      const ms = (side) => median(times[side]) / count();
+      const row = {
+        durability, workload: name, commits_per_op: commits,
+        jetstate_ms: ms('jetstate'), floor_ms: ms('floor'), rollback_ms: commits > 0 ? ms('rollback') : null,
+      };
+      row.ratio = row.jetstate_ms / row.floor_ms;
+      row.jetstate_commit_ms = commits > 0 ? row.jetstate_ms / commits : null;
+      row.rollback_commit_ms = commits > 0 ? row.rollback_ms / commits : null;
+      results.push(row);
+      log(`  ${name}: jetstate ${(1000 / row.jetstate_ms).toFixed(0)}/s, floor ${(1000 / row.floor_ms).toFixed(0)}/s, ratio ${row.ratio.toFixed(2)}x`);
+    }
+    // Inside the worker, no message per operation: the storage engine's cost per commit.
+    const core = new Floor('./core-worker.js');
+    await core.call('open', { name: `core-${durability}-${tag}`, durability });
+    const engines = { jetstate: core, floor, rollback };
+    for (const [name, count, commits] of [['append_one', N.append, 1], ['queue_cycle', N.cycles, 3]]) {
+      const times = { jetstate: [], floor: [], rollback: [] };
+      for (let round = 0; round < ROUNDS; round++) {
+        for (const side of ['jetstate', 'floor', 'rollback']) times[side].push(await engines[side].call('loop', { workload: name, n: count }));
+      }
+      const perCommit = (side) => median(times[side]) / count / commits;
+      const row = { durability, workload: name, in_worker: true, commits_per_op: commits,
+        jetstate_commit_ms: perCommit('jetstate'), floor_commit_ms: perCommit('floor'), rollback_commit_ms: perCommit('rollback') };
+      results.push(row);
+      log(`  in the worker, ${name}: jetstate ${row.jetstate_commit_ms.toFixed(3)} ms per commit, floor ${row.floor_commit_ms.toFixed(3)}, rollback journal ${row.rollback_commit_ms.toFixed(3)}`);
+    }
+    await store.close();
+    floor.close();
+    rollback.close();
+    core.close();
+  }
+  window.results = results;
+  document.body.dataset.done = 'true';
+}
+
+main().catch((err) => {
+  log(`failed: ${err.stack ?? err}`);
+  window.failure = String(err.stack ?? err);
+  document.body.dataset.done = 'true';
+});

@@ -1,0 +1,52 @@
+// Runs the browser benchmark (bench/index.html) in Debian's headless Chromium and prints, per
+// durability and workload, operations per second of jetstate-web and of the floor, their ratio,
+// and jetstate's cost per commit against the pool VFS with its default rollback journal. Writes
+// bench/results.json. Usage: node bench/run.cjs [--scale N] [--rounds N] (after npm run build).
+'use strict';
+const fs = require('node:fs');
+const path = require('node:path');
+const { serve, launch } = require('../test/browser.cjs');
+
+const arg = (name, fallback) => {
+  const at = process.argv.indexOf(`--${name}`);
+  return at > 0 ? process.argv[at + 1] : fallback;
+};
+
+(async () => {
+  const { server, url } = await serve(0);
+  const browser = await launch();
+  try {
+    const page = await browser.context.newPage();
+    page.on('pageerror', (error) => console.error('page error:', error.message));
+    await page.goto(`${url}bench/index.html?scale=${arg('scale', 1)}&rounds=${arg('rounds', 3)}`);
+    await page.waitForSelector('body[data-done="true"]', { state: 'attached', timeout: 30 * 60_000 });
+    const failure = await page.evaluate(() => window.failure);
+    if (failure) throw new Error(failure);
+    const results = await page.evaluate(() => window.results);
+    const version = await browser.context.browser()?.version();
+    const perSecond = (ms) => (ms ? Math.round(1000 / ms).toLocaleString('en-US') : '-');
+    console.log(`Chromium ${version ?? ''}, OPFS, one dedicated worker per store, one message per operation\n`);
+    console.log('| durability | workload | jetstate-web ops/s | floor ops/s | jetstate / floor (time per op) | jetstate ms per commit | rollback-journal floor ms per commit | commit cost, rollback / jetstate |');
+    console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+    for (const r of results.filter((r) => !r.in_worker)) {
+      const commit = r.jetstate_commit_ms ? `${r.jetstate_commit_ms.toFixed(3)}` : '-';
+      const rollback = r.rollback_commit_ms ? `${r.rollback_commit_ms.toFixed(3)}` : '-';
+      const gain = r.jetstate_commit_ms ? `${(r.rollback_commit_ms / r.jetstate_commit_ms).toFixed(1)}x` : '-';
+      console.log(`| ${r.durability} | ${r.workload} | ${perSecond(r.jetstate_ms)} | ${perSecond(r.floor_ms)} | ${r.ratio.toFixed(2)}x | ${commit} | ${rollback} | ${gain} |`);
+    }
+    console.log('\nInside the worker, no message per operation: what one commit costs the storage engine\n');
+    console.log('| durability | workload | jetstate ms per commit | floor (WAL, exclusive) ms per commit | jetstate / floor | floor with the rollback journal ms per commit | rollback / jetstate |');
+    console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: |');
+    for (const r of results.filter((r) => r.in_worker)) {
+      console.log(`| ${r.durability} | ${r.workload} | ${r.jetstate_commit_ms.toFixed(3)} | ${r.floor_commit_ms.toFixed(3)} | ${(r.jetstate_commit_ms / r.floor_commit_ms).toFixed(2)}x | ${r.rollback_commit_ms.toFixed(3)} | ${(r.rollback_commit_ms / r.jetstate_commit_ms).toFixed(1)}x |`);
+    }
+    fs.writeFileSync(path.join(__dirname, 'results.json'), `${JSON.stringify({ chromium: version, results }, null, 2)}\n`);
+  } finally {
+    await browser.context.close();
+    server.close();
+    fs.rmSync(browser.profile, { recursive: true, force: true });
+  }
+})().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
