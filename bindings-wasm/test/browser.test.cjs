@@ -95,7 +95,8 @@ test('what was written is there after a reload, and after the browser is closed 
     const id = await writeRun(page, key);
     const written = await contents(page, key, id);
     assert.deepEqual(written.events, ['1:workflow_started', '2:node_scheduled', '3:node_scheduled']);
-    assert.deepEqual(written.queue.sort(), ['a:completed', 'b:pending']);
+    assert.deepEqual(written.queue.map((entry) => entry.split(':')[1]).sort(), ['completed', 'pending']);
+    const pending = written.queue.find((entry) => entry.endsWith(':pending')).split(':')[0];
     assert.equal(await page.evaluate((key) => typeof window.stores.get(key).persisted, key), 'boolean', 'the answer of persist() is exposed');
 
     // A reload, without closing the store first: the page and its worker are torn down.
@@ -112,7 +113,7 @@ test('what was written is there after a reload, and after the browser is closed 
     assert.deepEqual(await contents(page, key, id), written, 'after a relaunch');
     const store = remote(page, key);
     const lease = await store.claimFenced('w2', ['q']);
-    assert.equal(lease.item.nodeId, 'b', 'the queue goes on where it was');
+    assert.equal(lease.item.nodeId, pending, 'the queue goes on where it was');
   } finally {
     await session.context.close();
     fs.rmSync(session.profile, { recursive: true, force: true });
@@ -161,4 +162,64 @@ test('where OPFS is unavailable: a clear error, and a memory store when asked fo
     await insecure.context.close();
     fs.rmSync(insecure.profile, { recursive: true, force: true });
   }
+});
+
+test('hostile values from the page: clear rejections, nothing changed, and a 100 MB payload round-trips', async () => {
+  const { page, problems } = await harness(browser.context, base);
+  const outcome = await page.evaluate(async () => {
+    const { open, newExecution, MAX_JSON_DEPTH } = window.jetstate;
+    const store = await open('hostile');
+    const run = newExecution('w', '1', { kept: true });
+    await store.createExecution(run);
+    const id = run.executionId;
+    const cycle = {};
+    cycle.self = cycle;
+    let deep = 'bottom';
+    for (let i = 0; i < 100_000; i++) deep = [deep];
+    const nest = (levels) => {
+      let value = 'bottom';
+      for (let i = 0; i < levels; i++) value = { k: value };
+      return value;
+    };
+    const cases = [
+      ['number id', () => store.getExecution(42), 'INVALID_ARGUMENT'],
+      ['no record', () => store.createExecution({}), 'INVALID_ARGUMENT'],
+      ['NaN', () => store.updateExecutionCurrentState(id, { x: NaN }), 'SERIALIZATION'],
+      ['function', () => store.updateExecutionCurrentState(id, { f() {} }), 'SERIALIZATION'],
+      ['symbol', () => store.updateExecutionCurrentState(id, { s: Symbol('s') }), 'SERIALIZATION'],
+      ['Map', () => store.updateExecutionCurrentState(id, new Map()), 'SERIALIZATION'],
+      ['bytes', () => store.updateExecutionCurrentState(id, new Uint8Array(4)), 'SERIALIZATION'],
+      ['2^64', () => store.updateExecutionCurrentState(id, 2n ** 64n), 'SERIALIZATION'],
+      ['cycle', () => store.updateExecutionCurrentState(id, cycle), 'SERIALIZATION'],
+      ['100,000 levels', () => store.updateExecutionCurrentState(id, deep), 'INVALID_ARGUMENT'],
+      ['one level too deep', () => store.updateExecutionCurrentState(id, nest(MAX_JSON_DEPTH + 1)), 'INVALID_ARGUMENT'],
+      ['NUL id', () => store.getExecution('\u0000'), 'INVALID_ARGUMENT'],
+      ['lone surrogate id', () => store.getExecution('\ud800'), 'INVALID_ARGUMENT'],
+      ['kind without type', () => store.appendNextEvent(id, { no_type: 1 }), 'INVALID_ARGUMENT'],
+      ['bad option', () => open('hostile-2', { durability: 'eventually' }), 'INVALID_ARGUMENT'],
+    ];
+    const wrong = [];
+    for (const [name, call, code] of cases) {
+      try {
+        await call();
+        wrong.push(`${name}: accepted`);
+      } catch (err) {
+        if (!(err instanceof window.jetstate.JetstateError) || err.code !== code) wrong.push(`${name}: ${err.code} ${err.message}`);
+      }
+    }
+    const kept = (await store.getExecution(id)).currentState;
+    await store.updateExecutionCurrentState(id, nest(MAX_JSON_DEPTH));
+    const atLimit = JSON.stringify((await store.getExecution(id)).currentState) === JSON.stringify(nest(MAX_JSON_DEPTH));
+    const text = 'é\u0000☃'.repeat(100 * 1024 * 1024 / 6);
+    await store.updateExecutionCurrentState(id, { text });
+    const back = (await store.getExecution(id)).currentState.text;
+    await store.close();
+    return { wrong, kept, atLimit, huge: back === text, length: back.length };
+  });
+  assert.deepEqual(outcome.wrong, []);
+  assert.deepEqual(outcome.kept, { kept: true }, 'nothing was changed by the refused calls');
+  assert.equal(outcome.atLimit, true, 'nesting at the limit is stored');
+  assert.equal(outcome.huge, true, `a 100 MB payload round-trips (${outcome.length} characters back)`);
+  assert.deepEqual(problems, []);
+  await page.close();
 });
