@@ -83,7 +83,8 @@ apt_install() {
         sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
     fi
 }
-[ -x /usr/bin/chromium ] || apt_install chromium
+# chromium-driver comes along for WebDriver clients; the tests speak CDP through playwright-core.
+{ [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; } || apt_install chromium chromium-driver
 
 step "jetstate ui in headless Chromium (cli/tests/ui: list, filters, timeline, escaping, read-only)"
 cargo build --quiet -p jetstate-cli
@@ -100,3 +101,7 @@ if [ "$(wasm-bindgen --version 2>/dev/null | awk '{ print $2 }')" != "$wasm_bind
 fi
 cargo clippy --quiet --profile web --target wasm32-unknown-unknown -p jetstate-web -- -D warnings
 (cd bindings-wasm && npm ci --no-audit --no-fund --loglevel=error && node scripts/build.cjs && node --test test/*.test.cjs)
+# The benchmark's page loads too (its floor's package installed), on a small scale: a harness that
+# cannot run is caught here, not when someone wants the figures.
+(cd bindings-wasm/bench && npm ci --no-audit --no-fund --loglevel=error)
+(cd bindings-wasm && node bench/run.cjs --scale 0.05 --rounds 1 --out /dev/null >/dev/null)

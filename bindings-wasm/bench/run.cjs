@@ -1,7 +1,8 @@
 // Runs the browser benchmark (bench/index.html) in Debian's headless Chromium and prints, per
 // durability and workload, operations per second of jetstate-web and of the floor, their ratio,
 // and jetstate's cost per commit against the pool VFS with its default rollback journal. Writes
-// bench/results.json. Usage: node bench/run.cjs [--scale N] [--rounds N] (after npm run build).
+// bench/results.json (or --out FILE). Usage: node bench/run.cjs [--scale N] [--rounds N] [--out FILE]
+// (after npm run build, and npm ci in bench/).
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
@@ -40,7 +41,7 @@ const arg = (name, fallback) => {
     for (const r of results.filter((r) => r.in_worker)) {
       console.log(`| ${r.durability} | ${r.workload} | ${r.jetstate_commit_ms.toFixed(3)} | ${r.floor_commit_ms.toFixed(3)} | ${(r.jetstate_commit_ms / r.floor_commit_ms).toFixed(2)}x | ${r.rollback_commit_ms.toFixed(3)} | ${(r.rollback_commit_ms / r.jetstate_commit_ms).toFixed(1)}x |`);
     }
-    fs.writeFileSync(path.join(__dirname, 'results.json'), `${JSON.stringify({ chromium: version, results }, null, 2)}\n`);
+    fs.writeFileSync(arg('out', path.join(__dirname, 'results.json')), `${JSON.stringify({ chromium: version, results }, null, 2)}\n`);
   } finally {
     await browser.context.close();
     server.close();
