@@ -75,6 +75,9 @@ step "races across languages: Rust, Python and Node worker processes on one file
 cargo build --quiet --example race_worker
 "$venv/bin/python" -m pytest -q tests/races
 
+step "crash safety through the bindings: Python and Node writers killed with SIGKILL mid-write (tests/crash)"
+"$venv/bin/python" -m pytest -q tests/crash
+
 # ── Browsers: Debian's Chromium, driven by playwright-core (never a browser a tool downloads) ──
 apt_install() {
     if [ "$(id -u)" = 0 ]; then
