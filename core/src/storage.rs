@@ -26,9 +26,6 @@ use crate::writer::Writer;
 /// Readers kept open for reuse; more may exist for a moment under load.
 const IDLE_READERS: usize = 8;
 
-/// The page size of every new jetstate file.
-const PAGE_SIZE: i64 = 4096;
-
 /// Prepared statements kept per connection: more than the core has, so none is re-prepared.
 const STATEMENT_CACHE: usize = 96;
 
@@ -119,10 +116,6 @@ impl Database {
             schema::check_current(&writer)?;
         } else {
             if let Location::File(_) = location {
-                // A new file gets 4 KiB pages whatever SQLite's build defaults to (the browser's
-                // build says 8 KiB): one page per WAL frame, so a commit of one row writes half as
-                // much, and files are alike on every platform. An existing file keeps its pages.
-                writer.pragma_update(None, "page_size", PAGE_SIZE)?;
                 enable_wal(&writer)?;
             }
             let synchronous = match options.durability {

@@ -570,13 +570,3 @@ fn an_exclusive_store_keeps_the_file_to_itself_and_runs_wal_without_shared_memor
         .expect("mode");
     assert_eq!(journal, "wal");
 }
-
-#[test]
-fn a_new_file_has_4_kib_pages() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("pages.db");
-    Store::open(&path, Options::default()).expect("opens").close().expect("closes");
-    let size: i64 =
-        rusqlite::Connection::open(&path).expect("raw").query_row("PRAGMA page_size", [], |r| r.get(0)).expect("size");
-    assert_eq!(size, 4096);
-}
