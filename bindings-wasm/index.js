@@ -21,7 +21,7 @@ export {
 } from './dist/surface.js';
 
 /** The worker of one store and the calls waiting for its answers. */
-class Worker_ {
+class StoreWorker {
   #worker;
   #pending = new Map();
   #next = 1;
@@ -173,7 +173,7 @@ export async function open(name, options = {}) {
       persisted = false;
     }
   }
-  const worker = new Worker_(name);
+  const worker = new StoreWorker(name);
   const text = await worker.request({ type: 'open', name, options: wire, memory, lockTimeoutMs });
   if (text.charCodeAt(0) === 33 /* ! */) {
     worker.terminate('the store did not open');
