@@ -424,8 +424,9 @@ fn check_header(header: &Value) -> Result<()> {
     }
 }
 
-/// Checks what the schema alone does not: an event's type is its kind's tag, an execution's
-/// status is one the core reads back.
+/// Checks what the schema alone does not, so that no imported row is one the core cannot read
+/// back: an event's type is its kind's tag, an execution's status and session type are known, a
+/// tenant's limits have the limits' shape.
 fn check_row(table: &Table, row: &Map<String, Value>) -> Result<()> {
     match table.name {
         "events" => {
@@ -438,6 +439,17 @@ fn check_row(table: &Table, row: &Map<String, Value>) -> Result<()> {
         "executions" => {
             let status = row.get("status").and_then(Value::as_str).unwrap_or("");
             status.parse::<crate::workflow::WorkflowStatus>()?;
+            if let Some(Value::String(session)) = row.get("session_type") {
+                session.parse::<crate::workflow::SessionType>()?;
+            }
+        }
+        "tenants" => {
+            // Limits are read back as typed fields: a value of another shape would make the
+            // tenant unreadable once stored.
+            if let Some(limits) = row.get("limits").filter(|limits| !limits.is_null()) {
+                serde_json::from_value::<crate::tenant::TenantLimits>(limits.clone())
+                    .map_err(|err| Error::invalid(format!("tenants.limits: {err}")))?;
+            }
         }
         _ => {}
     }
