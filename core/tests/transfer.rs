@@ -289,6 +289,16 @@ fn every_bad_line_is_refused_with_its_number_and_nothing_is_written() {
             ErrorKind::InvalidArgument,
         ),
         (
+            "session type unknown",
+            format!("{header}\n{}\n", edit(&execution_line, &|v| v["row"]["session_type"] = json!("forever"))),
+            ErrorKind::InvalidArgument,
+        ),
+        (
+            "tenant limits of another shape",
+            format!("{header}\n{}\n", edit(&tenant_line, &|v| v["row"]["limits"] = json!({"max_workflows": "many"}))),
+            ErrorKind::InvalidArgument,
+        ),
+        (
             "tenant status unknown",
             format!("{header}\n{}\n", edit(&tenant_line, &|v| v["row"]["status"] = json!("gone"))),
             ErrorKind::InvalidArgument,
