@@ -271,6 +271,12 @@ export interface StoreOperations extends AsyncDisposable {
   /** Copies the store to a new file while writers may run; resolves to its size in bytes. */
   backup(dest: string): Promise<number>;
   summary(): Promise<Summary>;
+  /** The store, or one execution with its events, snapshots, items and definition, as JSON Lines
+   * text (the format of `jetstate export`): one consistent snapshot. */
+  exportJsonl(executionId?: string | null): Promise<string>;
+  /** Writes the rows of an export in one transaction (all or nothing); resolves to the rows
+   * imported per table. */
+  importJsonl(text: string): Promise<{ [table: string]: number }>;
 
   /** Runs an operation by its wire name (tests/conformance/README.md) with wire-form arguments. */
   call(op: string, args: { readonly [name: string]: JsonInput | undefined }): Promise<Json>;

@@ -220,6 +220,8 @@ const OPERATIONS = {
   updateTenant: ['update_tenant', [['tenant', 'tenant']], null],
   backup: ['backup', ['dest'], null],
   summary: ['summary', [], 'summary'],
+  exportJsonl: ['export_jsonl', ['execution_id'], null],
+  importJsonl: ['import_jsonl', ['text'], null],
   close: ['close', [], null],
 };
 

@@ -241,3 +241,18 @@ test('tokens: the secret once, its record after', async () => {
   const [record] = await store.listTokens();
   assert.equal(record.info.id, info.id);
 });
+
+test('a store goes out as JSON Lines and into another store', async () => {
+  const { store, id } = await withExecution({ moved: true });
+  await store.appendNextEvent(id, { type: 'node_scheduled', node_id: 'a', queue_type: 'q' });
+  const text = await store.exportJsonl(id);
+  assert.equal(typeof text, 'string');
+  assert.match(text.split('\n')[0], /"format":"jetstate-export"/);
+  const other = await Store.open();
+  assert.deepEqual(await other.importJsonl(text), { events: 1, executions: 1 });
+  assert.deepEqual((await other.getExecution(id)).currentState, { moved: true });
+  assert.equal((await other.getEvents(id)).length, 1);
+  await rejects(other.importJsonl(text), 'CONFLICT');
+  await rejects(other.importJsonl('not json\n'), 'INVALID_ARGUMENT');
+  assert.equal((await store.exportJsonl()).split('\n').filter(Boolean).length >= 3, true);
+});

@@ -237,6 +237,30 @@ operations! {
         Ok(Call::new(move || store.backup(&dest), plain))
     }
 
+    /// The store, or one execution with its events, snapshots, items and definition, as JSON
+    /// Lines text (the format of `jetstate export`): one consistent snapshot.
+    #[signature = (execution_id=None)]
+    fn export_jsonl(py, store, execution_id: Option<Text>) {
+        let id = execution_id.map(|id| convert::execution_id(py, &id.0)).transpose()?;
+        Ok(Call::new(
+            move || {
+                let mut out = Vec::new();
+                store.export(id.as_ref(), &mut out, &mut |_| {})?;
+                Ok(String::from_utf8_lossy(&out).into_owned())
+            },
+            plain,
+        ))
+    }
+
+    /// Writes the rows of an export into the store in one transaction (all or nothing);
+    /// returns the rows imported per table.
+    fn import_jsonl(_py, store, text: Text) {
+        Ok(Call::new(
+            move || store.import(&mut text.0.as_bytes(), text.0.len() as u64, &mut |_| {}).and_then(|c| jetstate::wire::to_json(&c)),
+            |py, v| convert::to_py(py, &v),
+        ))
+    }
+
     /// Counts for an operator: executions by status, queue depths, dead letters, file size.
     fn summary(_py, store) {
         Ok(Call::new(move || store.summary().and_then(|s| jetstate::wire::to_json(&s)), |py, v| convert::to_py(py, &v)))

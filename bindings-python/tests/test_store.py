@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import sqlite3
 import threading
@@ -248,6 +249,21 @@ def test_backup_and_summary(store: jetstate.Store, tmp_path: Path) -> None:
     assert size == (tmp_path / "copy.db").stat().st_size > 0
     with jetstate.Store(tmp_path / "copy.db", read_only=True) as copy:
         assert copy.summary()["executions"] == {"pending": 1}
+
+
+def test_export_and_import_as_json_lines(store: jetstate.Store) -> None:
+    execution = new_execution(store)
+    store.append_next_event(execution.execution_id, {"type": "node_scheduled", "node_id": "a", "queue_type": "q"})
+    text = store.export_jsonl(execution.execution_id)
+    assert json.loads(text.splitlines()[0])["format"] == "jetstate-export"
+    with jetstate.Store() as other:
+        assert other.import_jsonl(text) == {"events": 1, "executions": 1}
+        assert [e.kind["type"] for e in other.get_events(execution.execution_id)] == ["node_scheduled"]
+        with pytest.raises(jetstate.ConflictError):
+            other.import_jsonl(text)
+        with pytest.raises(jetstate.InvalidArgumentError):
+            other.import_jsonl("not json\n")
+    assert len(store.export_jsonl().splitlines()) >= 3
 
 
 # ── Threads and the GIL ───────────────────────────────────────────────────────────────────────

@@ -120,6 +120,23 @@ test('what was written is there after a reload, and after the browser is closed 
   }
 });
 
+test('a store goes out as JSON Lines (backup has no file to go to here) and into another', async () => {
+  const { page } = await harness(browser.context, base);
+  const key = await openIn(page, 'exported');
+  const id = await writeRun(page, key);
+  const text = await remote(page, key).exportJsonl();
+  assert.match(text.split('\n')[0], /"format":"jetstate-export"/);
+  assert.equal((await remote(page, key).backup('copy.db').catch((e) => e)).code, 'INVALID_ARGUMENT');
+  const copy = remote(page, await openIn(page, 'copy', { memory: true }));
+  const counts = await copy.importJsonl(text);
+  assert.equal(counts.events, 3);
+  assert.deepEqual(await contents(page, await openIn(page, 'exported-again', { memory: true }).then(async (k) => {
+    await remote(page, k).importJsonl(text);
+    return k;
+  }), id), await contents(page, key, id));
+  await page.close();
+});
+
 test('a second tab on the same database gets a clear error within its timeout, and the first tab is unharmed', async () => {
   const first = await harness(browser.context, base);
   const key = await openIn(first.page, 'shared');

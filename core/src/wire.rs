@@ -308,6 +308,17 @@ pub fn call(store: &Store, op: &str, args: &Value) -> Result<Value> {
         "update_tenant" => unit(store.update_tenant(&args.record("tenant")?)),
         "backup" => to_json(&store.backup(args.str("dest")?)?),
         "summary" => to_json(&store.summary()?),
+        "export_jsonl" => {
+            let execution = args.optional::<String>("execution_id")?.map(|id| execution_id(&id)).transpose()?;
+            let mut out = Vec::new();
+            store.export(execution.as_ref(), &mut out, &mut |_| {})?;
+            let text = String::from_utf8(out).map_err(|_| Error::internal("an export that is not UTF-8"))?;
+            Ok(Value::String(text))
+        }
+        "import_jsonl" => {
+            let text = args.str("text")?;
+            to_json(&store.import(&mut text.as_bytes(), text.len() as u64, &mut |_| {})?)
+        }
         "close" => unit(store.close()),
         other => Err(Error::invalid(format!("unknown operation {other:?}"))),
     }

@@ -360,3 +360,19 @@ fn a_large_backup_in_steps_reports_progress_and_stays_one_snapshot() {
     assert_eq!(copied, (1..=copied.len() as i64).collect::<Vec<_>>(), "a consistent prefix of the log");
     assert_eq!(copy.list_work_items(None, 10_000, 0).expect("items").len(), 5000);
 }
+
+#[test]
+fn the_bindings_reach_export_and_import_by_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let source = open(&dir.path().join("a.db"));
+    let (id, _) = populated(&source);
+    let text =
+        jetstate::wire::call(&source, "export_jsonl", &json!({"execution_id": id.0.to_string()})).expect("exports");
+    let text = text.as_str().expect("JSON Lines text").to_string();
+    assert_eq!(rows(&text), rows(&export(&source, Some(&id))));
+    let target = open(&dir.path().join("b.db"));
+    let counts = jetstate::wire::call(&target, "import_jsonl", &json!({"text": text})).expect("imports");
+    assert_eq!(counts["events"], json!(3));
+    let err = jetstate::wire::call(&target, "import_jsonl", &json!({"text": "{}\n"})).expect_err("not an export");
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+}
