@@ -115,11 +115,7 @@ const describe = (value) => (value === null ? 'null' : Array.isArray(value) ? 'a
 function encode(args) {
   try {
     return JSON.stringify(args, function check(key, value) {
-      if (!wellFormed(key)) throw lone(key);
       switch (typeof value) {
-        case 'string':
-          if (!wellFormed(value)) throw lone(value);
-          return value;
         case 'number':
           if (!Number.isFinite(value)) throw refuse(`${value} is not a JSON number`);
           return value;
@@ -152,14 +148,6 @@ function encode(args) {
 
 const refuse = (message) => new JetstateError(ErrorCode.SERIALIZATION, message);
 
-// A string with a lone UTF-16 surrogate has no UTF-8 form, so the store cannot keep it: the
-// caller's argument is wrong (as in the Python package), not the store's encoding.
-const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
-const wellFormed = String.prototype.isWellFormed
-  ? (text) => text.isWellFormed()
-  : (text) => !LONE_SURROGATE.test(text); // Node 18
-const lone = (text) =>
-  new JetstateError(ErrorCode.INVALID_ARGUMENT, `a string holds a lone UTF-16 surrogate, which UTF-8 cannot encode: ${JSON.stringify(text.slice(0, 40))}`);
 
 // A bigint beyond 2^53 travels as a string with a mark no caller's string can hold by chance
 // (a NUL and 64 random bits), unquoted after stringify: exact to 64 bits.

@@ -3,8 +3,8 @@
 //! with a `code`) is `index.js`'s work; everything else (every rule, the table of operations and
 //! their JSON forms) is the core's (`jetstate::wire`). This file only moves JSON text across:
 //!
-//! - `call(op, args)` resolves to the result's JSON text (`wire::call_json`), or to `!CODE message` when the store
-//!   refused the call (a result's JSON text never starts with `!`); index.js turns that into a
+//! - `call(op, args)` resolves to the result's JSON text, or to `!CODE message` when the store
+//!   refused the call (`wire::call_text`; a result's JSON text never starts with `!`); index.js turns that into a
 //!   rejected Promise with an `Error` whose `code` is CODE. Errors of the addon itself (a panic
 //!   caught, an argument of the wrong JavaScript type) reject directly.
 //! - The work runs in `compute`, on a libuv worker thread: the event loop's thread never waits on
@@ -15,19 +15,11 @@ use napi_derive::napi;
 
 use jetstate::{wire, ErrorKind, Options};
 
-/// Arguments nest at most this many levels around a value (the arguments object, a record).
-const WRAPPING: usize = 2;
-
 /// The operations `call_in_place` runs: they read or move the store's clock, never SQLite.
 const IN_PLACE: [&str; 3] = ["now", "advance_clock", "set_clock"];
 
 fn invalid(message: impl Into<String>) -> jetstate::Error {
     jetstate::Error::new(ErrorKind::InvalidArgument, message)
-}
-
-/// `!CODE message`: how a refused call's error travels back to index.js.
-fn refused(err: jetstate::Error) -> String {
-    format!("!{} {}", err.code(), err.message())
 }
 
 /// A store handle (a tenant view or the whole store) as JavaScript holds it.
@@ -62,7 +54,7 @@ impl Task for Open {
     fn resolve(&mut self, _env: Env, _: ()) -> Result<Self::JsValue> {
         match self.opened.take().expect("computed") {
             Ok(inner) => Ok(Either::A(NativeStore { inner })),
-            Err(err) => Ok(Either::B(refused(err))),
+            Err(err) => Ok(Either::B(wire::refusal(&err))),
         }
     }
 }
@@ -79,8 +71,7 @@ impl Task for Call {
     type JsValue = String;
 
     fn compute(&mut self) -> Result<String> {
-        let outcome = wire::parse(&self.args, WRAPPING).and_then(|args| wire::call_json(&self.store, &self.op, &args));
-        Ok(outcome.unwrap_or_else(refused))
+        Ok(wire::call_text(&self.store, &self.op, &self.args))
     }
 
     fn resolve(&mut self, _env: Env, output: String) -> Result<String> {
@@ -132,8 +123,8 @@ impl NativeStore {
     #[napi]
     pub fn call_in_place(&self, op: String, args: String) -> String {
         if !IN_PLACE.contains(&op.as_str()) {
-            return refused(invalid(format!("{op} is not run on the caller's thread")));
+            return wire::refusal(&invalid(format!("{op} is not run on the caller's thread")));
         }
-        wire::parse(&args, WRAPPING).and_then(|args| wire::call_json(&self.inner, &op, &args)).unwrap_or_else(refused)
+        wire::call_text(&self.inner, &op, &args)
     }
 }

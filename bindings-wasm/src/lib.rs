@@ -31,11 +31,6 @@ thread_local! {
     static INSTALLED: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 
-/// A refused call as the JS layer reads it.
-fn refusal(err: &Error) -> String {
-    format!("!{} {}", err.code(), err.message())
-}
-
 /// Installs the OPFS pool VFS on `directory`, once per worker. Rejects with `!CODE message`:
 /// DATABASE naming the cause when OPFS is unavailable, or when another tab holds the directory.
 #[wasm_bindgen(js_name = installOpfs)]
@@ -48,7 +43,7 @@ pub async fn install_opfs(directory: String) -> Result<(), JsValue> {
             ErrorKind::InvalidArgument,
             format!("this worker already keeps its databases in OPFS directory {installed:?}"),
         );
-        return Err(JsValue::from_str(&refusal(&err)));
+        return Err(JsValue::from_str(&wire::refusal(&err)));
     }
     let config = OpfsSAHPoolCfgBuilder::new().vfs_name(VFS).directory(&directory).build();
     match install::<sqlite_wasm_rs::WasmOsCallback>(&config, false).await {
@@ -56,7 +51,7 @@ pub async fn install_opfs(directory: String) -> Result<(), JsValue> {
             INSTALLED.with(|i| *i.borrow_mut() = Some(directory));
             Ok(())
         }
-        Err(err) => Err(JsValue::from_str(&refusal(&install_error(&err)))),
+        Err(err) => Err(JsValue::from_str(&wire::refusal(&install_error(&err)))),
     }
 }
 
@@ -84,7 +79,7 @@ impl NativeStore {
     /// Opens `name` in the installed OPFS pool, or a private in-memory store when `memory`.
     /// `options` is the options' JSON text (`wire::options`). Throws `!CODE message`.
     pub fn open(name: &str, options: &str, memory: bool) -> Result<NativeStore, JsValue> {
-        Self::opened(name, options, memory).map_err(|err| JsValue::from_str(&refusal(&err)))
+        Self::opened(name, options, memory).map_err(|err| JsValue::from_str(&wire::refusal(&err)))
     }
 
     fn opened(name: &str, options: &str, memory: bool) -> jetstate::Result<NativeStore> {
@@ -121,10 +116,9 @@ impl NativeStore {
                 ErrorKind::InvalidArgument,
                 "backup is not available in the browser: there is no file system path to copy to",
             );
-            return refusal(&err);
+            return wire::refusal(&err);
         }
-        let outcome = wire::parse(args, 2).and_then(|args| wire::call_json(&self.store, op, &args));
-        outcome.unwrap_or_else(|err| refusal(&err))
+        wire::call_text(&self.store, op, args)
     }
 
     #[wasm_bindgen(getter)]

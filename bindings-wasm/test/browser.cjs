@@ -5,6 +5,7 @@
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const { before, after } = require('node:test');
 const { chromium } = require('playwright-core');
 const { serve } = require('../scripts/serve.cjs');
 
@@ -33,6 +34,22 @@ async function harness(context, base, page = null) {
   await page.goto(`${base}test/harness.html`);
   await page.waitForSelector('body[data-ready="true"]', { state: 'attached' });
   return { page, problems };
+}
+
+/** For the calling test file: the package served, and a browser on a profile of its own, for
+ * the file's tests (`shared.base`, `shared.browser`), closed and removed after them. */
+function useBrowser() {
+  const shared = {};
+  before(async () => {
+    ({ server: shared.server, url: shared.base } = await serve(0));
+    shared.browser = await launch();
+  });
+  after(async () => {
+    await shared.browser?.context.close();
+    shared.server?.close();
+    if (shared.browser) fs.rmSync(shared.browser.profile, { recursive: true, force: true });
+  });
+  return shared;
 }
 
 /** Opens a store in the page; resolves to a handle for `remote` (or throws the refusal). */
@@ -77,4 +94,4 @@ function remote(page, key, tenant = null) {
   });
 }
 
-module.exports = { ROOT, serve, launch, harness, openIn, remote };
+module.exports = { ROOT, serve, launch, useBrowser, harness, openIn, remote };

@@ -2,30 +2,17 @@
 // store in a page; persistence across a reload and a relaunch of the browser on the same
 // profile; a second tab; what happens where OPFS is not; errors at the boundary.
 'use strict';
-const { test, before, after } = require('node:test');
+const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 
-const { serve, launch, harness, openIn, remote } = require('./browser.cjs');
+const { useBrowser, launch, harness, openIn, remote } = require('./browser.cjs');
 const { SCENARIOS, replay } = require('../../bindings-node/test/replay.js');
 
-let server;
-let base;
-let browser;
-
-before(async () => {
-  ({ server, url: base } = await serve(0));
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.context.close();
-  server?.close();
-  if (browser) fs.rmSync(browser.profile, { recursive: true, force: true });
-});
+const shared = useBrowser();
 
 test('the shared conformance scenarios, replayed in the browser build on OPFS', async () => {
-  const { page, problems } = await harness(browser.context, base);
+  const { page, problems } = await harness(shared.browser.context, shared.base);
   assert.ok(SCENARIOS.length >= 8);
   const failures = [];
   for (const file of SCENARIOS) {
@@ -38,7 +25,7 @@ test('the shared conformance scenarios, replayed in the browser build on OPFS', 
 });
 
 test('errors are JetstateErrors with a code, and bad arguments are refused, not thrown through', async () => {
-  const { page } = await harness(browser.context, base);
+  const { page } = await harness(shared.browser.context, shared.base);
   const store = remote(page, await openIn(page, 'errors'));
   const err = await store.getExecution('not-an-id').catch((e) => e);
   assert.equal(err.code, 'INVALID_ARGUMENT');
@@ -90,7 +77,7 @@ test('what was written is there after a reload, and after the browser is closed 
   const { launch: relaunch } = require('./browser.cjs');
   let session = await relaunch();
   try {
-    let { page } = await harness(session.context, base);
+    let { page } = await harness(session.context, shared.base);
     let key = await openIn(page, 'kept');
     const id = await writeRun(page, key);
     const written = await contents(page, key, id);
@@ -108,7 +95,7 @@ test('what was written is there after a reload, and after the browser is closed 
     // The whole browser closed, then started again on the same profile.
     await session.context.close();
     session = await relaunch(session.profile);
-    ({ page } = await harness(session.context, base));
+    ({ page } = await harness(session.context, shared.base));
     key = await openIn(page, 'kept');
     assert.deepEqual(await contents(page, key, id), written, 'after a relaunch');
     const store = remote(page, key);
@@ -121,7 +108,7 @@ test('what was written is there after a reload, and after the browser is closed 
 });
 
 test('a store goes out as JSON Lines (backup has no file to go to here) and into another', async () => {
-  const { page } = await harness(browser.context, base);
+  const { page } = await harness(shared.browser.context, shared.base);
   const key = await openIn(page, 'exported');
   const id = await writeRun(page, key);
   const text = await remote(page, key).exportJsonl();
@@ -138,10 +125,10 @@ test('a store goes out as JSON Lines (backup has no file to go to here) and into
 });
 
 test('a second tab on the same database gets a clear error within its timeout, and the first tab is unharmed', async () => {
-  const first = await harness(browser.context, base);
+  const first = await harness(shared.browser.context, shared.base);
   const key = await openIn(first.page, 'shared');
   const id = await writeRun(first.page, key);
-  const second = await harness(browser.context, base);
+  const second = await harness(shared.browser.context, shared.base);
   const started = Date.now();
   const refused = await openIn(second.page, 'shared', { lockTimeoutMs: 500 }).catch((e) => e);
   assert.equal(refused.code, 'DATABASE');
@@ -164,7 +151,7 @@ test('where OPFS is unavailable: a clear error, and a memory store when asked fo
   // A host name that is not localhost makes an insecure context: no OPFS, no Web Locks.
   const insecure = await launch(undefined, ['--host-resolver-rules=MAP insecure.test 127.0.0.1']);
   try {
-    const { page } = await harness(insecure.context, base.replace('127.0.0.1', 'insecure.test'));
+    const { page } = await harness(insecure.context, shared.base.replace('127.0.0.1', 'insecure.test'));
     assert.equal(await page.evaluate(() => window.isSecureContext), false);
     const refused = await openIn(page, 'nowhere').catch((e) => e);
     assert.equal(refused.code, 'DATABASE');
@@ -182,7 +169,7 @@ test('where OPFS is unavailable: a clear error, and a memory store when asked fo
 });
 
 test('hostile values from the page: clear rejections, nothing changed, and a 100 MB payload round-trips', async () => {
-  const { page, problems } = await harness(browser.context, base);
+  const { page, problems } = await harness(shared.browser.context, shared.base);
   const outcome = await page.evaluate(async () => {
     const { open, newExecution, MAX_JSON_DEPTH } = window.jetstate;
     const store = await open('hostile');

@@ -1,29 +1,16 @@
 // The README's example is the example page's module, the page runs in Chromium (and keeps its
 // runs across a reload), and TypeScript checks it, a typed use and a misuse against index.d.ts.
 'use strict';
-const { test, before, after } = require('node:test');
+const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { spawnSync } = require('node:child_process');
 
-const { ROOT, serve, launch } = require('./browser.cjs');
+const { ROOT, useBrowser } = require('./browser.cjs');
 
-let server;
-let base;
-let browser;
-
-before(async () => {
-  ({ server, url: base } = await serve(0));
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.context.close();
-  server?.close();
-  if (browser) fs.rmSync(browser.profile, { recursive: true, force: true });
-});
+const shared = useBrowser();
 
 test("the README's example is example/app.js", () => {
   const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
@@ -33,11 +20,11 @@ test("the README's example is example/app.js", () => {
 });
 
 test('the example page runs a workflow, shows its timeline, and its runs are kept across a reload', async () => {
-  const page = await browser.context.newPage();
+  const page = await shared.browser.context.newPage();
   const problems = [];
   page.on('pageerror', (error) => problems.push(error.message));
   page.on('console', (message) => { if (message.type() === 'error') problems.push(message.text()); });
-  await page.goto(`${base}example/`);
+  await page.goto(`${shared.base}example/`);
   await page.waitForSelector('body[data-done="true"]', { state: 'attached', timeout: 20_000 });
   const timeline = await page.$$eval('#timeline li', (items) => items.map((li) => li.textContent.split(/\s+/).slice(1).join(' ').trim()));
   assert.deepEqual(timeline, [

@@ -81,7 +81,63 @@ pub fn parse(text: &str, wrapping: usize) -> Result<Value> {
     let mut parser = serde_json::Deserializer::from_str(text);
     parser.disable_recursion_limit();
     let value = Value::deserialize(&mut parser).and_then(|value| parser.end().map(|()| value));
-    value.map_err(|err| Error::new(crate::ErrorKind::Serialization, format!("arguments are not valid JSON: {err}")))
+    value.map_err(|err| {
+        // JavaScript's JSON.stringify escapes a lone UTF-16 surrogate instead of refusing it; such a
+        // string has no UTF-8 form, so the caller's argument is what is wrong (as Python's binding
+        // says of the same string). Looked for only once parsing failed: no cost on the way in.
+        if has_lone_surrogate(text) {
+            Error::invalid("a string holds a lone UTF-16 surrogate, which UTF-8 cannot encode")
+        } else {
+            Error::new(crate::ErrorKind::Serialization, format!("arguments are not valid JSON: {err}"))
+        }
+    })
+}
+
+/// Whether JSON text holds a `\uD800`-`\uDFFF` escape that is not half of a surrogate pair.
+fn has_lone_surrogate(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let unit = |at: usize| -> Option<u16> {
+        let hex = bytes.get(at..at + 4)?;
+        u16::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()
+    };
+    let mut i = 0;
+    while i + 1 < bytes.len() {
+        if bytes[i] != b'\\' {
+            i += 1;
+            continue;
+        }
+        if bytes[i + 1] != b'u' {
+            i += 2; // an escape of one character, `\\` included
+            continue;
+        }
+        match unit(i + 2) {
+            Some(0xD800..=0xDBFF) => {
+                let low = (bytes.get(i + 6..i + 8) == Some(&b"\\u"[..])).then(|| unit(i + 8)).flatten();
+                if !matches!(low, Some(0xDC00..=0xDFFF)) {
+                    return true;
+                }
+                i += 12;
+            }
+            Some(0xDC00..=0xDFFF) => return true,
+            _ => i += 6,
+        }
+    }
+    false
+}
+
+/// A refused call as the JSON-text bindings hand it to their hosts: `!CODE message` (a result's
+/// JSON text never starts with `!`). The JavaScript layer (`bindings-node/surface.js`) reads it.
+pub fn refusal(err: &Error) -> String {
+    format!("!{} {}", err.code(), err.message())
+}
+
+/// Nesting of a call's arguments around a value: the arguments object and a record.
+const ARGUMENT_WRAPPING: usize = 2;
+
+/// The whole call of a JSON-text binding: `args` as JSON text in, the result's JSON text out, or
+/// its [`refusal`]. Node's addon and the browser's worker each run their calls through this.
+pub fn call_text(store: &Store, op: &str, args: &str) -> String {
+    parse(args, ARGUMENT_WRAPPING).and_then(|args| call_json(store, op, &args)).unwrap_or_else(|err| refusal(&err))
 }
 
 /// The arguments of one call, by name.

@@ -167,3 +167,26 @@ fn a_hundred_megabyte_payload_round_trips() {
     assert_eq!(lease.item.payload["blob"].as_str().map(str::len), Some(100 << 20));
     store.complete_fenced(&lease.item.id, lease.token).expect("complete");
 }
+
+#[test]
+fn a_lone_surrogate_escape_is_an_invalid_argument_and_pairs_are_fine() {
+    use jetstate::wire;
+    let store = Store::open_in_memory(Options::default()).expect("opens");
+    for lone in [
+        r#"{"execution_id": "\ud800"}"#,
+        r#"{"execution_id": "x\udc00"}"#,
+        r#"{"\ud83d": 1}"#,
+        r#"{"a": "\ud83d\u0041"}"#,
+    ] {
+        let err = wire::parse(lone, 2).expect_err(lone);
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{lone}: {err}");
+        assert!(err.message().contains("lone UTF-16 surrogate"), "{err}");
+        assert!(wire::call_text(&store, "get_execution", lone).starts_with("!INVALID_ARGUMENT "));
+    }
+    assert_eq!(
+        wire::parse(r#"{"a": "\ud83d\ude00 and \\ud800"}"#, 2).expect("a pair, and an escaped backslash")["a"],
+        "😀 and \\ud800"
+    );
+    let broken = wire::parse(r#"{"a": "#, 2).expect_err("not JSON");
+    assert_eq!(broken.kind(), ErrorKind::Serialization);
+}
