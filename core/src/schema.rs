@@ -21,7 +21,11 @@ pub const APPLICATION_ID: i32 = 0x4A45_5453;
 
 /// The migrations, in order; migration `n` (1-based) brings a file to schema version `n`.
 const MIGRATIONS: &[&str] =
-    &[include_str!("../migrations/0001_initial.sql"), include_str!("../migrations/0002_queue_status_check.sql")];
+    &[
+    include_str!("../migrations/0001_initial.sql"),
+    include_str!("../migrations/0002_queue_status_check.sql"),
+    include_str!("../migrations/0003_queue_open_index.sql"),
+];
 
 /// The schema version this library writes and reads.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -167,7 +171,12 @@ mod tests {
             "INSERT INTO tenants (id, name, status, created_at, updated_at) VALUES ('default', 'Default', 'active', 1, 1);
              INSERT INTO work_items (id, tenant_id, execution_id, node_id, queue_type, payload, status, attempt,
                  max_attempts, created_at, lease_token, updated_at)
-             VALUES (x'01', 'default', x'02', 'n', 'q', '{}', 'claimed', 1, 3, 5, 7, 6);",
+             VALUES (x'01', 'default', x'02', 'n', 'q', '{}', 'claimed', 1, 3, 5, 7, 6);
+             -- Rows no version of this library wrote, which version 3's CHECKs refuse: a claimed
+             -- item without a lease expiry (above), a pending one with a stale expiry.
+             INSERT INTO work_items (id, tenant_id, execution_id, node_id, queue_type, payload, status, attempt,
+                 max_attempts, created_at, lease_expires_at, updated_at)
+             VALUES (x'03', 'default', x'02', 'n', 'q', '{}', 'pending', 0, 3, 8, 9, 8);",
         )
         .expect("a version 1 queue");
         conn.pragma_update(None, "application_id", APPLICATION_ID).expect("ours");
@@ -175,12 +184,18 @@ mod tests {
         migrate(&mut conn, &Clock::system()).expect("migrated");
         let version: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0)).expect("version");
         assert_eq!(version, SCHEMA_VERSION);
-        let kept: (String, i64, i64) = conn
-            .query_row("SELECT status, lease_token, attempt FROM work_items WHERE id = x'01'", [], |row| {
-                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-            })
-            .expect("the item is still there");
-        assert_eq!(kept, ("claimed".to_string(), 7, 1));
+        let kept = |id: u8| -> (String, i64, i64, Option<i64>) {
+            conn.query_row(
+                "SELECT status, lease_token, attempt, lease_expires_at FROM work_items WHERE id = ?1",
+                [[id]],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
+            )
+            .expect("the item is still there")
+        };
+        // Mended by version 3: the claimed item's lease has run out (at its last update), so the
+        // next reclaim counts its attempt; the pending item is claimable again.
+        assert_eq!(kept(1), ("claimed".to_string(), 7, 1, Some(6)));
+        assert_eq!(kept(3), ("pending".to_string(), 0, 0, None));
         let refused = conn.execute("UPDATE work_items SET status = 'lost' WHERE id = x'01'", []);
         assert!(refused.is_err(), "the status CHECK still holds");
         let indexes: i64 = conn
@@ -190,7 +205,11 @@ mod tests {
                 |row| row.get(0),
             )
             .expect("indexes");
-        assert_eq!(indexes, 4, "the key and the three partial indexes");
+        assert_eq!(indexes, 3, "the key and the two partial indexes");
+        let refused = conn.execute("UPDATE work_items SET lease_expires_at = 1 WHERE id = x'03'", []);
+        assert!(refused.is_err(), "a pending item has no lease expiry");
+        let refused = conn.execute("UPDATE work_items SET lease_expires_at = NULL WHERE id = x'01'", []);
+        assert!(refused.is_err(), "a claimed item has one");
         // The point of version 2: writing an item builds no ephemeral table.
         let mut explain = conn.prepare("EXPLAIN UPDATE work_items SET status = ?2 WHERE id = ?1").expect("explain");
         let ops: Vec<String> = explain

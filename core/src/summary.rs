@@ -66,7 +66,7 @@ pub(crate) fn read(conn: &Connection, scope: Scope<'_>, now: i64) -> Result<Summ
     }
     summary.expired_leases = conn
         .prepare_cached(
-            "SELECT count(*) FROM work_items INDEXED BY work_items_leases
+            "SELECT count(*) FROM work_items INDEXED BY work_items_open
              WHERE status = 'claimed' AND lease_expires_at <= ?1 AND (?2 IS NULL OR tenant_id = ?2)",
         )?
         .query_row(params![now, scope], |row| count(row, 0))?;

@@ -4,7 +4,7 @@
 //! The format, version 1. The first line is a header:
 //!
 //! ```text
-//! {"format":"jetstate-export","version":1,"schema_version":2,"scope":"store","exported_at":"..."}
+//! {"format":"jetstate-export","version":1,"schema_version":3,"scope":"store","exported_at":"..."}
 //! ```
 //!
 //! then one line per row, `{"table":"events","row":{...}}`, tables in the order their foreign keys

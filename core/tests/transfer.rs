@@ -223,6 +223,11 @@ fn every_bad_line_is_refused_with_its_number_and_nothing_is_written() {
     let whole = export(&source, None);
     let token_line = whole.lines().find(|l| l.contains("\"table\":\"api_tokens\"")).expect("a token").to_string();
     let tenant_line = whole.lines().find(|l| l.contains("\"table\":\"tenants\"")).expect("a tenant").to_string();
+    let pending_line = whole
+        .lines()
+        .find(|l| l.contains("\"table\":\"work_items\"") && l.contains("\"status\":\"pending\""))
+        .expect("a pending item")
+        .to_string();
     let edit = |line: &str, f: &dyn Fn(&mut Value)| {
         let mut value: Value = jetstate::serde_json::from_str(line).expect("JSON");
         f(&mut value);
@@ -296,6 +301,15 @@ fn every_bad_line_is_refused_with_its_number_and_nothing_is_written() {
         (
             "tenant limits of another shape",
             format!("{header}\n{}\n", edit(&tenant_line, &|v| v["row"]["limits"] = json!({"max_workflows": "many"}))),
+            ErrorKind::InvalidArgument,
+        ),
+        (
+            // Claims would never see it: the queue's index seeks pending items without one.
+            "pending item with a lease expiry",
+            format!(
+                "{header}\n{}\n",
+                edit(&pending_line, &|v| v["row"]["lease_expires_at"] = json!("2026-11-26T12:00:30Z"))
+            ),
             ErrorKind::InvalidArgument,
         ),
         (

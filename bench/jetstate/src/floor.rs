@@ -12,7 +12,12 @@ use serde_json::Value;
 
 use crate::{event_kind, initial_input, payload, timed, Measured, EXPIRED_LEASES, HISTORY};
 
-const SCHEMA: &str = include_str!("../../../core/migrations/0001_initial.sql");
+/// jetstate's schema as its migrations build it, in order.
+const SCHEMA: [&str; 3] = [
+    include_str!("../../../core/migrations/0001_initial.sql"),
+    include_str!("../../../core/migrations/0002_queue_status_check.sql"),
+    include_str!("../../../core/migrations/0003_queue_open_index.sql"),
+];
 
 fn open(path: &Path, full: bool) -> Connection {
     let conn = Connection::open(path).expect("opens");
@@ -26,7 +31,9 @@ fn open(path: &Path, full: bool) -> Connection {
 
 fn create(path: &Path, full: bool) -> Connection {
     let conn = open(path, full);
-    conn.execute_batch(SCHEMA).expect("schema");
+    for migration in SCHEMA {
+        conn.execute_batch(migration).expect("schema");
+    }
     conn.execute("INSERT INTO tenants VALUES ('default', 'Default', 'active', NULL, NULL, 0, 0)", []).expect("tenant");
     conn
 }
@@ -104,8 +111,8 @@ fn claim(conn: &Connection, worker: &str) -> Option<(uuid::Uuid, Item)> {
     conn.prepare_cached(&format!(
         "UPDATE work_items SET status = 'claimed', worker_id = ?1, lease_expires_at = ?2,
              lease_token = lease_token + 1, updated_at = ?3
-         WHERE id = (SELECT id FROM work_items INDEXED BY work_items_pending
-                     WHERE status = 'pending' AND queue_type = 'q' AND (retry_after IS NULL OR retry_after <= ?3)
+         WHERE id = (SELECT id FROM work_items INDEXED BY work_items_open
+                     WHERE status = 'pending' AND lease_expires_at IS NULL AND queue_type = 'q' AND (retry_after IS NULL OR retry_after <= ?3)
                      ORDER BY created_at, id LIMIT 1)
          RETURNING {ITEM_COLUMNS}"
     ))
@@ -245,7 +252,7 @@ pub fn run(workload: &str, full: bool, dir: &Path, n: usize) -> Measured {
                     let now = now();
                     let mut reclaim = conn
                         .prepare_cached(&format!(
-                            "UPDATE work_items INDEXED BY work_items_leases
+                            "UPDATE work_items INDEXED BY work_items_open
                              SET attempt = attempt + 1,
                                  status = CASE WHEN attempt + 1 < max_attempts THEN 'pending' ELSE 'dead_letter' END,
                                  retry_after = ?1 + min(64000000, 1000000 * (1 << attempt)),
