@@ -124,6 +124,7 @@ impl Database {
             };
             writer.pragma_update(None, "synchronous", synchronous)?;
             writer.pragma_update(None, "foreign_keys", "ON")?;
+            writer.pragma_update(None, "temp_store", "MEMORY")?;
             schema::migrate(&mut writer, &options.clock)?;
         }
         let single_connection = location == Location::Memory || options.exclusive;
