@@ -16,7 +16,9 @@
 //! * an expired lease is never re-leased silently: the item stays `claimed` until reclaim counts
 //!   the attempt and either re-queues it with a backoff or dead-letters it;
 //! * a claim seeks the first pending item of each queue type in (created_at, id) order through a
-//!   partial index of pending items: its cost does not grow with the number of pending items.
+//!   partial index of pending items: its cost does not grow with the number of pending items;
+//! * a store where a tenant other than `default` exists has the index of tenant views' claims
+//!   (`work_items_pending_by_tenant`, see [`index_tenant_views`]).
 //!
 //! The decisions about one item (who may complete or renew it) and the backoff's growth are plain
 //! functions beside the SQL, so that another SQL engine can serve the same rules with its own
@@ -357,19 +359,89 @@ fn current(conn: &Connection, scope: Scope<'_>, id: &WorkItemId) -> Result<Curre
     })
 }
 
-/// The head of one queue type: its first pending item whose retry time has come, read from the
-/// partial index `work_items_open` in (created_at, id) order. A pending item has no lease expiry
-/// (a CHECK of the table): `lease_expires_at IS NULL` is what lets the seek reach `queue_type`.
-const CLAIM_SEEK: &str = "SELECT created_at, id FROM work_items INDEXED BY work_items_open
-     WHERE status = 'pending' AND lease_expires_at IS NULL AND queue_type = ?1
-       AND (retry_after IS NULL OR retry_after <= ?2)
-     ORDER BY created_at, id LIMIT 1";
+/// The index tenant views' claims seek: a tenant's pending items in (created_at, id) order. Every
+/// enqueue and claim writes it and the unscoped store never reads it, so a store keeps it only
+/// once a tenant other than `default` exists (the rule [`index_tenant_views`] keeps, wherever a
+/// tenant is created). In a store of one tenant every item is `default`'s, and a view of
+/// `default` seeks `work_items_open` like the store itself.
+const TENANT_VIEW_INDEX: &str = "CREATE INDEX IF NOT EXISTS work_items_pending_by_tenant
+     ON work_items (tenant_id, queue_type, created_at, id) WHERE status = 'pending'";
 
-/// The same through a tenant view, from `work_items_pending_by_tenant`.
-const CLAIM_SEEK_IN_TENANT: &str = "SELECT created_at, id FROM work_items INDEXED BY work_items_pending_by_tenant
-     WHERE status = 'pending' AND tenant_id = ?3 AND queue_type = ?1
-       AND (retry_after IS NULL OR retry_after <= ?2)
-     ORDER BY created_at, id LIMIT 1";
+/// Creates [`TENANT_VIEW_INDEX`] if a tenant other than `default` exists. Called in the
+/// transaction that creates tenants (and by migrations), so the rule holds at every commit.
+pub(crate) fn index_tenant_views(conn: &Connection) -> Result<()> {
+    let others: bool = conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM tenants WHERE id <> ?1)")?
+        .query_row([tenant::DEFAULT_TENANT], |row| row.get(0))?;
+    if others {
+        conn.execute_batch(TENANT_VIEW_INDEX)?;
+    }
+    Ok(())
+}
+
+/// Where a claim seeks the head of a queue type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Seek {
+    /// The unscoped store: `work_items_open`.
+    Store,
+    /// A tenant view: `work_items_pending_by_tenant`.
+    Tenant,
+    /// A view of `default` in a store of one tenant (no index for views): `work_items_open`,
+    /// where every item is `default`'s; the tenant test only guards the rule.
+    OnlyTenant,
+}
+
+impl Seek {
+    /// The seek for `scope`, or None when the view's tenant can hold no item: without the index
+    /// for views no tenant but `default` exists, and an item's tenant must exist.
+    fn of(conn: &Connection, scope: Scope<'_>) -> Result<Option<Seek>> {
+        let Some(tenant) = scope else { return Ok(Some(Seek::Store)) };
+        let indexed = conn
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'index' AND name = ?1)")?
+            .query_row(["work_items_pending_by_tenant"], |row| row.get(0))?;
+        Ok(match (indexed, tenant == tenant::DEFAULT_TENANT) {
+            (true, _) => Some(Seek::Tenant),
+            (false, true) => Some(Seek::OnlyTenant),
+            (false, false) => None,
+        })
+    }
+
+    /// The head of one queue type: its first pending item whose retry time has come, in
+    /// (created_at, id) order. Parameters: ?1 queue type, ?2 now, ?3 tenant (views only). A
+    /// pending item has no lease expiry (a CHECK of the table): `lease_expires_at IS NULL` is
+    /// what lets a seek of `work_items_open` reach `queue_type`.
+    fn sql(self) -> &'static str {
+        match self {
+            Seek::Store => {
+                "SELECT created_at, id FROM work_items INDEXED BY work_items_open
+                 WHERE status = 'pending' AND lease_expires_at IS NULL AND queue_type = ?1
+                   AND (retry_after IS NULL OR retry_after <= ?2)
+                 ORDER BY created_at, id LIMIT 1"
+            }
+            Seek::Tenant => {
+                "SELECT created_at, id FROM work_items INDEXED BY work_items_pending_by_tenant
+                 WHERE status = 'pending' AND tenant_id = ?3 AND queue_type = ?1
+                   AND (retry_after IS NULL OR retry_after <= ?2)
+                 ORDER BY created_at, id LIMIT 1"
+            }
+            Seek::OnlyTenant => {
+                "SELECT created_at, id FROM work_items INDEXED BY work_items_open
+                 WHERE status = 'pending' AND lease_expires_at IS NULL AND queue_type = ?1
+                   AND (retry_after IS NULL OR retry_after <= ?2) AND tenant_id = ?3
+                 ORDER BY created_at, id LIMIT 1"
+            }
+        }
+    }
+
+    /// A claim from one queue type in one statement: the head this seek finds is claimed.
+    fn claim_one(self) -> &'static str {
+        static SQL: LazyLock<[String; 3]> = LazyLock::new(|| {
+            [Seek::Store, Seek::Tenant, Seek::OnlyTenant]
+                .map(|seek| claim_sql(&format!("(SELECT id FROM ({}))", seek.sql())))
+        });
+        &SQL[self as usize]
+    }
+}
 
 /// The claim itself: the pending item `which` names becomes claimed under a new lease token.
 /// Parameters, shared by every claim statement: ?1 queue type, ?2 now, ?3 tenant (views only),
@@ -384,13 +456,6 @@ fn claim_sql(which: &str) -> String {
     )
 }
 
-/// A claim from one queue type in one statement: the head [`CLAIM_SEEK`] finds is claimed.
-static CLAIM_ONE: LazyLock<String> = LazyLock::new(|| claim_sql(&format!("(SELECT id FROM ({CLAIM_SEEK}))")));
-
-/// The same through a tenant view, from [`CLAIM_SEEK_IN_TENANT`].
-static CLAIM_ONE_IN_TENANT: LazyLock<String> =
-    LazyLock::new(|| claim_sql(&format!("(SELECT id FROM ({CLAIM_SEEK_IN_TENANT}))")));
-
 /// The claim of an item already found (several queue types: the first of their heads).
 static CLAIM_BY_ID: LazyLock<String> = LazyLock::new(|| claim_sql("?6"));
 
@@ -403,15 +468,16 @@ pub(crate) fn claim(
     lease: Duration,
     now: i64,
 ) -> Result<Option<Lease>> {
+    let Some(seek) = Seek::of(conn, scope)? else { return Ok(None) };
     let expires_at = now.saturating_add(duration_micros(lease));
     let claimed =
         if let [queue_type] = queue_types {
             // The common case, one queue type: seek and claim in one statement.
-            conn.prepare_cached(if scope.is_some() { &CLAIM_ONE_IN_TENANT } else { &CLAIM_ONE })?
+            conn.prepare_cached(seek.claim_one())?
                 .query_row(params![queue_type, now, scope, worker_id, expires_at], from_row)
                 .optional()?
         } else {
-            let Some(id) = first_head(conn, scope, queue_types, now)? else { return Ok(None) };
+            let Some(id) = first_head(conn, seek, scope, queue_types, now)? else { return Ok(None) };
             let claim = conn
                 .prepare_cached(&CLAIM_BY_ID)?
                 .query_row(params![None::<&str>, now, scope, worker_id, expires_at, id], from_row);
@@ -427,16 +493,22 @@ pub(crate) fn claim(
 /// The first claimable item over several queue types: one index seek per type, each already in
 /// (created_at, id) order; the first of the heads wins. (`IN (...)` over several types would make
 /// SQLite sort the candidates.)
-fn first_head(conn: &Connection, scope: Scope<'_>, queue_types: &[&str], now: i64) -> Result<Option<WorkItemId>> {
-    let mut seek = conn.prepare_cached(if scope.is_some() { CLAIM_SEEK_IN_TENANT } else { CLAIM_SEEK })?;
+fn first_head(
+    conn: &Connection,
+    seek: Seek,
+    scope: Scope<'_>,
+    queue_types: &[&str],
+    now: i64,
+) -> Result<Option<WorkItemId>> {
+    let mut statement = conn.prepare_cached(seek.sql())?;
     let mut first: Option<(i64, WorkItemId)> = None;
     for (index, queue_type) in queue_types.iter().enumerate() {
         if queue_types[..index].contains(queue_type) {
             continue;
         }
         let head: Option<(i64, WorkItemId)> = match scope {
-            None => seek.query_row(params![queue_type, now], |row| Ok((row.get(0)?, row.get(1)?))),
-            Some(tenant) => seek.query_row(params![queue_type, now, tenant], |row| Ok((row.get(0)?, row.get(1)?))),
+            None => statement.query_row(params![queue_type, now], |row| Ok((row.get(0)?, row.get(1)?))),
+            Some(tenant) => statement.query_row(params![queue_type, now, tenant], |row| Ok((row.get(0)?, row.get(1)?))),
         }
         .optional()?;
         if let Some(head) = head {
@@ -634,13 +706,12 @@ mod tests {
         const PENDING: &str = "work_items_open (status=? AND lease_expires_at=? AND queue_type=?)";
         const IN_TENANT: &str = "work_items_pending_by_tenant (tenant_id=? AND queue_type=?)";
         const EXPIRED: &str = "work_items_open (status=? AND lease_expires_at<?)";
-        for (sql, seek) in [
-            (CLAIM_SEEK.to_string(), PENDING),
-            (CLAIM_SEEK_IN_TENANT.to_string(), IN_TENANT),
-            (reclaim_sql(), EXPIRED),
-            (CLAIM_ONE.to_string(), PENDING),
-            (CLAIM_ONE_IN_TENANT.to_string(), IN_TENANT),
-        ] {
+        let mut statements = vec![(reclaim_sql(), EXPIRED)];
+        for (seek, expected) in [(Seek::Store, PENDING), (Seek::Tenant, IN_TENANT), (Seek::OnlyTenant, PENDING)] {
+            statements.push((seek.sql().to_string(), expected));
+            statements.push((seek.claim_one().to_string(), expected));
+        }
+        for (sql, seek) in statements {
             let steps = plan(&sql);
             assert!(steps.iter().all(|step| !step.contains("TEMP B-TREE")), "{sql} sorts: {steps:?}");
             assert!(

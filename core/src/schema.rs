@@ -20,8 +20,7 @@ use crate::tenant::DEFAULT_TENANT;
 pub const APPLICATION_ID: i32 = 0x4A45_5453;
 
 /// The migrations, in order; migration `n` (1-based) brings a file to schema version `n`.
-const MIGRATIONS: &[&str] =
-    &[
+const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_initial.sql"),
     include_str!("../migrations/0002_queue_status_check.sql"),
     include_str!("../migrations/0003_queue_open_index.sql"),
@@ -101,6 +100,7 @@ pub(crate) fn migrate(conn: &mut Connection, clock: &Clock) -> Result<()> {
     for sql in &MIGRATIONS[from as usize..] {
         tx.execute_batch(sql)?;
     }
+    crate::queue::index_tenant_views(&tx)?;
     let now = clock.now_micros();
     tx.execute(
         "INSERT OR IGNORE INTO tenants (id, name, status, created_at, updated_at)
@@ -119,6 +119,13 @@ pub(crate) fn migrate(conn: &mut Connection, clock: &Clock) -> Result<()> {
 pub(crate) fn query_plan(sql: &str) -> Vec<String> {
     let mut conn = Connection::open_in_memory().expect("memory db");
     migrate(&mut conn, &Clock::system()).expect("migrated");
+    // A second tenant, so that the index of tenant views' claims exists too.
+    conn.execute(
+        "INSERT INTO tenants (id, name, status, created_at, updated_at) VALUES ('t', 'T', 'active', 0, 0)",
+        [],
+    )
+    .expect("a tenant");
+    crate::queue::index_tenant_views(&conn).expect("indexed");
     let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).expect("explainable");
     // The plan is fixed when the statement is prepared; the values bound do not change it.
     let unbound = vec![rusqlite::types::Null; stmt.parameter_count()];
@@ -205,7 +212,7 @@ mod tests {
                 |row| row.get(0),
             )
             .expect("indexes");
-        assert_eq!(indexes, 3, "the key and the two partial indexes");
+        assert_eq!(indexes, 2, "the key and work_items_open (one tenant: no index for views)");
         let refused = conn.execute("UPDATE work_items SET lease_expires_at = 1 WHERE id = x'03'", []);
         assert!(refused.is_err(), "a pending item has no lease expiry");
         let refused = conn.execute("UPDATE work_items SET lease_expires_at = NULL WHERE id = x'01'", []);
@@ -218,5 +225,28 @@ mod tests {
             .map(|op| op.expect("op"))
             .collect();
         assert!(!ops.iter().any(|op| op == "OpenEphemeral"), "{ops:?}");
+    }
+
+    #[test]
+    fn a_file_of_several_tenants_keeps_the_index_of_tenant_views_across_version_3() {
+        let mut conn = Connection::open_in_memory().expect("memory db");
+        conn.execute_batch(MIGRATIONS[0]).expect("version 1");
+        conn.execute_batch(MIGRATIONS[1]).expect("version 2");
+        conn.execute_batch(
+            "INSERT INTO tenants (id, name, status, created_at, updated_at) VALUES ('default', 'Default', 'active', 1, 1);
+             INSERT INTO tenants (id, name, status, created_at, updated_at) VALUES ('acme', 'Acme', 'active', 1, 1);",
+        )
+        .expect("two tenants");
+        conn.pragma_update(None, "application_id", APPLICATION_ID).expect("ours");
+        conn.pragma_update(None, "user_version", 2).expect("version 2");
+        migrate(&mut conn, &Clock::system()).expect("migrated");
+        let names: Vec<String> = conn
+            .prepare("SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'work_items' ORDER BY name")
+            .expect("query")
+            .query_map([], |row| row.get(0))
+            .expect("rows")
+            .map(|name| name.expect("name"))
+            .collect();
+        assert_eq!(names, ["sqlite_autoindex_work_items_1", "work_items_open", "work_items_pending_by_tenant"]);
     }
 }

@@ -208,7 +208,7 @@ pub(crate) fn create(conn: &Connection, tenant: &Tenant) -> Result<()> {
     if inserted == 0 {
         return Err(Error::conflict(format!("tenant already exists: {}", tenant.id)));
     }
-    Ok(())
+    crate::queue::index_tenant_views(conn)
 }
 
 pub(crate) fn get(conn: &Connection, id: &str) -> Result<Option<Tenant>> {

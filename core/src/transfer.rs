@@ -506,6 +506,8 @@ pub(crate) fn import(
         return Err(Error::invalid("the export is empty: expected a header line"));
     }
     progress(Progress { done: read, total: total_bytes.max(read) });
+    // Tenants may have come in: the queue's rule for them holds at this commit too.
+    crate::queue::index_tenant_views(conn)?;
     Ok(counts)
 }
 

@@ -8,8 +8,8 @@ use std::time::Duration;
 use jetstate::chrono::Utc;
 use jetstate::serde_json::{json, Value};
 use jetstate::{
-    Durability, ErrorKind, EventKind, ExecutionId, Options, Store, WorkItem, WorkflowExecution, WorkflowStatus,
-    DEFAULT_TENANT,
+    Durability, ErrorKind, EventKind, ExecutionId, Options, Store, Tenant, TenantId, TenantStatus, WorkItem,
+    WorkflowExecution, WorkflowStatus, DEFAULT_TENANT,
 };
 
 fn execution(id: &ExecutionId, state: Value) -> WorkflowExecution {
@@ -569,4 +569,63 @@ fn an_exclusive_store_keeps_the_file_to_itself_and_runs_wal_without_shared_memor
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .expect("mode");
     assert_eq!(journal, "wal");
+}
+
+/// Whether the file holds the index that only tenant views' claims read.
+fn indexes_tenant_views(path: &Path) -> bool {
+    let conn = rusqlite::Connection::open(path).expect("raw");
+    conn.query_row(
+        "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = 'work_items_pending_by_tenant'",
+        [],
+        |row| row.get::<_, i64>(0),
+    )
+    .expect("schema")
+        == 1
+}
+
+#[test]
+fn a_store_of_one_tenant_keeps_no_index_for_views_and_its_views_still_claim_in_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("q.db");
+    let store = Store::open(&path, Options::default()).expect("opens");
+    let at = |seconds: i64| Utc::now() - jetstate::chrono::Duration::seconds(100 - seconds);
+    let enqueue = |store: &Store, queue: &str, seconds: i64| {
+        let mut item = item(queue);
+        item.created_at = at(seconds);
+        store.enqueue_work_item(&item).expect("enqueued");
+        item.id
+    };
+    let (second, first, third) = (enqueue(&store, "q", 2), enqueue(&store, "q", 1), enqueue(&store, "r", 3));
+    assert!(!indexes_tenant_views(&path), "one tenant: no index for views");
+
+    // A view of `default` seeks the store's own index, in (created_at, id) order, over one queue
+    // type or several; a view of a tenant that does not exist finds nothing.
+    let default = store.for_tenant(DEFAULT_TENANT);
+    assert_eq!(default.claim_work_item("w", &["q"]).expect("claim").map(|i| i.id), Some(first));
+    assert!(store.for_tenant("ghost").claim_work_item("w", &["q", "r"]).expect("claim").is_none());
+    assert_eq!(default.claim_work_item("w", &["r", "q"]).expect("claim").map(|i| i.id), Some(second));
+
+    // The second tenant brings the index, with the items already there.
+    let acme = Tenant {
+        id: TenantId("acme".into()),
+        name: "Acme".into(),
+        status: TenantStatus::Active,
+        policy: None,
+        limits: None,
+        created_at: store.now(),
+        updated_at: store.now(),
+    };
+    store.create_tenant(&acme).expect("tenant");
+    assert!(indexes_tenant_views(&path), "two tenants: the index");
+    let acme_view = store.for_tenant("acme");
+    let mut older = item("r");
+    older.created_at = at(0);
+    acme_view.enqueue_work_item(&older).expect("enqueued");
+    assert_eq!(default.claim_work_item("w", &["r"]).expect("claim").map(|i| i.id), Some(third), "not acme's");
+    assert_eq!(acme_view.claim_work_item("w", &["q", "r"]).expect("claim").map(|i| i.id), Some(older.id));
+    assert!(store.claim_work_item("w", &["q", "r"]).expect("claim").is_none());
+    drop((default, acme_view, store));
+    let reopened = Store::open(&path, Options::default()).expect("reopens");
+    assert!(indexes_tenant_views(&path), "kept");
+    assert_eq!(reopened.list_tenants().expect("tenants").len(), 2);
 }

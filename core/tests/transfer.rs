@@ -137,6 +137,14 @@ fn a_store_goes_out_and_back_in_without_loss() {
         source.list_work_items(None, 100, 0).expect("read")
     );
     assert_eq!(target.list_tenants().expect("read"), source.list_tenants().expect("read"));
+    // Tenants came in with the import, and with them the index of tenant views' claims.
+    let raw = rusqlite::Connection::open(dir.path().join("b.db")).expect("raw");
+    let indexed: i64 = raw
+        .query_row("SELECT count(*) FROM sqlite_schema WHERE name = 'work_items_pending_by_tenant'", [], |row| {
+            row.get(0)
+        })
+        .expect("schema");
+    assert_eq!(indexed, 1);
     assert_eq!(target.list_tokens().expect("read"), source.list_tokens().expect("read"));
     assert_eq!(target.latest_snapshot(&id).expect("read"), source.latest_snapshot(&id).expect("read"));
     assert_eq!(target.get_workflow("triage", "2").expect("read"), source.get_workflow("triage", "2").expect("read"));
