@@ -446,9 +446,15 @@ impl Seek {
 /// The claim itself: the pending item `which` names becomes claimed under a new lease token.
 /// Parameters, shared by every claim statement: ?1 queue type, ?2 now, ?3 tenant (views only),
 /// ?4 worker, ?5 lease expiry, ?6 the item (when `which` is `?6`).
+///
+/// `OR FAIL`, here and in reclaim: SQLite runs `RETURNING` as a trigger, and a statement with a
+/// trigger and constraints that abort keeps a statement journal inside our explicit transaction (a
+/// copy of every page it touches, to undo the statement alone). We never need that undo: a call
+/// whose statement fails is rolled back whole by the writer (its transaction, or its savepoint in
+/// a batch). With `FAIL` no journal is kept: about 8,000 fewer instructions per claim (callgrind).
 fn claim_sql(which: &str) -> String {
     format!(
-        "UPDATE work_items
+        "UPDATE OR FAIL work_items
          SET status = 'claimed', worker_id = ?4, lease_expires_at = ?5, lease_token = lease_token + 1,
              updated_at = ?2
          WHERE id = {which} AND status = 'pending'
@@ -651,10 +657,10 @@ fn backoff_table(backoff: Backoff) -> String {
 /// ?1 now, ?2 tenant scope, ?3 the backoff table, ?4 jitter. For each expired lease: the attempt is
 /// counted; below `max_attempts` the item goes back to pending after the table's delay for that
 /// attempt (with jitter, a delay drawn from [delay/2, delay]); otherwise it is dead-lettered. The
-/// expired holder's name stays in `last_error`.
+/// expired holder's name stays in `last_error`. `OR FAIL`: see [`claim_sql`].
 fn reclaim_sql() -> String {
     format!(
-        "UPDATE work_items INDEXED BY work_items_open
+        "UPDATE OR FAIL work_items INDEXED BY work_items_open
          SET attempt = attempt + 1,
              status = CASE WHEN attempt + 1 < max_attempts THEN 'pending' ELSE 'dead_letter' END,
              retry_after = CASE WHEN attempt + 1 < max_attempts THEN ?1 + (
