@@ -411,23 +411,25 @@ impl Seek {
     /// pending item has no lease expiry (a CHECK of the table): `lease_expires_at IS NULL` is
     /// what lets a seek of `work_items_open` reach `queue_type`.
     fn sql(self) -> &'static str {
+        /// The seek of `work_items_open`, with `$tenant` as a further test of each row.
+        macro_rules! open_seek {
+            ($tenant:literal) => {
+                concat!(
+                    "SELECT created_at, id FROM work_items INDEXED BY work_items_open
+                     WHERE status = 'pending' AND lease_expires_at IS NULL AND queue_type = ?1
+                       AND (retry_after IS NULL OR retry_after <= ?2)",
+                    $tenant,
+                    " ORDER BY created_at, id LIMIT 1"
+                )
+            };
+        }
         match self {
-            Seek::Store => {
-                "SELECT created_at, id FROM work_items INDEXED BY work_items_open
-                 WHERE status = 'pending' AND lease_expires_at IS NULL AND queue_type = ?1
-                   AND (retry_after IS NULL OR retry_after <= ?2)
-                 ORDER BY created_at, id LIMIT 1"
-            }
+            Seek::Store => open_seek!(""),
+            Seek::OnlyTenant => open_seek!(" AND tenant_id = ?3"),
             Seek::Tenant => {
                 "SELECT created_at, id FROM work_items INDEXED BY work_items_pending_by_tenant
                  WHERE status = 'pending' AND tenant_id = ?3 AND queue_type = ?1
                    AND (retry_after IS NULL OR retry_after <= ?2)
-                 ORDER BY created_at, id LIMIT 1"
-            }
-            Seek::OnlyTenant => {
-                "SELECT created_at, id FROM work_items INDEXED BY work_items_open
-                 WHERE status = 'pending' AND lease_expires_at IS NULL AND queue_type = ?1
-                   AND (retry_after IS NULL OR retry_after <= ?2) AND tenant_id = ?3
                  ORDER BY created_at, id LIMIT 1"
             }
         }

@@ -99,6 +99,11 @@ struct Table {
 
 use Codec::{Hex, Integer, Json, Text, Time, Uuid};
 
+/// The filter of the rows that belong to an execution (events, snapshots): they have no tenant
+/// column of their own and follow their execution's.
+const OF_AN_EXECUTION: &str = "(?1 IS NULL OR execution_id = ?1)
+     AND (?2 IS NULL OR execution_id IN (SELECT id FROM executions WHERE tenant_id = ?2))";
+
 /// Every table of the schema, in foreign-key order. A test checks this list against the schema,
 /// column by column, so a migration cannot add a column that exports would lose.
 const TABLES: &[Table] = &[
@@ -166,8 +171,7 @@ const TABLES: &[Table] = &[
         key: "execution_id, sequence",
         order: "execution_id, sequence",
         upsert: false,
-        filter: "(?1 IS NULL OR execution_id = ?1)
-                 AND (?2 IS NULL OR execution_id IN (SELECT id FROM executions WHERE tenant_id = ?2))",
+        filter: OF_AN_EXECUTION,
     },
     Table {
         name: "snapshots",
@@ -181,8 +185,7 @@ const TABLES: &[Table] = &[
         key: "execution_id, at_sequence",
         order: "execution_id, at_sequence",
         upsert: false,
-        filter: "(?1 IS NULL OR execution_id = ?1)
-                 AND (?2 IS NULL OR execution_id IN (SELECT id FROM executions WHERE tenant_id = ?2))",
+        filter: OF_AN_EXECUTION,
     },
     Table {
         name: "work_items",
