@@ -23,6 +23,16 @@ use crate::errors::OrRaise;
 /// How a field of a core record reads from Python.
 pub trait ToPy {
     fn to_py(&self, py: Python<'_>) -> PyResult<Py<PyAny>>;
+
+    /// The same, from a value the caller no longer needs: results of calls go this way, so that
+    /// a record (a 1,000-event history: its kinds' JSON trees) is moved into its Python object
+    /// rather than copied.
+    fn into_py(self, py: Python<'_>) -> PyResult<Py<PyAny>>
+    where
+        Self: Sized,
+    {
+        self.to_py(py)
+    }
 }
 
 macro_rules! to_py_as_is {
@@ -85,6 +95,13 @@ impl<T: ToPy> ToPy for Option<T> {
             None => Ok(py.None()),
         }
     }
+
+    fn into_py(self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        match self {
+            Some(value) => value.into_py(py),
+            None => Ok(py.None()),
+        }
+    }
 }
 
 impl<T: ToPy> ToPy for Vec<T> {
@@ -94,6 +111,11 @@ impl<T: ToPy> ToPy for Vec<T> {
             list.append(item.to_py(py)?)?;
         }
         Ok(list.into_any().unbind())
+    }
+
+    fn into_py(self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let items = self.into_iter().map(|item| item.into_py(py)).collect::<PyResult<Vec<_>>>()?;
+        Ok(PyList::new(py, items)?.into_any().unbind())
     }
 }
 
@@ -124,7 +146,11 @@ macro_rules! record {
 
         impl ToPy for $inner {
             fn to_py(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-                Ok(Py::new(py, $name(self.clone()))?.into_any())
+                self.clone().into_py(py)
+            }
+
+            fn into_py(self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+                Ok(Py::new(py, $name(self))?.into_any())
             }
         }
 

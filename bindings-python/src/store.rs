@@ -205,7 +205,7 @@ fn nothing(py: Python<'_>, _: ()) -> PyResult<Py<PyAny>> {
 }
 
 fn record<T: ToPy>(py: Python<'_>, value: T) -> PyResult<Py<PyAny>> {
-    value.to_py(py)
+    value.into_py(py)
 }
 
 fn plain<T: for<'py> IntoPyObject<'py>>(py: Python<'_>, value: T) -> PyResult<Py<PyAny>> {
@@ -340,7 +340,7 @@ operations! {
         let id = convert::execution_id(py, &execution_id.0)?;
         let kind = to_value(kind)?;
         Ok(Call::new(move || store.append_next_raw(&id, vec![kind]), |py, mut written| {
-            written.pop().expect("one event written").to_py(py)
+            written.pop().expect("one event written").into_py(py)
         }))
     }
 
@@ -508,7 +508,7 @@ operations! {
                 Some(at) => store.create_token_expiring(&name.0, &role.0, at),
                 None => store.create_token(&name.0, &role.0),
             },
-            |py, (secret, info)| (secret, info.to_py(py)?).into_py_any(py),
+            |py, (secret, info)| (secret, info.into_py(py)?).into_py_any(py),
         ))
     }
 
