@@ -25,6 +25,12 @@ pub fn from_json<T: DeserializeOwned>(what: &str, value: Value) -> Result<T> {
     serde_json::from_value(value).map_err(|err| Error::invalid(format!("invalid {what}: {err}")))
 }
 
+/// [`from_json`] from a borrowed value: the record copies what it keeps (its strings, its JSON
+/// values) straight out of `value`, without a copy of the whole tree first.
+fn from_json_ref<T: DeserializeOwned>(what: &str, value: &Value) -> Result<T> {
+    T::deserialize(value).map_err(|err| Error::invalid(format!("invalid {what}: {err}")))
+}
+
 /// The JSON form of a record.
 pub fn to_json<T: Serialize + ?Sized>(record: &T) -> Result<Value> {
     Ok(serde_json::to_value(record)?)
@@ -181,11 +187,11 @@ impl Args<'_> {
     }
 
     fn record<T: DeserializeOwned>(&self, name: &str) -> Result<T> {
-        from_json(name, self.required(name)?.clone())
+        from_json_ref(name, self.required(name)?)
     }
 
     fn optional<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>> {
-        self.get(name).map(|value| from_json(name, value.clone())).transpose()
+        self.get(name).map(|value| from_json_ref(name, value)).transpose()
     }
 
     fn execution_id(&self) -> Result<ExecutionId> {
@@ -213,7 +219,7 @@ impl Args<'_> {
     }
 
     fn strings(&self, name: &str) -> Result<Vec<String>> {
-        from_json::<Vec<String>>(name, self.required(name)?.clone())
+        from_json_ref::<Vec<String>>(name, self.required(name)?)
     }
 }
 
@@ -266,13 +272,39 @@ pub fn options(given: &Value) -> Result<Options> {
     Ok(options.backoff_jitter(args.flag("backoff_jitter")?).read_only(args.flag("read_only")?))
 }
 
-fn unit(result: Result<()>) -> Result<Value> {
-    result.map(|()| Value::Null)
+/// The form an operation's result is given in: a JSON value ([`call`]), or JSON text
+/// ([`call_json`]), printed straight from the record rather than through a value first.
+trait Answer {
+    type Out;
+    fn of<T: Serialize + ?Sized>(result: &T) -> Result<Self::Out>;
+}
+
+struct AsValue;
+
+impl Answer for AsValue {
+    type Out = Value;
+    fn of<T: Serialize + ?Sized>(result: &T) -> Result<Value> {
+        to_json(result)
+    }
+}
+
+struct AsText;
+
+impl Answer for AsText {
+    type Out = String;
+    fn of<T: Serialize + ?Sized>(result: &T) -> Result<String> {
+        Ok(serde_json::to_string(result)?)
+    }
 }
 
 /// Runs operation `op` with `args` (a JSON object of named arguments) on `store`; its result in
 /// the wire form. An unknown operation or a malformed argument is InvalidArgument.
 pub fn call(store: &Store, op: &str, args: &Value) -> Result<Value> {
+    run::<AsValue>(store, op, args)
+}
+
+/// The table of operations, once for both forms of result.
+fn run<A: Answer>(store: &Store, op: &str, args: &Value) -> Result<A::Out> {
     let empty = Map::new();
     let args = match args {
         Value::Object(args) => Args { op, args },
@@ -282,45 +314,47 @@ pub fn call(store: &Store, op: &str, args: &Value) -> Result<Value> {
     match op {
         "advance_clock" => {
             let by = args.duration("ms")?.ok_or_else(|| args.wrong("ms", "a number of milliseconds"))?;
-            unit(store.clock().advance(by))
+            unit::<A>(store.clock().advance(by))
         }
-        "set_clock" => unit(store.clock().set(args.record("at")?)),
-        "now" => to_json(&store.now()),
-        "store_workflow" => unit(store.store_workflow(&args.record("definition")?)),
-        "get_workflow" => to_json(&store.get_workflow(args.str("workflow_id")?, args.str("version")?)?),
-        "create_execution" => unit(store.create_execution(&args.record("execution")?)),
-        "get_execution" => to_json(&store.get_execution(&args.execution_id()?)?),
-        "update_execution_status" => unit(store.update_execution_status(&args.execution_id()?, args.record("status")?)),
+        "set_clock" => unit::<A>(store.clock().set(args.record("at")?)),
+        "now" => A::of(&store.now()),
+        "store_workflow" => unit::<A>(store.store_workflow(&args.record("definition")?)),
+        "get_workflow" => A::of(&store.get_workflow(args.str("workflow_id")?, args.str("version")?)?),
+        "create_execution" => unit::<A>(store.create_execution(&args.record("execution")?)),
+        "get_execution" => A::of(&store.get_execution(&args.execution_id()?)?),
+        "update_execution_status" => {
+            unit::<A>(store.update_execution_status(&args.execution_id()?, args.record("status")?))
+        }
         "update_execution_current_state" => {
-            unit(store.update_execution_current_state(&args.execution_id()?, &args.value("current_state")))
+            unit::<A>(store.update_execution_current_state(&args.execution_id()?, &args.value("current_state")))
         }
         "patch_append_array" => {
-            unit(store.patch_append_array(&args.execution_id()?, args.str("key")?, args.value("value")))
+            unit::<A>(store.patch_append_array(&args.execution_id()?, args.str("key")?, args.value("value")))
         }
-        "list_executions" => to_json(&store.list_executions(
+        "list_executions" => A::of(&store.list_executions(
             args.optional("status")?,
             args.count("limit", 100)?,
             args.count("offset", 0)?,
         )?),
-        "append_event" => to_json(&store.append_event_raw(&args.record("event")?)?),
-        "append_events" => unit(store.append_events_raw(&args.record::<Vec<StoredEvent>>("events")?)),
+        "append_event" => A::of(&store.append_event_raw(&args.record("event")?)?),
+        "append_events" => unit::<A>(store.append_events_raw(&args.record::<Vec<StoredEvent>>("events")?)),
         "append_next_event" => {
             let mut written = store.append_next_raw(&args.execution_id()?, vec![args.value("kind")])?;
-            to_json(&written.pop())
+            A::of(&written.pop())
         }
         "append_next_events" => {
-            to_json(&store.append_next_raw(&args.execution_id()?, args.record::<Vec<Value>>("kinds")?)?)
+            A::of(&store.append_next_raw(&args.execution_id()?, args.record::<Vec<Value>>("kinds")?)?)
         }
-        "get_events" => to_json(&store.get_events_raw(&args.execution_id()?, 0)?),
-        "get_events_since" => to_json(&store.get_events_raw(&args.execution_id()?, args.int("since")?)?),
-        "latest_sequence" => to_json(&store.latest_sequence(&args.execution_id()?)?),
-        "write_snapshot" => unit(store.write_snapshot(&args.record("snapshot")?)),
-        "latest_snapshot" => to_json(&store.latest_snapshot(&args.execution_id()?)?),
-        "materialize" => Ok(store.materialize(&args.execution_id()?)?.to_json()),
-        "enqueue_work_item" => to_json(&store.enqueue_work_item(&args.record("item")?)?),
-        "enqueue_work_items" => to_json(&store.enqueue_work_items(&args.record::<Vec<WorkItem>>("items")?)?),
-        "get_work_item" => to_json(&store.get_work_item(&args.item_id()?)?),
-        "list_work_items" => to_json(&store.list_work_items(
+        "get_events" => A::of(&store.get_events_raw(&args.execution_id()?, 0)?),
+        "get_events_since" => A::of(&store.get_events_raw(&args.execution_id()?, args.int("since")?)?),
+        "latest_sequence" => A::of(&store.latest_sequence(&args.execution_id()?)?),
+        "write_snapshot" => unit::<A>(store.write_snapshot(&args.record("snapshot")?)),
+        "latest_snapshot" => A::of(&store.latest_snapshot(&args.execution_id()?)?),
+        "materialize" => A::of(&store.materialize(&args.execution_id()?)?.to_json()),
+        "enqueue_work_item" => A::of(&store.enqueue_work_item(&args.record("item")?)?),
+        "enqueue_work_items" => A::of(&store.enqueue_work_items(&args.record::<Vec<WorkItem>>("items")?)?),
+        "get_work_item" => A::of(&store.get_work_item(&args.item_id()?)?),
+        "list_work_items" => A::of(&store.list_work_items(
             args.optional("status")?,
             args.count("limit", 100)?,
             args.count("offset", 0)?,
@@ -328,56 +362,60 @@ pub fn call(store: &Store, op: &str, args: &Value) -> Result<Value> {
         "claim_work_item" => {
             let types = args.strings("queue_types")?;
             let types: Vec<&str> = types.iter().map(String::as_str).collect();
-            to_json(&store.claim_work_item(args.str("worker_id")?, &types)?)
+            A::of(&store.claim_work_item(args.str("worker_id")?, &types)?)
         }
         "claim_fenced" => {
             let types = args.strings("queue_types")?;
             let types: Vec<&str> = types.iter().map(String::as_str).collect();
-            to_json(&store.claim_fenced(args.str("worker_id")?, &types, args.duration("lease_ms")?)?)
+            A::of(&store.claim_fenced(args.str("worker_id")?, &types, args.duration("lease_ms")?)?)
         }
-        "renew_lease" => unit(store.renew_lease(&args.item_id()?, args.str("worker_id")?)),
+        "renew_lease" => unit::<A>(store.renew_lease(&args.item_id()?, args.str("worker_id")?)),
         "renew_fenced" => {
-            to_json(&store.renew_fenced(&args.item_id()?, args.int("token")?, args.duration("lease_ms")?)?)
+            A::of(&store.renew_fenced(&args.item_id()?, args.int("token")?, args.duration("lease_ms")?)?)
         }
-        "complete_work_item" => unit(store.complete_work_item(&args.item_id()?)),
-        "complete_fenced" => unit(store.complete_fenced(&args.item_id()?, args.int("token")?)),
-        "fail_work_item" => unit(store.fail_work_item(&args.item_id()?, args.str("error")?)),
-        "fail_fenced" => unit(store.fail_fenced(&args.item_id()?, args.int("token")?, args.str("error")?)),
-        "reclaim_expired_leases" => to_json(&store.reclaim_expired_leases()?),
-        "move_to_dead_letter" => unit(store.move_to_dead_letter(&args.item_id()?, args.str("error")?)),
-        "requeue_dead_letter" => unit(store.requeue_dead_letter(&args.item_id()?)),
-        "requeue_all_dead_letters" => to_json(&store.requeue_all_dead_letters()?),
-        "purge_dead_letters" => to_json(&store.purge_dead_letters()?),
+        "complete_work_item" => unit::<A>(store.complete_work_item(&args.item_id()?)),
+        "complete_fenced" => unit::<A>(store.complete_fenced(&args.item_id()?, args.int("token")?)),
+        "fail_work_item" => unit::<A>(store.fail_work_item(&args.item_id()?, args.str("error")?)),
+        "fail_fenced" => unit::<A>(store.fail_fenced(&args.item_id()?, args.int("token")?, args.str("error")?)),
+        "reclaim_expired_leases" => A::of(&store.reclaim_expired_leases()?),
+        "move_to_dead_letter" => unit::<A>(store.move_to_dead_letter(&args.item_id()?, args.str("error")?)),
+        "requeue_dead_letter" => unit::<A>(store.requeue_dead_letter(&args.item_id()?)),
+        "requeue_all_dead_letters" => A::of(&store.requeue_all_dead_letters()?),
+        "purge_dead_letters" => A::of(&store.purge_dead_letters()?),
         "create_token" => {
             let (token, info) = match args.optional("expires_at")? {
                 Some(at) => store.create_token_expiring(args.str("name")?, args.str("role")?, at)?,
                 None => store.create_token(args.str("name")?, args.str("role")?)?,
             };
-            Ok(serde_json::json!({"token": token, "info": to_json(&info)?}))
+            A::of(&serde_json::json!({"token": token, "info": to_json(&info)?}))
         }
-        "validate_token" => to_json(&store.validate_token(args.str("token")?)?),
-        "revoke_token" => unit(store.revoke_token(args.str("id")?)),
-        "list_tokens" => to_json(&store.list_tokens()?),
-        "create_tenant" => unit(store.create_tenant(&args.record("tenant")?)),
-        "get_tenant" => to_json(&store.get_tenant(&TenantId(args.str("id")?.to_string()))?),
-        "list_tenants" => to_json(&store.list_tenants()?),
-        "update_tenant" => unit(store.update_tenant(&args.record("tenant")?)),
-        "backup" => to_json(&store.backup(args.str("dest")?)?),
-        "summary" => to_json(&store.summary()?),
+        "validate_token" => A::of(&store.validate_token(args.str("token")?)?),
+        "revoke_token" => unit::<A>(store.revoke_token(args.str("id")?)),
+        "list_tokens" => A::of(&store.list_tokens()?),
+        "create_tenant" => unit::<A>(store.create_tenant(&args.record("tenant")?)),
+        "get_tenant" => A::of(&store.get_tenant(&TenantId(args.str("id")?.to_string()))?),
+        "list_tenants" => A::of(&store.list_tenants()?),
+        "update_tenant" => unit::<A>(store.update_tenant(&args.record("tenant")?)),
+        "backup" => A::of(&store.backup(args.str("dest")?)?),
+        "summary" => A::of(&store.summary()?),
         "export_jsonl" => {
             let execution = args.optional::<String>("execution_id")?.map(|id| execution_id(&id)).transpose()?;
             let mut out = Vec::new();
             store.export(execution.as_ref(), &mut out, &mut |_| {})?;
             let text = String::from_utf8(out).map_err(|_| Error::internal("an export that is not UTF-8"))?;
-            Ok(Value::String(text))
+            A::of(&text)
         }
         "import_jsonl" => {
             let text = args.str("text")?;
-            to_json(&store.import(&mut text.as_bytes(), text.len() as u64, &mut |_| {})?)
+            A::of(&store.import(&mut text.as_bytes(), text.len() as u64, &mut |_| {})?)
         }
-        "close" => unit(store.close()),
+        "close" => unit::<A>(store.close()),
         other => Err(Error::invalid(format!("unknown operation {other:?}"))),
     }
+}
+
+fn unit<A: Answer>(result: Result<()>) -> Result<A::Out> {
+    result.and_then(|()| A::of(&()))
 }
 
 /// [`call`], with the result as JSON text: what a binding that hands JSON text to its host wants.
@@ -393,7 +431,7 @@ pub fn call_json(store: &Store, op: &str, args: &Value) -> Result<String> {
             let args = args_of(op)?;
             store.get_events_json(&args.execution_id()?, args.int("since")?)
         }
-        _ => Ok(serde_json::to_string(&call(store, op, args)?)?),
+        _ => run::<AsText>(store, op, args),
     }
 }
 
@@ -458,6 +496,49 @@ mod tests {
         let empty =
             call_json(&store, "get_events", &serde_json::json!({"execution_id": uuid::Uuid::new_v4().to_string()}));
         assert_eq!(empty.unwrap(), "[]");
+    }
+
+    #[test]
+    fn results_as_text_and_as_values_agree() {
+        // `call_json` prints each result straight from its record, `call` builds a value: the two
+        // must be the same JSON. Reads, so that each can run twice on the same state.
+        let store = Store::open_in_memory(crate::Options::default()).unwrap();
+        let execution =
+            crate::WorkflowExecution::new("wf", "1", serde_json::json!({"big": u64::MAX, "x": [1.5, null]}));
+        store.create_execution(&execution).unwrap();
+        let id = execution.execution_id.0.to_string();
+        store.append_next_raw(&execution.execution_id, vec![serde_json::json!({"type": "a", "n": -7})]).unwrap();
+        let item =
+            store.enqueue_work_item(&WorkItem::new(execution.execution_id.clone(), "n", "q", Value::Null)).unwrap();
+        store.claim_fenced("w", &["q"], None).unwrap();
+        let now = chrono::Utc::now();
+        store
+            .create_tenant(&crate::Tenant {
+                id: TenantId::from("acme"),
+                name: "Acme".into(),
+                status: crate::TenantStatus::Active,
+                policy: Some(serde_json::json!({"tier": 2})),
+                limits: None,
+                created_at: now,
+                updated_at: now,
+            })
+            .unwrap();
+        let reads = [
+            ("get_execution", serde_json::json!({"execution_id": id})),
+            ("list_executions", Value::Null),
+            ("latest_sequence", serde_json::json!({"execution_id": id})),
+            ("materialize", serde_json::json!({"execution_id": id})),
+            ("get_work_item", serde_json::json!({"item_id": item.to_string()})),
+            ("list_work_items", serde_json::json!({"status": "claimed"})),
+            ("get_tenant", serde_json::json!({"id": "acme"})),
+            ("summary", Value::Null),
+            ("latest_snapshot", serde_json::json!({"execution_id": id})),
+        ];
+        for (op, args) in reads {
+            let text = call_json(&store, op, &args).unwrap();
+            let value: Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(value, call(&store, op, &args).unwrap(), "{op}");
+        }
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Replays every scenario of `tests/conformance/*.json` through the sync `Store`, by way of
-//! `wire::call`, the operations-by-name entry point the JavaScript surfaces use (the format is
-//! described in `tests/conformance/README.md`). Every failing step of every file is reported,
-//! then the test fails.
+//! `wire::call_json`, the operations-by-name entry point the JavaScript surfaces use, results as
+//! JSON text (the format is described in `tests/conformance/README.md`). Every failing step of
+//! every file is reported, then the test fails.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -91,7 +91,8 @@ fn replay(path: &Path) -> Vec<String> {
             Some(tenant) => store.for_tenant(tenant),
             None => store.clone(),
         };
-        let outcome = wire::call(&target, op, &substitute(args.clone(), &vars));
+        let outcome = wire::call_json(&target, op, &substitute(args.clone(), &vars))
+            .map(|text| serde_json::from_str::<Value>(&text).expect("a result is JSON text"));
         let place = format!("{} step {} ({op})", path.file_name().unwrap().to_string_lossy(), index + 1);
         match (outcome, spec.get("error").and_then(Value::as_str)) {
             (Ok(result), None) => {
