@@ -44,6 +44,10 @@ struct State {
     /// `None` once closed.
     conn: Option<Connection>,
     batch: Option<Batch>,
+    /// Threads blocked on `finished`. Counted under the lock, so that a batch that ends with
+    /// nobody waiting skips the wake-up: Rust's condvar makes a futex call for every notify, even
+    /// with no waiter, and a caller alone would pay one per write.
+    finishing_waiters: usize,
 }
 
 pub(crate) struct Writer {
@@ -86,7 +90,7 @@ fn guarded<T>(conn: &Connection, work: impl FnOnce(&Connection) -> Result<T>) ->
 impl Writer {
     pub(crate) fn new(conn: Connection) -> Writer {
         Writer {
-            state: Mutex::new(State { conn: Some(conn), batch: None }),
+            state: Mutex::new(State { conn: Some(conn), batch: None, finishing_waiters: 0 }),
             joined: Condvar::new(),
             finished: Condvar::new(),
             waiting: AtomicUsize::new(0),
@@ -108,6 +112,25 @@ impl Writer {
         condvar.wait(guard).unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Waits for a batch to end (or the writer to close), counted in `finishing_waiters`.
+    fn wait_finished<'a>(&self, mut state: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+        state.finishing_waiters += 1;
+        let mut state = Self::wait(&self.finished, state);
+        state.finishing_waiters -= 1;
+        state
+    }
+
+    /// Releases the lock after a change that ends a batch (or closes the writer), waking whoever
+    /// waits for that. The count is read under the same lock as the change: a thread that starts
+    /// waiting later sees the change first, and does not wait for it.
+    fn release_finished(&self, state: MutexGuard<'_, State>) {
+        let anyone = state.finishing_waiters > 0;
+        drop(state);
+        if anyone {
+            self.finished.notify_all();
+        }
+    }
+
     /// Runs `work` as one atomic call: committed (possibly with other callers' calls) if it
     /// returns `Ok`, without effect if it returns `Err` or panics.
     pub(crate) fn write<T>(&self, work: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
@@ -121,7 +144,7 @@ impl Writer {
             match &state.batch {
                 None => return self.lead(state, work),
                 Some(batch) if batch.open && batch.members < MAX_BATCH => return self.join(state, work),
-                Some(_) => state = Self::wait(&self.finished, state),
+                Some(_) => state = self.wait_finished(state),
             }
         }
     }
@@ -136,8 +159,7 @@ impl Writer {
             failed => {
                 // Nobody has joined yet: the transaction holds only this call's writes.
                 let _ = control(conn, "ROLLBACK");
-                drop(state);
-                self.finished.notify_all();
+                self.release_finished(state);
                 return match failed {
                     Ok(Err(err)) => Err(err),
                     Err(panic) => resume_unwind(panic),
@@ -167,8 +189,7 @@ impl Writer {
             self.commits.fetch_add(1, Ordering::Relaxed);
         }
         state.batch = None;
-        drop(state);
-        self.finished.notify_all();
+        self.release_finished(state);
         committed.map(|()| result)
     }
 
@@ -207,7 +228,7 @@ impl Writer {
         let outcome = Arc::clone(&batch.outcome);
         self.joined.notify_one();
         while outcome.get().is_none() {
-            state = Self::wait(&self.finished, state);
+            state = self.wait_finished(state);
         }
         drop(state);
         outcome.get().cloned().expect("checked above").map(|()| value)
@@ -219,7 +240,7 @@ impl Writer {
     pub(crate) fn with_idle_connection<T>(&self, work: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         let mut state = self.lock();
         while state.batch.is_some() {
-            state = Self::wait(&self.finished, state);
+            state = self.wait_finished(state);
         }
         let conn = state.conn.as_ref().ok_or_else(closed)?;
         match guarded(conn, work) {
@@ -235,11 +256,10 @@ impl Writer {
     pub(crate) fn close(&self) -> Result<()> {
         let mut state = self.lock();
         while state.batch.is_some() {
-            state = Self::wait(&self.finished, state);
+            state = self.wait_finished(state);
         }
         let conn = state.conn.take();
-        drop(state);
-        self.finished.notify_all();
+        self.release_finished(state);
         match conn {
             Some(conn) => conn.close().map_err(|(_, err)| Error::from(err)),
             None => Ok(()),
