@@ -277,6 +277,8 @@ pub fn options(given: &Value) -> Result<Options> {
 trait Answer {
     type Out;
     fn of<T: Serialize + ?Sized>(result: &T) -> Result<Self::Out>;
+    /// An execution's events after `since`, in this form.
+    fn events(store: &Store, execution_id: &ExecutionId, since: i64) -> Result<Self::Out>;
 }
 
 struct AsValue;
@@ -286,6 +288,9 @@ impl Answer for AsValue {
     fn of<T: Serialize + ?Sized>(result: &T) -> Result<Value> {
         to_json(result)
     }
+    fn events(store: &Store, execution_id: &ExecutionId, since: i64) -> Result<Value> {
+        to_json(&store.get_events_raw(execution_id, since)?)
+    }
 }
 
 struct AsText;
@@ -294,6 +299,10 @@ impl Answer for AsText {
     type Out = String;
     fn of<T: Serialize + ?Sized>(result: &T) -> Result<String> {
         Ok(serde_json::to_string(result)?)
+    }
+    /// Each stored kind spliced in as it is, instead of parsed and printed again.
+    fn events(store: &Store, execution_id: &ExecutionId, since: i64) -> Result<String> {
+        store.get_events_json(execution_id, since)
     }
 }
 
@@ -345,8 +354,8 @@ fn run<A: Answer>(store: &Store, op: &str, args: &Value) -> Result<A::Out> {
         "append_next_events" => {
             A::of(&store.append_next_raw(&args.execution_id()?, args.record::<Vec<Value>>("kinds")?)?)
         }
-        "get_events" => A::of(&store.get_events_raw(&args.execution_id()?, 0)?),
-        "get_events_since" => A::of(&store.get_events_raw(&args.execution_id()?, args.int("since")?)?),
+        "get_events" => A::events(store, &args.execution_id()?, 0),
+        "get_events_since" => A::events(store, &args.execution_id()?, args.int("since")?),
         "latest_sequence" => A::of(&store.latest_sequence(&args.execution_id()?)?),
         "write_snapshot" => unit::<A>(store.write_snapshot(&args.record("snapshot")?)),
         "latest_snapshot" => A::of(&store.latest_snapshot(&args.execution_id()?)?),
@@ -421,18 +430,7 @@ fn unit<A: Answer>(result: Result<()>) -> Result<A::Out> {
 /// [`call`], with the result as JSON text: what a binding that hands JSON text to its host wants.
 /// Reading a history splices each stored kind in as it is, instead of parsing and printing it.
 pub fn call_json(store: &Store, op: &str, args: &Value) -> Result<String> {
-    let args_of = |op| match args {
-        Value::Object(args) => Ok(Args { op, args }),
-        _ => Err(Error::invalid(format!("{op}: arguments must be a JSON object"))),
-    };
-    match op {
-        "get_events" => store.get_events_json(&args_of(op)?.execution_id()?, 0),
-        "get_events_since" => {
-            let args = args_of(op)?;
-            store.get_events_json(&args.execution_id()?, args.int("since")?)
-        }
-        _ => run::<AsText>(store, op, args),
-    }
+    run::<AsText>(store, op, args)
 }
 
 #[cfg(test)]
