@@ -39,12 +39,7 @@ const PLAN = [
 ];
 const RUST_WORKLOADS = { append: 'append_one_writer', read_history: 'read_history', queue_cycle: 'queue_1_worker' };
 
-// The workloads' data, as the Rust benchmark writes it (bench/jetstate/src/main.rs).
-const eventKind = (n) => ({
-  type: 'node_completed', node_id: `node-${n % 10}`, output: { answer: `result ${n}`, tokens: n }, state_patch: { last: n },
-  duration_ms: 12, gen_ai_system: 'anthropic', gen_ai_model: 'claude', input_tokens: 120, output_tokens: 40,
-});
-const payload = (n) => ({ step: n, prompt: 'summarize the findings' });
+const { eventKind, payload } = require('./data.js');
 
 async function runJetstate(workload, durability, file, n) {
   const { Store, newExecution, newEvent, newWorkItem } = require('..');

@@ -5,12 +5,9 @@
 // shared machine than the benchmark's end-to-end figures.
 //   node bindings-node/bench/js-layer.js
 const { BaseStore, newEvent, newWorkItem } = require('../surface.js');
+const { eventKind } = require('./data.js');
 
 const EXECUTION = '6f1c2d3e-1111-4222-8333-944445555666';
-const eventKind = (n) => ({
-  type: 'node_completed', node_id: `node-${n % 10}`, output: { answer: `result ${n}`, tokens: n }, state_patch: { last: n },
-  duration_ms: 12, gen_ai_system: 'anthropic', gen_ai_model: 'claude', input_tokens: 120, output_tokens: 40,
-});
 // The answers the core gives to these calls, in the wire form.
 const lease = JSON.stringify({
   id: '0a1b2c3d-4444-4555-8666-777788889999', execution_id: EXECUTION, node_id: 'n', queue_type: 'q', payload: { k: 1 },
