@@ -23,7 +23,11 @@ use jetstate::{wire, Error, ErrorKind, Options, Store};
 use sqlite_wasm_vfs::sahpool::{install, OpfsSAHError, OpfsSAHPoolCfgBuilder};
 use wasm_bindgen::prelude::*;
 
-/// The name the pool VFS is registered under in this worker.
+mod coalescing_vfs;
+
+/// The names the pool VFS, and the VFS over it that jetstate opens its files with, are
+/// registered under in this worker.
+const POOL_VFS: &str = "jetstate-opfs-pool";
 const VFS: &str = "jetstate-opfs";
 
 thread_local! {
@@ -45,9 +49,11 @@ pub async fn install_opfs(directory: String) -> Result<(), JsValue> {
         );
         return Err(JsValue::from_str(&wire::refusal(&err)));
     }
-    let config = OpfsSAHPoolCfgBuilder::new().vfs_name(VFS).directory(&directory).build();
+    let config = OpfsSAHPoolCfgBuilder::new().vfs_name(POOL_VFS).directory(&directory).build();
     match install::<sqlite_wasm_rs::WasmOsCallback>(&config, false).await {
         Ok(_) => {
+            coalescing_vfs::register(POOL_VFS, VFS)
+                .map_err(|message| JsValue::from_str(&wire::refusal(&Error::new(ErrorKind::Database, message))))?;
             INSTALLED.with(|i| *i.borrow_mut() = Some(directory));
             Ok(())
         }

@@ -1,7 +1,9 @@
-// Crash safety in the browser: a page appends events and cycles the queue on an OPFS database
-// (durability full), reporting each call after it resolved; the whole browser is killed with
-// SIGKILL at a random instant; on the relaunched browser (same profile) the database opens and
-// every acknowledged write is there, sequences without a gap, no item lost or in two states.
+// Crash safety in the browser: a page appends events and cycles the queue on an OPFS database,
+// reporting each call after it resolved; the whole browser is killed with SIGKILL at a random
+// instant; on the relaunched browser (same profile) the database opens and every acknowledged
+// write is there, sequences without a gap, no item lost or in two states. Both durabilities:
+// a killed browser is not a stopped machine, so `normal` too must keep every acknowledged write
+// (it is in the OPFS file once the call returns, only not yet flushed to the disk).
 'use strict';
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
@@ -47,14 +49,14 @@ async function verify(store, executionId, acknowledged, when) {
   acknowledged.events = events.length;
 }
 
-test(`the browser killed with SIGKILL ${KILLS} times mid-write: every acknowledged write survives`, async () => {
+for (const durability of ['full', 'normal']) test(`durability ${durability}: the browser killed with SIGKILL ${KILLS} times mid-write, every acknowledged write survives`, async () => {
   let session = await launch();
   const acknowledged = { events: 0, completed: new Set(), enqueued: new Set() };
   let executionId = null;
   try {
     for (let kill = 0; kill < KILLS; kill++) {
       const { page } = await harness(session.context, base);
-      const key = await openIn(page, 'crash');
+      const key = await openIn(page, `crash-${durability}`, { durability });
       const store = remote(page, key);
       if (executionId === null) {
         executionId = '00000000-0000-4000-8000-00000000c0de';
@@ -92,7 +94,7 @@ test(`the browser killed with SIGKILL ${KILLS} times mid-write: every acknowledg
       session = await launch(session.profile);
     }
     const { page } = await harness(session.context, base);
-    await verify(remote(page, await openIn(page, 'crash')), executionId, acknowledged, 'after the last kill');
+    await verify(remote(page, await openIn(page, `crash-${durability}`, { durability })), executionId, acknowledged, 'after the last kill');
     assert.ok(acknowledged.events > KILLS, `the writers made progress (${acknowledged.events} events)`);
   } finally {
     await session.context.close().catch(() => {});
