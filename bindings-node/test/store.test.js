@@ -46,6 +46,23 @@ test('records are plain objects with camelCase keys, Dates and string ids', asyn
   assert.ok((await store.renewFenced(lease.item.id, lease.token, 60_000)) instanceof Date);
 });
 
+test('new records get version 4 UUIDs, distinct across many refills of the random pool', async () => {
+  const V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+  const ids = new Set();
+  for (let i = 0; i < 3000; i++) {
+    for (const id of [newEvent('e', i, { type: 'x' }).id, newWorkItem('e', 'n', 'q').id, newExecution('w', '1').executionId]) {
+      assert.match(id, V4);
+      ids.add(id);
+    }
+  }
+  assert.equal(ids.size, 9000, 'no id repeats');
+  // The core takes them as ids.
+  const { store, id } = await withExecution();
+  const event = newEvent(id, 1, { type: 'workflow_started' });
+  await store.appendEvent(event);
+  assert.equal((await store.getEvents(id))[0].id, event.id);
+});
+
 test('JSON values round-trip; bigints are exact to 64 bits on the way in', async () => {
   const value = {
     text: 'héllo ☃ 😀', int: -(2 ** 53) + 1, float: 0.1 + 0.2, tiny: -9.87e-300, flags: [true, false, null],
