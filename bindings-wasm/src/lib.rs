@@ -11,6 +11,10 @@
 //!   `exclusive` (one connection, `locking_mode=EXCLUSIVE`), which lets SQLite keep the WAL index
 //!   in that connection's memory: WAL works, and one commit is one append to the WAL file
 //!   instead of the rollback journal's write, sync, delete;
+//! * the files are opened through `coalescing_vfs`, a VFS over the pool that writes each
+//!   transaction's WAL frames to OPFS in one call instead of two per frame (an OPFS write call
+//!   costs far more than its bytes); the bytes, their order and the moment they are in the file
+//!   are what they were without it;
 //! * durability `full` flushes the WAL to OPFS at every commit (a call that returned survives the
 //!   tab, the browser and the machine stopping); `normal` flushes at checkpoints only (a call
 //!   that returned survives the tab closing; the last ones may be lost if the browser or machine
