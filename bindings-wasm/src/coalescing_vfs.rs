@@ -192,7 +192,6 @@ unsafe fn inner(file: *mut sqlite3_file) -> (*mut sqlite3_file, &'static sqlite3
 /// Writes what is gathered for `file` to the pool's file, in one call.
 unsafe fn write_gathered(file: *mut sqlite3_file) -> c_int {
     let gathered = &mut (*file.cast::<WalFile>()).gathered;
-    gathered.commit_page_next = false;
     if gathered.bytes.is_empty() {
         return SQLITE_OK;
     }
@@ -250,6 +249,9 @@ unsafe extern "C" fn write(
 ) -> c_int {
     let Ok(length) = usize::try_from(amount) else { return SQLITE_ERROR };
     let gathered = &mut (*file.cast::<WalFile>()).gathered;
+    // Taken before anything is written: the page of a commit frame ends its transaction however
+    // the bytes before it were written.
+    let ends_transaction = std::mem::take(&mut gathered.commit_page_next);
     let follows = gathered.at.checked_add(gathered.bytes.len() as i64) == Some(offset);
     if !gathered.bytes.is_empty() && (!follows || gathered.bytes.len() + length > MOST_GATHERED) {
         let code = write_gathered(file);
@@ -267,7 +269,7 @@ unsafe extern "C" fn write(
     }
     let bytes = std::slice::from_raw_parts(data.cast::<u8>(), length);
     gathered.bytes.extend_from_slice(bytes);
-    if gathered.commit_page_next {
+    if ends_transaction {
         return write_gathered(file);
     }
     gathered.commit_page_next = length == FRAME_HEADER && bytes[COMMIT_SIZE_FIELD].iter().any(|&b| b != 0);

@@ -17,8 +17,8 @@
 //!   are what they were without it;
 //! * durability `full` flushes the WAL to OPFS at every commit (a call that returned survives the
 //!   tab, the browser and the machine stopping); `normal` flushes at checkpoints only (a call
-//!   that returned survives the tab closing; the last ones may be lost if the browser or machine
-//!   stops first).
+//!   that returned is in the OPFS file, so it survives the tab closing and the browser being
+//!   killed; the last ones may be lost if the machine or its system stops first).
 #![cfg(target_arch = "wasm32")]
 
 use std::cell::RefCell;
