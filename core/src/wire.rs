@@ -277,6 +277,8 @@ pub fn options(given: &Value) -> Result<Options> {
 trait Answer {
     type Out;
     fn of<T: Serialize + ?Sized>(result: &T) -> Result<Self::Out>;
+    /// A result built as a JSON value already: taken as it is, not copied.
+    fn value(result: Value) -> Result<Self::Out>;
     /// An execution's events after `since`, in this form.
     fn events(store: &Store, execution_id: &ExecutionId, since: i64) -> Result<Self::Out>;
 }
@@ -287,6 +289,9 @@ impl Answer for AsValue {
     type Out = Value;
     fn of<T: Serialize + ?Sized>(result: &T) -> Result<Value> {
         to_json(result)
+    }
+    fn value(result: Value) -> Result<Value> {
+        Ok(result)
     }
     fn events(store: &Store, execution_id: &ExecutionId, since: i64) -> Result<Value> {
         to_json(&store.get_events_raw(execution_id, since)?)
@@ -299,6 +304,9 @@ impl Answer for AsText {
     type Out = String;
     fn of<T: Serialize + ?Sized>(result: &T) -> Result<String> {
         Ok(serde_json::to_string(result)?)
+    }
+    fn value(result: Value) -> Result<String> {
+        Self::of(&result)
     }
     /// Each stored kind spliced in as it is, instead of parsed and printed again.
     fn events(store: &Store, execution_id: &ExecutionId, since: i64) -> Result<String> {
@@ -359,7 +367,7 @@ fn run<A: Answer>(store: &Store, op: &str, args: &Value) -> Result<A::Out> {
         "latest_sequence" => A::of(&store.latest_sequence(&args.execution_id()?)?),
         "write_snapshot" => unit::<A>(store.write_snapshot(&args.record("snapshot")?)),
         "latest_snapshot" => A::of(&store.latest_snapshot(&args.execution_id()?)?),
-        "materialize" => A::of(&store.materialize(&args.execution_id()?)?.to_json()),
+        "materialize" => A::value(store.materialize(&args.execution_id()?)?.to_json()),
         "enqueue_work_item" => A::of(&store.enqueue_work_item(&args.record("item")?)?),
         "enqueue_work_items" => A::of(&store.enqueue_work_items(&args.record::<Vec<WorkItem>>("items")?)?),
         "get_work_item" => A::of(&store.get_work_item(&args.item_id()?)?),
@@ -396,7 +404,7 @@ fn run<A: Answer>(store: &Store, op: &str, args: &Value) -> Result<A::Out> {
                 Some(at) => store.create_token_expiring(args.str("name")?, args.str("role")?, at)?,
                 None => store.create_token(args.str("name")?, args.str("role")?)?,
             };
-            A::of(&serde_json::json!({"token": token, "info": to_json(&info)?}))
+            A::value(serde_json::json!({"token": token, "info": to_json(&info)?}))
         }
         "validate_token" => A::of(&store.validate_token(args.str("token")?)?),
         "revoke_token" => unit::<A>(store.revoke_token(args.str("id")?)),
