@@ -108,3 +108,4 @@ cargo clippy --quiet --profile web --target wasm32-unknown-unknown -p jetstate-w
 # cannot run is caught here, not when someone wants the figures.
 (cd bindings-wasm/bench && npm ci --no-audit --no-fund --loglevel=error)
 (cd bindings-wasm && node bench/run.cjs --scale 0.05 --rounds 1 --out /dev/null >/dev/null)
+(cd bindings-wasm && node bench/run.cjs --probe --calls 20 >/dev/null)

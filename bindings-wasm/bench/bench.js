@@ -4,6 +4,7 @@
 // per operation; both are measured in turns, on fresh files, at the same pragmas. `run.cjs`
 // drives this page and prints the table.
 import { open, newEvent, newExecution, newWorkItem } from '../index.js';
+import { Floor } from './floor.js';
 
 const params = new URLSearchParams(location.search);
 const scale = Number(params.get('scale') ?? 1);
@@ -18,35 +19,6 @@ const BATCH = 50;
 const HISTORY = 1000;
 const log = (line) => (document.querySelector('#log').textContent += `${line}\n`);
 const kind = (i) => ({ type: 'node_scheduled', node_id: `node-${i % 7}`, queue_type: 'agents' });
-
-/** The floor's worker, one message per operation. */
-class Floor {
-  #worker;
-  #pending = new Map();
-  #next = 1;
-
-  constructor(script = './floor-worker.js') {
-    this.#worker = new Worker(new URL(script, import.meta.url), { type: 'module' });
-    this.#worker.onmessage = ({ data }) => {
-      const { resolve, reject } = this.#pending.get(data.id);
-      this.#pending.delete(data.id);
-      if ('error' in data) reject(new Error(data.error));
-      else resolve(data.value);
-    };
-  }
-
-  call(op, args = {}) {
-    return new Promise((resolve, reject) => {
-      const id = this.#next++;
-      this.#pending.set(id, { resolve, reject });
-      this.#worker.postMessage({ id, op, args });
-    });
-  }
-
-  close() {
-    this.#worker.terminate();
-  }
-}
 
 /** Each workload as [name, operations per run, commits per operation, setup, one run]. */
 function jetstateWorkloads(store) {

@@ -2,7 +2,8 @@
 // durability and workload, operations per second of jetstate-web and of the floor, their ratio,
 // and jetstate's cost per commit against the pool VFS with its default rollback journal. Writes
 // bench/results.json (or --out FILE). Usage: node bench/run.cjs [--scale N] [--rounds N] [--out FILE]
-// (after npm run build, and npm ci in bench/).
+// (after npm run build, and npm ci in bench/). With --probe [--calls N], it runs the probe
+// (probe.js) instead: where the time of one call goes, phase by phase.
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
@@ -13,12 +14,36 @@ const arg = (name, fallback) => {
   return at > 0 ? process.argv[at + 1] : fallback;
 };
 
+// The probe's page needs cross-origin isolation for its 5 us clock; the benchmark's does not ask
+// for it (the floor's build, seeing SharedArrayBuffer, would start a VFS of another kind).
+const ISOLATED = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
+
+/** The probe's table: per call, the median of each phase, and OPFS calls made. */
+function printProbe(results) {
+  console.log('Where the time of one call goes (medians, and the mean of the total, us): the page before its message, the hop there, the worker (of which inside jetstate\'s WebAssembly call), the hop back, the page after the answer\n');
+  console.log('| durability | call | side | before | there | worker | inside | back | after | total | mean total | OPFS writes per call | KiB written per call | flushes per call |');
+  console.log('| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const r of results) {
+    const us = ['before', 'there', 'worker', 'inside', 'back', 'after', 'total'].map((phase) => (r.side === 'floor' && phase === 'inside' ? '-' : r[`${phase}_us`].toFixed(0)));
+    console.log(`| ${r.durability} | ${r.op} | ${r.side} | ${us.join(' | ')} | ${r.mean_us.toFixed(0)} | ${r.writes_per_call.toFixed(2)} | ${r.kib_per_call.toFixed(1)} | ${r.flushes_per_call.toFixed(2)} |`);
+  }
+}
+
 (async () => {
-  const { server, url } = await serve(0);
+  const probe = process.argv.includes('--probe');
+  const { server, url } = await serve(0, undefined, probe ? ISOLATED : {});
   const browser = await launch();
   try {
     const page = await browser.context.newPage();
     page.on('pageerror', (error) => console.error('page error:', error.message));
+    if (probe) {
+      await page.goto(`${url}bench/probe.html?calls=${arg('calls', 400)}`);
+      await page.waitForSelector('body[data-done="true"]', { state: 'attached', timeout: 30 * 60_000 });
+      const failure = await page.evaluate(() => window.failure);
+      if (failure) throw new Error(failure);
+      printProbe(await page.evaluate(() => window.results));
+      return;
+    }
     await page.goto(`${url}bench/index.html?scale=${arg('scale', 1)}&rounds=${arg('rounds', 3)}`);
     await page.waitForSelector('body[data-done="true"]', { state: 'attached', timeout: 30 * 60_000 });
     const failure = await page.evaluate(() => window.failure);

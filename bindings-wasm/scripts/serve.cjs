@@ -17,8 +17,9 @@ const TYPES = {
   '.css': 'text/css; charset=utf-8',
 };
 
-/** Starts the server; resolves to its base address. `roots` maps URL prefixes to folders. */
-function serve(port = 8080, roots = { '/': ROOT }) {
+/** Starts the server; resolves to its base address. `roots` maps URL prefixes to folders;
+ * `headers` are added to every answer (the benchmark's probe asks for cross-origin isolation). */
+function serve(port = 8080, roots = { '/': ROOT }, headers = {}) {
   const server = http.createServer((request, response) => {
     const url = new URL(request.url, 'http://127.0.0.1');
     const pathname = decodeURIComponent(url.pathname);
@@ -35,7 +36,7 @@ function serve(port = 8080, roots = { '/': ROOT }) {
         response.writeHead(404, { 'Content-Type': 'text/plain' }).end(`not found: ${pathname}`);
         return;
       }
-      response.writeHead(200, { 'Content-Type': TYPES[path.extname(file)] || 'application/octet-stream', 'Cache-Control': 'no-store' });
+      response.writeHead(200, { 'Content-Type': TYPES[path.extname(file)] || 'application/octet-stream', 'Cache-Control': 'no-store', ...headers });
       response.end(body);
     });
   });
