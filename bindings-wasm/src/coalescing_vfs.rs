@@ -7,8 +7,17 @@
 //!
 //! What it does: the WAL file's writes that follow each other in the file are gathered in memory
 //! and written as one call when the transaction's last frame is complete, or sooner when SQLite
-//! does anything else with the file. Every other file (the database itself) is the pool's own,
-//! untouched.
+//! does anything else with the file. Every other file (the database itself) is written as the
+//! pool writes it.
+//!
+//! It also tells SQLite that every file has powersafe overwrite (`SQLITE_IOCAP_POWERSAFE_OVERWRITE`,
+//! which the pool does not claim): writing a range of a file changes no byte outside it, even if
+//! the machine stops mid-write. SQLite assumes the same of native files by default (its unix and
+//! windows VFSes claim it; jetstate's native surfaces run on them). An OPFS file is a file of the
+//! browser's profile on such a file system, so the browser is given the native build's
+//! assumption. Without it, a commit at `synchronous=FULL` repeats its last frame up to the next
+//! 4 KiB boundary of the WAL, so that a torn sector could only hit a copy: one more frame, and one
+//! more OPFS write call, per commit.
 //!
 //! Invariants kept here:
 //! * nothing stays gathered after a commit: a frame header with a non-zero "database size" field
@@ -27,7 +36,7 @@ use std::ptr;
 
 use sqlite_wasm_rs::{
     sqlite3_file, sqlite3_int64, sqlite3_io_methods, sqlite3_vfs, sqlite3_vfs_find, sqlite3_vfs_register, SQLITE_ERROR,
-    SQLITE_OK, SQLITE_OPEN_WAL,
+    SQLITE_IOCAP_POWERSAFE_OVERWRITE, SQLITE_OK, SQLITE_OPEN_WAL,
 };
 
 /// A transaction's frames are gathered up to this many bytes (a large import writes as it goes).
@@ -36,10 +45,12 @@ const MOST_GATHERED: usize = 4 << 20;
 const FRAME_HEADER: usize = 24;
 const COMMIT_SIZE_FIELD: std::ops::Range<usize> = 4..8;
 
-/// A WAL file of this VFS: the pool's file, and the bytes gathered for it.
+/// A file of this VFS: the pool's file, and (for a WAL file) the bytes gathered for it.
 #[repr(C)]
-struct WalFile {
+struct File {
     base: sqlite3_file,
+    /// Whether this is a WAL file, whose writes are gathered; any other file's go straight through.
+    wal: bool,
     gathered: Gathered,
     /// The pool's file; SQLite allocates `szOsFile` bytes, so its whole size follows.
     inner: InnerFile,
@@ -67,7 +78,7 @@ pub fn register(pool: &str, name: &str) -> Result<(), String> {
     }
     // SAFETY: `inner` is a registered VFS.
     let inner_size = unsafe { (*inner).szOsFile };
-    let size = offset_of!(WalFile, inner) + usize::try_from(inner_size).map_err(|err| err.to_string())?;
+    let size = offset_of!(File, inner) + usize::try_from(inner_size).map_err(|err| err.to_string())?;
     let vfs = Box::new(sqlite3_vfs {
         iVersion: 2,
         szOsFile: c_int::try_from(size).map_err(|err| err.to_string())?,
@@ -136,13 +147,9 @@ unsafe extern "C" fn open(
 ) -> c_int {
     let inner = pool(vfs);
     let Some(inner_open) = (*inner).xOpen else { return SQLITE_ERROR };
-    if flags & SQLITE_OPEN_WAL == 0 {
-        // Any other file is the pool's own: its methods, in the memory SQLite gave.
-        return inner_open(inner, name, file, flags, out_flags);
-    }
-    let wal = file.cast::<WalFile>();
-    (*wal).base.pMethods = ptr::null();
-    let inner_file = ptr::addr_of_mut!((*wal).inner.0);
+    let wrapped = file.cast::<File>();
+    (*wrapped).base.pMethods = ptr::null();
+    let inner_file = ptr::addr_of_mut!((*wrapped).inner.0);
     let code = inner_open(inner, name, inner_file, flags, out_flags);
     if code != SQLITE_OK {
         return code;
@@ -156,12 +163,13 @@ unsafe extern "C" fn open(
         }
         return SQLITE_ERROR;
     }
-    ptr::write(ptr::addr_of_mut!((*wal).gathered), Gathered { bytes: Vec::new(), at: 0, commit_page_next: false });
-    (*wal).base.pMethods = &WAL_METHODS;
+    ptr::write(ptr::addr_of_mut!((*wrapped).wal), flags & SQLITE_OPEN_WAL != 0);
+    ptr::write(ptr::addr_of_mut!((*wrapped).gathered), Gathered { bytes: Vec::new(), at: 0, commit_page_next: false });
+    (*wrapped).base.pMethods = &METHODS;
     SQLITE_OK
 }
 
-static WAL_METHODS: sqlite3_io_methods = sqlite3_io_methods {
+static METHODS: sqlite3_io_methods = sqlite3_io_methods {
     iVersion: 1,
     xClose: Some(close),
     xRead: Some(read),
@@ -185,13 +193,13 @@ static WAL_METHODS: sqlite3_io_methods = sqlite3_io_methods {
 
 /// The pool's methods of a wrapped file.
 unsafe fn inner(file: *mut sqlite3_file) -> (*mut sqlite3_file, &'static sqlite3_io_methods) {
-    let inner = ptr::addr_of_mut!((*file.cast::<WalFile>()).inner.0);
+    let inner = ptr::addr_of_mut!((*file.cast::<File>()).inner.0);
     (inner, &*(*inner).pMethods)
 }
 
 /// Writes what is gathered for `file` to the pool's file, in one call.
 unsafe fn write_gathered(file: *mut sqlite3_file) -> c_int {
-    let gathered = &mut (*file.cast::<WalFile>()).gathered;
+    let gathered = &mut (*file.cast::<File>()).gathered;
     if gathered.bytes.is_empty() {
         return SQLITE_OK;
     }
@@ -239,7 +247,12 @@ forward_file!(lock, xLock, (level: c_int) -> c_int, SQLITE_OK);
 forward_file!(unlock, xUnlock, (level: c_int) -> c_int, SQLITE_OK);
 forward_file!(check_reserved_lock, xCheckReservedLock, (out: *mut c_int) -> c_int, SQLITE_ERROR);
 forward_file!(sector_size, xSectorSize, () -> c_int, 4096);
-forward_file!(device_characteristics, xDeviceCharacteristics, () -> c_int, 0);
+
+/// The pool's characteristics of the file, and powersafe overwrite (see the module's comment).
+unsafe extern "C" fn device_characteristics(file: *mut sqlite3_file) -> c_int {
+    let (inner, methods) = inner(file);
+    methods.xDeviceCharacteristics.map_or(0, |characteristics| characteristics(inner)) | SQLITE_IOCAP_POWERSAFE_OVERWRITE
+}
 
 unsafe extern "C" fn write(
     file: *mut sqlite3_file,
@@ -247,8 +260,12 @@ unsafe extern "C" fn write(
     amount: c_int,
     offset: sqlite3_int64,
 ) -> c_int {
+    if !(*file.cast::<File>()).wal {
+        let (inner, methods) = inner(file);
+        return methods.xWrite.map_or(SQLITE_ERROR, |write| write(inner, data, amount, offset));
+    }
     let Ok(length) = usize::try_from(amount) else { return SQLITE_ERROR };
-    let gathered = &mut (*file.cast::<WalFile>()).gathered;
+    let gathered = &mut (*file.cast::<File>()).gathered;
     // Taken before anything is written: the page of a commit frame ends its transaction however
     // the bytes before it were written.
     let ends_transaction = std::mem::take(&mut gathered.commit_page_next);
@@ -259,7 +276,7 @@ unsafe extern "C" fn write(
             return code;
         }
     }
-    let gathered = &mut (*file.cast::<WalFile>()).gathered;
+    let gathered = &mut (*file.cast::<File>()).gathered;
     if length > MOST_GATHERED {
         let (inner, methods) = inner(file);
         return methods.xWrite.map_or(SQLITE_ERROR, |write| write(inner, data, amount, offset));
@@ -278,7 +295,7 @@ unsafe extern "C" fn write(
 
 unsafe extern "C" fn close(file: *mut sqlite3_file) -> c_int {
     let written = write_gathered(file);
-    ptr::drop_in_place(ptr::addr_of_mut!((*file.cast::<WalFile>()).gathered));
+    ptr::drop_in_place(ptr::addr_of_mut!((*file.cast::<File>()).gathered));
     let (inner, methods) = inner(file);
     let closed = methods.xClose.map_or(SQLITE_OK, |close| close(inner));
     (*file).pMethods = ptr::null();
