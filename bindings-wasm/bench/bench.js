@@ -1,14 +1,21 @@
 // The browser benchmark, run in one page in one run: the workloads of the native benchmark on
 // jetstate-web and on the floor (floor-worker.js: the official SQLite WebAssembly build with its
 // opfs-sahpool VFS, least SQL per operation). Both run in a dedicated worker and take one message
-// per operation; both are measured in turns, on fresh files, at the same pragmas. `run.cjs`
-// drives this page and prints the table.
+// per operation; both are measured in turns of a few operations each, on fresh files, at the
+// same pragmas. `run.cjs` drives this page and prints the table.
+//
+// Why short turns: this machine's speed swings by 2-3x within seconds (two shared cores). Turns
+// of a tenth of a run, taken in alternation with the order swapped each turn, put both sides
+// under the same swings; each side's time per operation is its total over all its turns (what
+// checkpoints and garbage collection cost is in it, as a user would pay it).
 import { open, newEvent, newExecution, newWorkItem } from '../index.js';
 import { Floor } from './floor.js';
 
 const params = new URLSearchParams(location.search);
 const scale = Number(params.get('scale') ?? 1);
 const ROUNDS = Number(params.get('rounds') ?? 3);
+/** Each run of a workload is cut into this many turns per side. */
+const TURNS_PER_ROUND = 10;
 const N = {
   append: Math.round(600 * scale),
   batches: Math.round(60 * scale),
@@ -20,7 +27,7 @@ const HISTORY = 1000;
 const log = (line) => (document.querySelector('#log').textContent += `${line}\n`);
 const kind = (i) => ({ type: 'node_scheduled', node_id: `node-${i % 7}`, queue_type: 'agents' });
 
-/** Each workload as [name, operations per run, commits per operation, setup, one run]. */
+/** Each side's workloads: `setup()`, and per workload a function that runs `n` operations. */
 function jetstateWorkloads(store) {
   let appendExecution;
   let sequence = 0;
@@ -37,29 +44,29 @@ function jetstateWorkloads(store) {
         await store.appendEvents(Array.from({ length: 100 }, (_, i) => newEvent(history.executionId, from + i, kind(from + i))));
       }
     },
-    append_one: async () => {
-      for (let i = 0; i < N.append; i++) {
+    append_one: async (n) => {
+      for (let i = 0; i < n; i++) {
         sequence += 1;
         await store.appendEvent(newEvent(appendExecution.executionId, sequence, kind(sequence)));
       }
     },
-    append_batch: async () => {
-      for (let b = 0; b < N.batches; b++) {
+    append_batch: async (n) => {
+      for (let b = 0; b < n; b++) {
         await store.appendEvents(Array.from({ length: BATCH }, () => newEvent(batchExecution.executionId, ++batchSequence, kind(batchSequence))));
       }
     },
-    queue_cycle: async () => {
-      for (let i = 0; i < N.cycles; i++) {
+    queue_cycle: async (n) => {
+      for (let i = 0; i < n; i++) {
         await store.enqueueWorkItem(newWorkItem(appendExecution.executionId, 'n', 'agents', { i }));
         const lease = await store.claimFenced('w', ['agents']);
         await store.completeFenced(lease.item.id, lease.token);
       }
     },
-    round_trip: async () => {
-      for (let i = 0; i < N.append; i++) await store.now();
+    round_trip: async (n) => {
+      for (let i = 0; i < n; i++) await store.now();
     },
-    read_history: async () => {
-      for (let r = 0; r < N.reads; r++) {
+    read_history: async (n) => {
+      for (let r = 0; r < n; r++) {
         const events = await store.getEvents(history.executionId);
         if (events.length !== HISTORY) throw new Error(`read ${events.length} events`);
       }
@@ -76,31 +83,31 @@ function floorWorkloads(floor) {
         await floor.call('appendBatch', { execution: 'history', from, kinds: Array.from({ length: 100 }, (_, i) => kind(from + i)) });
       }
     },
-    append_one: async () => {
-      for (let i = 0; i < N.append; i++) {
+    append_one: async (n) => {
+      for (let i = 0; i < n; i++) {
         sequence += 1;
         await floor.call('append', { execution: 'one', sequence, kind: kind(sequence) });
       }
     },
-    append_batch: async () => {
-      for (let b = 0; b < N.batches; b++) {
+    append_batch: async (n) => {
+      for (let b = 0; b < n; b++) {
         const from = batchSequence + 1;
         batchSequence += BATCH;
         await floor.call('appendBatch', { execution: 'batch', from, kinds: Array.from({ length: BATCH }, (_, i) => kind(from + i)) });
       }
     },
-    queue_cycle: async () => {
-      for (let i = 0; i < N.cycles; i++) {
+    queue_cycle: async (n) => {
+      for (let i = 0; i < n; i++) {
         await floor.call('enqueue', { queue: 'agents', payload: { i } });
         const claimed = await floor.call('claim', { queue: 'agents', worker: 'w' });
         await floor.call('complete', { id: claimed.id });
       }
     },
-    round_trip: async () => {
-      for (let i = 0; i < N.append; i++) await floor.call('now');
+    round_trip: async (n) => {
+      for (let i = 0; i < n; i++) await floor.call('now');
     },
-    read_history: async () => {
-      for (let r = 0; r < N.reads; r++) {
+    read_history: async (n) => {
+      for (let r = 0; r < n; r++) {
         const events = await floor.call('read', { execution: 'history' });
         if (events.length !== HISTORY) throw new Error(`read ${events.length} events`);
       }
@@ -117,7 +124,24 @@ const WORKLOADS = [
   ['read_history', () => N.reads, 0],
 ];
 
-const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+/**
+ * Runs `run(side, n)` (resolving to the milliseconds it took) for each of `sides` in turns of
+ * `n` operations, `ROUNDS` runs of `count` operations in all, the order swapped each turn. The
+ * sides in `once` take part in every `ROUNDS`-th turn only (one run in all: the slow rollback
+ * journal). Resolves to a function giving each side's time per operation.
+ */
+async function inTurns(sides, count, run, once = []) {
+  const n = Math.max(1, Math.round(count / TURNS_PER_ROUND));
+  const totals = Object.fromEntries(sides.map((side) => [side, { ms: 0, operations: 0 }]));
+  for (let turn = 0; turn < ROUNDS * TURNS_PER_ROUND; turn++) {
+    for (const side of turn % 2 === 0 ? sides : [...sides].reverse()) {
+      if (once.includes(side) && turn % ROUNDS !== 0) continue;
+      totals[side].ms += await run(side, n);
+      totals[side].operations += n;
+    }
+  }
+  return (side) => totals[side].ms / totals[side].operations;
+}
 
 async function time(run) {
   const started = performance.now();
@@ -139,14 +163,8 @@ async function main() {
     for (const side of Object.values(sides)) await side.setup();
     log(`durability ${durability}: jetstate-web vs the floor (journal ${journal}, locking exclusive, synchronous ${synchronous})`);
     for (const [name, count, commits] of WORKLOADS) {
-      const times = { jetstate: [], floor: [], rollback: [] };
-      for (let round = 0; round < ROUNDS; round++) {
-        // In turns, the order swapped each round, so that neither side always runs warmer.
-        const order = round % 2 === 0 ? ['jetstate', 'floor'] : ['floor', 'jetstate'];
-        for (const side of order) times[side].push(await time(sides[side][name]));
-        if (commits > 0 && round === 0) times.rollback.push(await time(sides.rollback[name]));
-      }
-      const ms = (side) => median(times[side]) / count();
+      const competing = commits > 0 ? ['jetstate', 'floor', 'rollback'] : ['jetstate', 'floor'];
+      const ms = await inTurns(competing, count(), (side, n) => time(() => sides[side][name](n)), ['rollback']);
       const row = {
         durability, workload: name, commits_per_op: commits,
         jetstate_ms: ms('jetstate'), floor_ms: ms('floor'), rollback_ms: commits > 0 ? ms('rollback') : null,
@@ -162,11 +180,8 @@ async function main() {
     await core.call('open', { name: `core-${durability}-${tag}`, durability });
     const engines = { jetstate: core, floor, rollback };
     for (const [name, count, commits] of [['append_one', N.append, 1], ['queue_cycle', N.cycles, 3]]) {
-      const times = { jetstate: [], floor: [], rollback: [] };
-      for (let round = 0; round < ROUNDS; round++) {
-        for (const side of ['jetstate', 'floor', 'rollback']) times[side].push(await engines[side].call('loop', { workload: name, n: count }));
-      }
-      const perCommit = (side) => median(times[side]) / count / commits;
+      const ms = await inTurns(['jetstate', 'floor', 'rollback'], count, (side, n) => engines[side].call('loop', { workload: name, n }));
+      const perCommit = (side) => ms(side) / commits;
       const row = { durability, workload: name, in_worker: true, commits_per_op: commits,
         jetstate_commit_ms: perCommit('jetstate'), floor_commit_ms: perCommit('floor'), rollback_commit_ms: perCommit('rollback') };
       results.push(row);
