@@ -30,9 +30,9 @@ class StoreWorker {
   constructor(name) {
     this.#worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module', name: `jetstate ${name}` });
     this.#worker.onmessage = ({ data }) => {
-      const waiting = this.#pending.get(data.id);
+      const resolve = this.#pending.get(data.id);
       this.#pending.delete(data.id);
-      waiting?.resolve(data.text);
+      resolve?.(data.text);
     };
     // A worker that cannot start (its script or the WebAssembly failed to load) fails every call.
     this.#worker.onerror = (event) => {
@@ -43,17 +43,18 @@ class StoreWorker {
 
   #fail(message) {
     this.#failure = `!DATABASE ${message}`;
-    for (const waiting of this.#pending.values()) waiting.resolve(this.#failure);
+    for (const resolve of this.#pending.values()) resolve(this.#failure);
     this.#pending.clear();
   }
 
-  /** Sends one request; resolves to the answer's text (JSON, or `!CODE message`). */
+  /** Sends one request (a message of this file's own, which takes its `id`); resolves to the
+   * answer's text (JSON, or `!CODE message`). */
   request(message) {
     if (this.#failure !== null) return Promise.resolve(this.#failure);
     return new Promise((resolve) => {
-      const id = this.#next++;
-      this.#pending.set(id, { resolve });
-      this.#worker.postMessage({ id, ...message });
+      message.id = this.#next++;
+      this.#pending.set(message.id, resolve);
+      this.#worker.postMessage(message);
     });
   }
 
