@@ -82,6 +82,27 @@ pub(crate) fn to_micros(at: &DateTime<Utc>) -> i64 {
     at.timestamp_micros()
 }
 
+/// A record's time, serialized as the RFC 3339 text chrono's own `Serialize` prints (seconds
+/// with as many fraction digits as they need, `Z`), for `#[serde(serialize_with)]` on every
+/// record's time fields. Why not chrono's: it prints through `collect_str`, and serde_json
+/// escapes what that writes a character at a time; printed into a string first, the text is
+/// the same at a fraction of the cost (a quarter of the time of serializing an execution went
+/// to its times).
+pub(crate) fn serialize_time<S: serde::Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+}
+
+/// [`serialize_time`] for a time that may be absent.
+pub(crate) fn serialize_optional_time<S: serde::Serializer>(
+    at: &Option<DateTime<Utc>>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match at {
+        Some(at) => serializer.serialize_some(&at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
+        None => serializer.serialize_none(),
+    }
+}
+
 /// A duration as microseconds, saturating (a lease of a thousand years is still a number).
 pub(crate) fn duration_micros(duration: Duration) -> i64 {
     i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
@@ -90,6 +111,42 @@ pub(crate) fn duration_micros(duration: Duration) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_serialize_as_chrono_prints_them() {
+        #[derive(serde::Serialize)]
+        struct Ours {
+            #[serde(serialize_with = "serialize_time")]
+            at: DateTime<Utc>,
+            #[serde(serialize_with = "serialize_optional_time")]
+            maybe: Option<DateTime<Utc>>,
+        }
+        #[derive(serde::Serialize)]
+        struct Chronos {
+            at: DateTime<Utc>,
+            maybe: Option<DateTime<Utc>>,
+        }
+        let times = [
+            0,
+            1_700_000_000_000_000,
+            1_700_000_000_123_000,
+            1_700_000_000_123_456,
+            1_700_000_000_000_001,
+            -62_135_596_800_000_000,
+            253_402_300_799_999_999,
+            -1,
+        ]
+        .map(from_micros)
+        .into_iter()
+        .chain([DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC]);
+        for at in times {
+            for maybe in [None, Some(at)] {
+                let ours = serde_json::to_string(&Ours { at, maybe }).expect("serializes");
+                let chronos = serde_json::to_string(&Chronos { at, maybe }).expect("serializes");
+                assert_eq!(ours, chronos);
+            }
+        }
+    }
 
     #[test]
     fn manual_clock_moves_only_when_told() {

@@ -27,6 +27,7 @@ pub struct Event {
     pub execution_id: ExecutionId,
     pub sequence: EventSequence,
     pub kind: EventKind,
+    #[serde(serialize_with = "crate::clock::serialize_time")]
     pub created_at: DateTime<Utc>,
 }
 

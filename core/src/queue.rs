@@ -54,7 +54,9 @@ pub struct WorkItem {
     pub attempt: u32,
     /// Attempts allowed before the item moves to the dead-letter queue.
     pub max_attempts: u32,
+    #[serde(serialize_with = "crate::clock::serialize_time")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::clock::serialize_optional_time")]
     pub lease_expires_at: Option<DateTime<Utc>>,
     pub worker_id: Option<String>,
     #[serde(default = "default_tenant_string")]
@@ -145,9 +147,11 @@ pub struct QueueEntry {
     /// The error given to fail / dead-letter, or why reclaim moved it.
     pub last_error: Option<String>,
     /// Not claimable before this time (set by reclaim's backoff).
+    #[serde(serialize_with = "crate::clock::serialize_optional_time")]
     pub retry_after: Option<DateTime<Utc>>,
     /// The token of the latest claim (0 if never claimed).
     pub lease_token: LeaseToken,
+    #[serde(serialize_with = "crate::clock::serialize_time")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -156,6 +160,7 @@ pub struct QueueEntry {
 pub struct Lease {
     pub item: WorkItem,
     pub token: LeaseToken,
+    #[serde(serialize_with = "crate::clock::serialize_time")]
     pub expires_at: DateTime<Utc>,
 }
 

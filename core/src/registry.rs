@@ -19,6 +19,7 @@ pub struct WorkflowDefinition {
     pub version: String,
     /// The canonical IR JSON value.
     pub ir: serde_json::Value,
+    #[serde(serialize_with = "crate::clock::serialize_time")]
     pub created_at: DateTime<Utc>,
     /// Tenant that owns this definition.
     #[serde(default = "default_tenant_string")]

@@ -24,6 +24,7 @@ pub struct Snapshot {
     pub execution_id: ExecutionId,
     pub at_sequence: EventSequence,
     pub state: serde_json::Value,
+    #[serde(serialize_with = "crate::clock::serialize_time")]
     pub created_at: DateTime<Utc>,
 }
 

@@ -26,6 +26,7 @@ pub struct Summary {
     pub expired_leases: u64,
     pub dead_letter: u64,
     /// When the oldest pending item was created.
+    #[serde(serialize_with = "crate::clock::serialize_optional_time")]
     pub oldest_pending: Option<DateTime<Utc>>,
 }
 

@@ -116,7 +116,9 @@ pub struct Tenant {
     pub policy: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<TenantLimits>,
+    #[serde(serialize_with = "crate::clock::serialize_time")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::clock::serialize_time")]
     pub updated_at: DateTime<Utc>,
 }
 

@@ -29,7 +29,9 @@ pub struct ApiToken {
     pub id: String,
     pub name: String,
     pub role: String,
+    #[serde(serialize_with = "crate::clock::serialize_time")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::clock::serialize_optional_time")]
     pub expires_at: Option<DateTime<Utc>>,
     #[serde(default = "default_tenant_string")]
     pub tenant_id: String,
@@ -39,7 +41,9 @@ pub struct ApiToken {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TokenRecord {
     pub info: ApiToken,
+    #[serde(serialize_with = "crate::clock::serialize_optional_time")]
     pub revoked_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "crate::clock::serialize_optional_time")]
     pub last_used_at: Option<DateTime<Utc>>,
 }
 

@@ -172,8 +172,11 @@ pub struct WorkflowExecution {
     pub status: WorkflowStatus,
     pub initial_input: serde_json::Value,
     pub current_state: serde_json::Value,
+    #[serde(serialize_with = "crate::clock::serialize_time")]
     pub started_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::clock::serialize_time")]
     pub updated_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::clock::serialize_optional_time")]
     pub completed_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_type: Option<SessionType>,
