@@ -251,7 +251,8 @@ forward_file!(sector_size, xSectorSize, () -> c_int, 4096);
 /// The pool's characteristics of the file, and powersafe overwrite (see the module's comment).
 unsafe extern "C" fn device_characteristics(file: *mut sqlite3_file) -> c_int {
     let (inner, methods) = inner(file);
-    methods.xDeviceCharacteristics.map_or(0, |characteristics| characteristics(inner)) | SQLITE_IOCAP_POWERSAFE_OVERWRITE
+    methods.xDeviceCharacteristics.map_or(0, |characteristics| characteristics(inner))
+        | SQLITE_IOCAP_POWERSAFE_OVERWRITE
 }
 
 unsafe extern "C" fn write(
