@@ -84,6 +84,10 @@ fn control(conn: &Connection, sql: &str) -> Result<()> {
 
 /// Runs `work` in one deferred read transaction on `conn`.
 fn in_read_transaction<T>(conn: &Connection, work: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    if !conn.is_autocommit() {
+        // Inside a group's transaction (the writer's connection): already one snapshot.
+        return work(conn);
+    }
     control(conn, "BEGIN")?;
     let outcome = work(conn);
     let ended = control(conn, if outcome.is_ok() { "COMMIT" } else { "ROLLBACK" });
@@ -153,6 +157,11 @@ impl Database {
         self.writer.stats()
     }
 
+    /// Runs `calls` as one group of the writer (see `writer`): one transaction, one commit.
+    pub(crate) fn group<T>(&self, calls: impl FnOnce() -> Result<T>) -> Result<T> {
+        self.writer.group(calls)
+    }
+
     /// Runs `work` as one atomic write: committed if it returns `Ok` (possibly in one commit with
     /// other callers' writes), without effect if it returns `Err`.
     pub(crate) fn write<T>(&self, work: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
@@ -166,9 +175,10 @@ impl Database {
     }
 
     /// Runs `work` on a connection that sees committed data only: a pooled reader, or for a
-    /// private in-memory database its one connection, once no batch is open.
+    /// private in-memory database its one connection, once no batch is open. Inside a group,
+    /// the group's own thread reads on the writer's connection, which sees the group's writes.
     fn with_reader<T>(&self, work: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        if self.single_connection {
+        if self.single_connection || self.writer.in_group() {
             return self.writer.with_idle_connection(work);
         }
         let conn = self.take_reader()?;

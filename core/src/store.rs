@@ -116,6 +116,22 @@ impl Store {
         self.shared.db.is_closed()
     }
 
+    /// Runs `calls` (calls of this store and its views, made by this thread) so that their writes
+    /// share one transaction and one commit: each write is still atomic on its own (one that
+    /// fails is rolled back alone, the others are kept), and each read sees the group's earlier
+    /// writes, as if the calls ran one after the other. `Ok` with what `calls` returned once the
+    /// group is committed; if `calls` returns an error or panics, or the commit fails, nothing of
+    /// the group is written and the error is returned.
+    ///
+    /// A write that returned `Ok` inside `calls` is not durable yet: acknowledge none of them
+    /// before `group` returned `Ok`. For a host with one thread that receives several calls at
+    /// once (the browser's worker); threads that call concurrently share commits without asking.
+    /// Other threads' calls wait while a group is open. Closing the store inside a group is
+    /// refused.
+    pub fn group<T>(&self, calls: impl FnOnce() -> Result<T>) -> Result<T> {
+        self.shared.db.group(calls)
+    }
+
     fn scope(&self) -> Option<&str> {
         self.tenant.as_ref().map(TenantId::as_str)
     }

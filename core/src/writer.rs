@@ -18,10 +18,19 @@
 //! is that of running the calls one after the other, so a claim still sees every earlier write.
 //! A caller alone pays one mutex and no savepoint; batching happens only when callers queue up,
 //! which is exactly when the commit is the bottleneck.
+//!
+//! A **group** is the same thing for calls made one after the other by one thread (a host with
+//! a single thread, such as a browser worker, whose caller sent several calls at once): inside
+//! [`Writer::group`], each write of that thread runs in a savepoint of the group's transaction
+//! and returns at once, and its reads see the group's earlier writes; the group commits once at
+//! its end. A write that returned inside a group is not yet durable: the caller of `group`
+//! acknowledges none of them before the group's commit succeeded. Other threads' calls wait
+//! for the group to end.
 
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::thread::ThreadId;
 
 use rusqlite::Connection;
 
@@ -48,6 +57,15 @@ struct State {
     /// nobody waiting skips the wake-up: Rust's condvar makes a futex call for every notify, even
     /// with no waiter, and a caller alone would pay one per write.
     finishing_waiters: usize,
+    /// The open group, if any: never at the same time as a batch.
+    group: Option<Group>,
+}
+
+struct Group {
+    /// The thread whose calls run in the group.
+    thread: ThreadId,
+    /// Its writes that succeeded so far.
+    members: usize,
 }
 
 pub(crate) struct Writer {
@@ -60,13 +78,17 @@ pub(crate) struct Writer {
     finished: Condvar,
     /// Callers that want to write and have neither led nor joined yet.
     waiting: AtomicUsize,
+    /// Whether a group is open (set and cleared under the lock): lets `in_group` answer the
+    /// readers of a store with many connections without taking the lock, which a batch's
+    /// leader holds while it writes.
+    group_open: AtomicBool,
     /// Calls that committed, and the commits that carried them.
     calls: AtomicUsize,
     commits: AtomicUsize,
 }
 
 /// How many write calls the store committed, and in how many commits.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct WriteStats {
     pub calls: usize,
     pub commits: usize,
@@ -82,6 +104,11 @@ fn control(conn: &Connection, sql: &str) -> Result<()> {
     Ok(())
 }
 
+/// Whether a group is open and the calling thread is its thread.
+fn in_own_group(state: &State) -> bool {
+    state.group.as_ref().is_some_and(|group| group.thread == std::thread::current().id())
+}
+
 /// Runs `work`, turning a panic into a value so that the transaction can be cleaned up first.
 fn guarded<T>(conn: &Connection, work: impl FnOnce(&Connection) -> Result<T>) -> std::thread::Result<Result<T>> {
     catch_unwind(AssertUnwindSafe(|| work(conn)))
@@ -90,10 +117,11 @@ fn guarded<T>(conn: &Connection, work: impl FnOnce(&Connection) -> Result<T>) ->
 impl Writer {
     pub(crate) fn new(conn: Connection) -> Writer {
         Writer {
-            state: Mutex::new(State { conn: Some(conn), batch: None, finishing_waiters: 0 }),
+            state: Mutex::new(State { conn: Some(conn), batch: None, finishing_waiters: 0, group: None }),
             joined: Condvar::new(),
             finished: Condvar::new(),
             waiting: AtomicUsize::new(0),
+            group_open: AtomicBool::new(false),
             calls: AtomicUsize::new(0),
             commits: AtomicUsize::new(0),
         }
@@ -134,18 +162,99 @@ impl Writer {
     /// Runs `work` as one atomic call: committed (possibly with other callers' calls) if it
     /// returns `Ok`, without effect if it returns `Err` or panics.
     pub(crate) fn write<T>(&self, work: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        // Counted before the lock: a leader holding it sees who queued up meanwhile.
         self.waiting.fetch_add(1, Ordering::SeqCst);
         let mut state = self.lock();
+        if state.conn.is_some() && in_own_group(&state) {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            return Self::write_in_group(state, work);
+        }
         loop {
             if state.conn.is_none() {
                 self.waiting.fetch_sub(1, Ordering::SeqCst);
                 return Err(closed());
             }
             match &state.batch {
+                _ if state.group.is_some() => state = self.wait_finished(state),
                 None => return self.lead(state, work),
                 Some(batch) if batch.open && batch.members < MAX_BATCH => return self.join(state, work),
                 Some(_) => state = self.wait_finished(state),
             }
+        }
+    }
+
+    /// A write of the group's own thread: in a savepoint of the group's transaction, kept if it
+    /// succeeds (to be committed with the group), rolled back alone if it fails.
+    fn write_in_group<T>(mut state: MutexGuard<'_, State>, work: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let conn = state.conn.as_ref().expect("checked by the caller: the writer is open");
+        control(conn, "SAVEPOINT grouped")?;
+        match guarded(conn, work) {
+            Ok(Ok(value)) => {
+                control(conn, "RELEASE grouped")?;
+                if let Some(group) = state.group.as_mut() {
+                    group.members += 1;
+                }
+                Ok(value)
+            }
+            failed => {
+                let _ = control(conn, "ROLLBACK TO grouped");
+                let _ = control(conn, "RELEASE grouped");
+                drop(state);
+                match failed {
+                    Ok(Err(err)) => Err(err),
+                    Err(panic) => resume_unwind(panic),
+                    Ok(Ok(_)) => unreachable!("the success arm is matched above"),
+                }
+            }
+        }
+    }
+
+    /// Runs `calls` as a group (see the module's comment): every write this thread makes in it
+    /// shares one transaction and one commit. `Ok` with what `calls` returned once the group is
+    /// committed; if `calls` returns an error or panics, or the commit fails, nothing of the group
+    /// is written and the error is returned. No write of the group may be acknowledged unless
+    /// the outcome is `Ok`. A group inside a group is part of the outer one.
+    pub(crate) fn group<T>(&self, calls: impl FnOnce() -> Result<T>) -> Result<T> {
+        let mut state = self.lock();
+        loop {
+            if state.conn.is_none() || in_own_group(&state) {
+                // Closed (each call says so), or nested (the outer group commits).
+                drop(state);
+                return calls();
+            }
+            if state.batch.is_none() && state.group.is_none() {
+                break;
+            }
+            state = self.wait_finished(state);
+        }
+        let conn = state.conn.as_ref().expect("checked above: the writer is open");
+        control(conn, "BEGIN IMMEDIATE")?;
+        state.group = Some(Group { thread: std::thread::current().id(), members: 0 });
+        self.group_open.store(true, Ordering::SeqCst);
+        drop(state);
+        let outcome = catch_unwind(AssertUnwindSafe(calls));
+        let mut state = self.lock();
+        let members = state.group.take().map_or(0, |group| group.members);
+        self.group_open.store(false, Ordering::SeqCst);
+        let conn = state.conn.as_ref().expect("the writer is not closed while a group is open");
+        let ended = match &outcome {
+            Ok(Ok(_)) => control(conn, "COMMIT").inspect_err(|_| {
+                // A failed COMMIT may leave the transaction open; end it so the next can begin.
+                if !conn.is_autocommit() {
+                    let _ = control(conn, "ROLLBACK");
+                }
+            }),
+            _ => control(conn, "ROLLBACK"),
+        };
+        if matches!(outcome, Ok(Ok(_))) && ended.is_ok() && members > 0 {
+            self.calls.fetch_add(members, Ordering::Relaxed);
+            self.commits.fetch_add(1, Ordering::Relaxed);
+        }
+        self.release_finished(state);
+        match outcome {
+            Ok(Ok(value)) => ended.map(|()| value),
+            Ok(Err(err)) => Err(err),
+            Err(panic) => resume_unwind(panic),
         }
     }
 
@@ -237,9 +346,11 @@ impl Writer {
     /// Runs `work` with the writer connection outside any batch (for reads of a store with one
     /// connection: in memory, or a file opened exclusive): waits until no batch is open, so that it
     /// never sees writes that are not committed yet.
+    /// Inside a group, its own thread's reads run in the group's transaction: they see its
+    /// earlier writes, as the calls would one after the other.
     pub(crate) fn with_idle_connection<T>(&self, work: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         let mut state = self.lock();
-        while state.batch.is_some() {
+        while state.batch.is_some() || (state.group.is_some() && !in_own_group(&state)) {
             state = self.wait_finished(state);
         }
         let conn = state.conn.as_ref().ok_or_else(closed)?;
@@ -252,10 +363,19 @@ impl Writer {
         }
     }
 
-    /// Closes the connection once no batch is open. Idempotent.
+    /// Whether the calling thread has a group open (its reads then go to this connection).
+    pub(crate) fn in_group(&self) -> bool {
+        self.group_open.load(Ordering::SeqCst) && in_own_group(&self.lock())
+    }
+
+    /// Closes the connection once no batch or group is open. Idempotent. Refused inside a group
+    /// (the group's end needs the connection).
     pub(crate) fn close(&self) -> Result<()> {
         let mut state = self.lock();
-        while state.batch.is_some() {
+        if in_own_group(&state) {
+            return Err(Error::invalid("a store cannot be closed inside a group of calls"));
+        }
+        while state.batch.is_some() || state.group.is_some() {
             state = self.wait_finished(state);
         }
         let conn = state.conn.take();
@@ -431,6 +551,91 @@ mod tests {
         assert_eq!(count(&writer, "t"), count_before);
         assert_eq!(count(&writer, "child"), 0);
         writer.write(|conn| insert(conn, 7)).expect("the writer is usable after a failed commit");
+    }
+
+    fn keys(writer: &Writer) -> Vec<i64> {
+        writer
+            .with_idle_connection(|conn| {
+                let mut stmt = conn.prepare("SELECT k FROM t ORDER BY k")?;
+                let keys = stmt.query_map([], |row| row.get(0))?.collect::<rusqlite::Result<Vec<i64>>>()?;
+                Ok(keys)
+            })
+            .expect("keys")
+    }
+
+    #[test]
+    fn a_group_commits_its_calls_once_and_a_failing_call_alone_is_undone() {
+        let writer = writer();
+        let seen_inside = writer
+            .group(|| {
+                writer.write(|conn| insert(conn, 1)).expect("first call");
+                let failed = writer.write(|conn| {
+                    insert(conn, 2)?;
+                    insert(conn, 2) // a duplicate key: this call fails after writing row 2
+                });
+                assert_eq!(failed.unwrap_err().kind(), crate::ErrorKind::Conflict);
+                writer.write(|conn| insert(conn, 3)).expect("third call");
+                // The group's own reads see its writes, as calls made one after the other would.
+                Ok(keys(&writer))
+            })
+            .expect("the group commits");
+        assert_eq!(seen_inside, vec![1, 3]);
+        assert_eq!(keys(&writer), vec![1, 3]);
+        assert_eq!(writer.stats(), WriteStats { calls: 2, commits: 1 });
+    }
+
+    #[test]
+    fn a_group_that_fails_or_whose_commit_fails_writes_nothing() {
+        let writer = writer();
+        let failed = writer.group(|| {
+            writer.write(|conn| insert(conn, 1))?;
+            Err::<(), _>(Error::invalid("the host gave up on this group"))
+        });
+        assert_eq!(failed.unwrap_err().kind(), crate::ErrorKind::InvalidArgument);
+        let failed = writer.group(|| {
+            writer.write(|conn| insert(conn, 2))?;
+            // A deferred foreign key violation: the statement succeeds, the COMMIT fails.
+            writer.write(|conn| {
+                conn.execute("INSERT INTO child (parent) VALUES (42)", [])?;
+                Ok(())
+            })
+        });
+        assert!(failed.is_err(), "the commit must fail");
+        assert_eq!(keys(&writer), Vec::<i64>::new());
+        assert_eq!(count(&writer, "child"), 0);
+        assert_eq!(writer.stats(), WriteStats { calls: 0, commits: 0 });
+        writer.group(|| writer.write(|conn| insert(conn, 7))).expect("the writer is usable after failed groups");
+        assert_eq!(keys(&writer), vec![7]);
+    }
+
+    #[test]
+    fn another_threads_write_waits_for_the_group_and_is_not_part_of_it() {
+        let writer = writer();
+        let mut other = None;
+        let given_up = writer.group(|| {
+            writer.write(|conn| insert(conn, 1))?;
+            let spawned = {
+                let writer = Arc::clone(&writer);
+                std::thread::spawn(move || writer.write(|conn| insert(conn, 9)))
+            };
+            while writer.waiting.load(Ordering::SeqCst) == 0 {
+                std::thread::yield_now();
+            }
+            other = Some(spawned);
+            // The group is given up: had the other thread's write joined it, it would go too.
+            Err::<(), _>(Error::invalid("given up"))
+        });
+        assert!(given_up.is_err());
+        other.expect("spawned").join().expect("other thread").expect("its write commits after the group");
+        assert_eq!(keys(&writer), vec![9]);
+    }
+
+    #[test]
+    fn a_store_is_not_closed_inside_a_group() {
+        let writer = writer();
+        let refused = writer.group(|| writer.close());
+        assert_eq!(refused.unwrap_err().kind(), crate::ErrorKind::InvalidArgument);
+        writer.close().expect("closes after the group");
     }
 
     #[test]

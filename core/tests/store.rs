@@ -629,3 +629,61 @@ fn a_store_of_one_tenant_keeps_no_index_for_views_and_its_views_still_claim_in_o
     assert!(indexes_tenant_views(&path), "kept");
     assert_eq!(reopened.list_tenants().expect("tenants").len(), 2);
 }
+
+/// A group's calls, on each kind of store: a file with pooled readers, an exclusive file (the
+/// browser's), memory. They behave as if made one after the other, and share one commit.
+#[test]
+fn a_group_of_calls_shares_one_commit_and_behaves_as_the_calls_one_by_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stores = [
+        Store::open(dir.path().join("pooled.db"), Options::default()).expect("pooled"),
+        Store::open(dir.path().join("exclusive.db"), Options::default().exclusive(true)).expect("exclusive"),
+        Store::open_in_memory(Options::default()).expect("memory"),
+    ];
+    for store in stores {
+        let id = ExecutionId::new();
+        store.create_execution(&execution(&id, json!({}))).expect("execution");
+        let before = store.write_stats();
+        let tenant = store.for_tenant("acme");
+        let acme = Tenant {
+            id: TenantId("acme".into()),
+            name: "Acme".into(),
+            status: TenantStatus::Active,
+            policy: None,
+            limits: None,
+            created_at: store.now(),
+            updated_at: store.now(),
+        };
+        let (events, claimed) = store
+            .group(|| {
+                store.create_tenant(&acme)?;
+                store.append_next_event(&id, EventKind::NodeCancelled { node_id: "a".into() })?;
+                store.append_next_event(&id, EventKind::NodeCancelled { node_id: "b".into() })?;
+                // A call that fails is refused alone; the group goes on.
+                let stale = jetstate::Event::new(id.clone(), 1, EventKind::NodeCancelled { node_id: "c".into() });
+                assert_eq!(store.append_event(stale).unwrap_err().kind(), ErrorKind::SequenceConflict);
+                store.enqueue_work_item(&item("q"))?;
+                tenant.enqueue_work_item(&item("q"))?;
+                // Reads, of one statement or several, see the group's earlier writes.
+                let events = store.get_events(&id)?;
+                assert_eq!(store.materialize(&id)?.last_sequence, 2);
+                let claimed = store.claim_fenced("w", &["q"], None)?;
+                Ok((events, claimed))
+            })
+            .expect("the group commits");
+        assert_eq!(events.iter().map(|e| e.sequence).collect::<Vec<_>>(), vec![1, 2], "{:?}", store.location());
+        assert!(claimed.is_some(), "the claim saw the group's enqueue");
+        let after = store.write_stats();
+        assert_eq!((after.calls - before.calls, after.commits - before.commits), (6, 1), "{:?}", store.location());
+        assert_eq!(store.latest_sequence(&id).expect("read"), 2);
+        assert_eq!(tenant.list_work_items(None, 10, 0).expect("tenant's items").len(), 1);
+        // A group given up writes nothing; the store goes on.
+        let given_up = store.group(|| {
+            store.append_next_event(&id, EventKind::NodeCancelled { node_id: "d".into() })?;
+            Err::<(), _>(jetstate::Error::new(ErrorKind::InvalidArgument, "given up"))
+        });
+        assert_eq!(given_up.unwrap_err().kind(), ErrorKind::InvalidArgument);
+        assert_eq!(store.latest_sequence(&id).expect("read"), 2);
+        store.close().expect("closes");
+    }
+}
