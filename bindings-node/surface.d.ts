@@ -187,6 +187,11 @@ export interface Summary {
   oldestPending: Date | null;
 }
 
+export interface WriteStats {
+  calls: number;
+  commits: number;
+}
+
 export interface StoreOptions {
   /** 'full' (default): an acknowledged write survives power loss; 'normal': a crash of the process. */
   durability?: Durability;
@@ -271,6 +276,9 @@ export interface StoreOperations extends AsyncDisposable {
   /** Copies the store to a new file while writers may run; resolves to its size in bytes. */
   backup(dest: string): Promise<number>;
   summary(): Promise<Summary>;
+  /** Write calls committed since the store opened, and the commits that carried them: calls
+   * made at once (not each awaited before the next) share commits. */
+  writeStats(): Promise<WriteStats>;
   /** The store, or one execution with its events, snapshots, items and definition, as JSON Lines
    * text (the format of `jetstate export`): one consistent snapshot. */
   exportJsonl(executionId?: string | null): Promise<string>;

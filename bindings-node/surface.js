@@ -288,6 +288,7 @@ const OPERATIONS = {
   updateTenant: ['update_tenant', [['tenant', 'tenant']], null],
   backup: ['backup', ['dest'], null],
   summary: ['summary', [], 'summary'],
+  writeStats: ['write_stats', [], null],
   exportJsonl: ['export_jsonl', ['execution_id'], null],
   importJsonl: ['import_jsonl', ['text'], null],
   close: ['close', [], null],

@@ -266,6 +266,12 @@ operations! {
         Ok(Call::new(move || store.summary().and_then(|s| jetstate::wire::to_json(&s)), |py, v| convert::to_py(py, &v)))
     }
 
+    /// How many write calls this store has committed since it was opened, and in how many
+    /// commits: calls made at once share commits (`{"calls": ..., "commits": ...}`).
+    fn write_stats(_py, store) {
+        Ok(Call::new(move || jetstate::wire::to_json(&store.write_stats()), |py, v| convert::to_py(py, &v)))
+    }
+
     // ── Workflow definitions ─────────────────────────────────────────────────────────────────
 
     /// Registers (or replaces) a workflow definition at its version.

@@ -335,6 +335,7 @@ fn run<A: Answer>(store: &Store, op: &str, args: &Value) -> Result<A::Out> {
         }
         "set_clock" => unit::<A>(store.clock().set(args.record("at")?)),
         "now" => A::of(&store.now()),
+        "write_stats" => A::of(&store.write_stats()),
         "store_workflow" => unit::<A>(store.store_workflow(&args.record("definition")?)),
         "get_workflow" => A::of(&store.get_workflow(args.str("workflow_id")?, args.str("version")?)?),
         "create_execution" => unit::<A>(store.create_execution(&args.record("execution")?)),
