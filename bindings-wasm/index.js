@@ -20,19 +20,26 @@ export {
   MAX_JSON_DEPTH,
 } from './dist/surface.js';
 
-/** The worker of one store and the calls waiting for its answers. */
+/** The worker of one store and the calls waiting for its answers.
+ *
+ * Calls made before the caller awaits any (`Promise.all` of several, or calls not awaited) are
+ * sent in one message, at the end of the current task's synchronous run (a microtask): the
+ * worker runs them as one group, whose writes share one commit (one OPFS flush at durability
+ * `full`), and answers each after that commit. A call awaited on its own is sent alone, as
+ * soon as the code that made it yields. */
 class StoreWorker {
   #worker;
   #pending = new Map();
   #next = 1;
   #failure = null;
+  /** Requests made since the last message, sent together at the next microtask. */
+  #outbox = [];
 
   constructor(name) {
     this.#worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module', name: `jetstate ${name}` });
     this.#worker.onmessage = ({ data }) => {
-      const resolve = this.#pending.get(data.id);
-      this.#pending.delete(data.id);
-      resolve?.(data.text);
+      if (Array.isArray(data)) for (const { id, text } of data) this.#answer(id, text);
+      else this.#answer(data.id, data.text);
     };
     // A worker that cannot start (its script or the WebAssembly failed to load) fails every call.
     this.#worker.onerror = (event) => {
@@ -40,6 +47,18 @@ class StoreWorker {
       this.#fail(`the jetstate worker failed: ${event.message || 'it could not be loaded'}`);
     };
   }
+
+  #answer(id, text) {
+    const resolve = this.#pending.get(id);
+    this.#pending.delete(id);
+    resolve?.(text);
+  }
+
+  #send = () => {
+    const outbox = this.#outbox;
+    this.#outbox = [];
+    this.#worker.postMessage(outbox.length === 1 ? outbox[0] : outbox);
+  };
 
   #fail(message) {
     this.#failure = `!DATABASE ${message}`;
@@ -54,7 +73,7 @@ class StoreWorker {
     return new Promise((resolve) => {
       message.id = this.#next++;
       this.#pending.set(message.id, resolve);
-      this.#worker.postMessage(message);
+      if (this.#outbox.push(message) === 1) queueMicrotask(this.#send);
     });
   }
 

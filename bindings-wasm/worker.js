@@ -1,14 +1,19 @@
 // The dedicated worker that runs one jetstate store: the core compiled to WebAssembly, its SQLite
 // file in the Origin Private File System. `index.js` starts it and is its only correspondent:
 // each message is one request `{ id, type, ... }`, answered by `{ id, text }` where `text` is a
-// result's JSON text or `!CODE message` (the form the core's refusals take everywhere).
+// result's JSON text or `!CODE message` (the form the core's refusals take everywhere), or an
+// array of calls sent together, answered by the array of their answers.
 //
 // Invariants kept here:
 // * one database, one owner: the worker holds the Web Lock `jetstate:NAME` for as long as the
 //   store is open, and only then installs the OPFS pool (whose access handles are exclusive
 //   anyway); a second tab waits for the lock at most `lockTimeoutMs`, then gets a clear error;
 // * every call runs to completion before the next message is read (the worker has one thread),
-//   so calls are serialized exactly as the page issued them.
+//   so calls are serialized exactly as the page issued them;
+// * calls the page sent together (a message holding several) run as one group of the core
+//   (`NativeStore.group`): one transaction and one commit for all their writes, each call still
+//   atomic on its own; their answers are sent after that commit, never before, and if it fails,
+//   every answer but a call's own refusal is the commit's refusal.
 import init, { installOpfs, NativeStore } from './dist/jetstate_web.js';
 
 const loaded = init();
@@ -74,18 +79,67 @@ function call({ op, args, tenant }) {
   }
 }
 
+/** Most calls one group carries (as the core's group commit of threads), so that the first
+ * caller's answer does not wait on too many others. */
+const MOST_GROUPED = 64;
+
+/** The answers of calls sent together: in groups of at most MOST_GROUPED, each ended by a close
+ * (a store is not closed inside a group, so a close runs alone). */
+function callAll(calls) {
+  const texts = [];
+  for (let start = 0; start < calls.length; ) {
+    let end = start;
+    while (end < calls.length && calls[end].op !== 'close' && end - start < MOST_GROUPED) end += 1;
+    if (end === start || store === null) {
+      texts.push(answer(calls[start]));
+      start += 1;
+      continue;
+    }
+    const answers = [];
+    const failed = store.group(() => {
+      for (let i = start; i < end; i += 1) answers.push(call(calls[i]));
+    });
+    for (let i = 0; i < end - start; i += 1) {
+      const text = answers[i];
+      // A call's own refusal stands (it was undone either way); any other answer needed the commit.
+      texts.push(failed === undefined || (text !== undefined && text.charCodeAt(0) === 33) /* ! */ ? text : failed);
+    }
+    start = end;
+  }
+  return texts;
+}
+
+/** One call's answer; a close also releases the database to other tabs. */
+function answer(data) {
+  const text = call(data);
+  if (data.op === 'close' && store !== null) {
+    store.free();
+    store = null;
+    releaseLock?.();
+  }
+  return text;
+}
+
+/** Refusals arrive as `!CODE message` strings; anything else is a fault of this worker. */
+const fault = (err) =>
+  typeof err === 'string' && err.startsWith('!') ? err : refused('DATABASE', `the jetstate worker failed: ${err?.message ?? err}`);
+
 self.onmessage = async ({ data }) => {
+  if (Array.isArray(data)) {
+    let texts;
+    try {
+      texts = callAll(data);
+    } catch (err) {
+      texts = data.map(() => fault(err));
+    }
+    self.postMessage(data.map(({ id }, i) => ({ id, text: texts[i] })));
+    return;
+  }
   let text;
   try {
-    text = data.type === 'open' ? await open(data) : call(data);
-    if (data.type === 'call' && data.op === 'close' && store !== null) {
-      store.free();
-      store = null;
-      releaseLock?.();
-    }
+    text = data.type === 'open' ? await open(data) : answer(data);
   } catch (err) {
-    // Refusals arrive as `!CODE message` strings; anything else is a fault of this worker.
-    text = typeof err === 'string' && err.startsWith('!') ? err : refused('DATABASE', `the jetstate worker failed: ${err?.message ?? err}`);
+    text = fault(err);
   }
   self.postMessage({ id: data.id, text });
 };

@@ -131,6 +131,19 @@ impl NativeStore {
         wire::call_text(&self.store, op, args)
     }
 
+    /// Runs `calls` (a function that makes calls of this store and its views, one after the
+    /// other) as one group (`Store::group`): their writes share one transaction and one commit,
+    /// each still atomic on its own. Returns nothing once the group is committed, or the refusal
+    /// (`!CODE message`) that undid all of it: then no answer of the group may be given as is.
+    pub fn group(&self, calls: &js_sys::Function) -> Option<String> {
+        let outcome = self.store.group(|| {
+            calls.call0(&JsValue::NULL).map(drop).map_err(|thrown| {
+                Error::new(ErrorKind::Database, format!("the worker failed inside a group of calls: {thrown:?}"))
+            })
+        });
+        outcome.err().map(|err| wire::refusal(&err))
+    }
+
     #[wasm_bindgen(getter)]
     pub fn durability(&self) -> String {
         self.store.durability().as_str().to_string()

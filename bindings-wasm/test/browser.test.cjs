@@ -107,6 +107,59 @@ test('what was written is there after a reload, and after the browser is closed 
   }
 });
 
+test('calls made together share one commit, and each is answered as if made alone', async () => {
+  const { page, problems } = await harness(shared.browser.context, shared.base);
+  const key = await openIn(page, 'together', { durability: 'full' });
+  const seen = await page.evaluate(async (key) => {
+    const { newExecution, newEvent, newWorkItem } = window.jetstate;
+    const store = window.stores.get(key);
+    const run = newExecution('together', '1', {});
+    const id = run.executionId;
+    const scheduled = (node) => ({ type: 'node_scheduled', node_id: node, queue_type: 'q' });
+    const outcome = (settled) => settled.map((s) => (s.status === 'fulfilled' ? { value: s.value } : { code: s.reason.code }));
+    await store.createExecution(run);
+    const before = await store.writeStats();
+    // Not awaited one by one: sent in one message, run as one group.
+    const together = outcome(await Promise.allSettled([
+      store.appendEvent(newEvent(id, 1, scheduled('a'))),
+      store.appendEvent(newEvent(id, 2, scheduled('b'))),
+      store.appendEvent(newEvent(id, 2, scheduled('c'))), // refused alone: sequence 2 is taken
+      store.enqueueWorkItem(newWorkItem(id, 'a', 'q')),
+      store.claimFenced('w', ['q']), // sees the enqueue just before it
+      store.getEvents(id), // sees the appends before it
+      store.forTenant('ghost').listWorkItems(), // a tenant view, in the same group
+    ]));
+    const after = await store.writeStats();
+    // Awaited one by one: a commit each.
+    await store.appendEvent(newEvent(id, 3, scheduled('d')));
+    await store.appendEvent(newEvent(id, 4, scheduled('e')));
+    const oneByOne = await store.writeStats();
+    // A close among calls made together: those before it are done, those after it refused.
+    const closing = outcome(await Promise.allSettled([
+      store.appendEvent(newEvent(id, 5, scheduled('f'))),
+      store.close(),
+      store.latestSequence(id),
+    ]));
+    const reopened = await window.jetstate.open('together', { durability: 'full' });
+    const kept = await reopened.latestSequence(id);
+    await reopened.close();
+    return { together, before, after, oneByOne, closing, kept };
+  }, key);
+  const [first, second, refused, enqueued, lease, events, ghost] = seen.together;
+  assert.deepEqual([first, second, refused], [{ value: 1 }, { value: 2 }, { code: 'SEQUENCE_CONFLICT' }]);
+  assert.equal(typeof enqueued.value, 'string');
+  assert.equal(lease.value.item.id, enqueued.value, 'the claim saw the enqueue made with it');
+  assert.deepEqual(events.value.map((e) => e.kind.node_id), ['a', 'b']);
+  assert.deepEqual(ghost.value, []);
+  // Four writes succeeded (two appends, the enqueue, the claim): in one commit.
+  assert.deepEqual({ calls: seen.after.calls - seen.before.calls, commits: seen.after.commits - seen.before.commits }, { calls: 4, commits: 1 });
+  assert.equal(seen.oneByOne.commits - seen.after.commits, 2);
+  assert.deepEqual(seen.closing.map((o) => o.code ?? 'ok'), ['ok', 'ok', 'DATABASE']);
+  assert.equal(seen.kept, 5, 'what was answered before the close is in the file');
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
 test('a store goes out as JSON Lines (backup has no file to go to here) and into another', async () => {
   const { page } = await harness(shared.browser.context, shared.base);
   const key = await openIn(page, 'exported');

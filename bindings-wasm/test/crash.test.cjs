@@ -1,5 +1,6 @@
-// Crash safety in the browser: a page appends events and cycles the queue on an OPFS database,
-// reporting each call after it resolved; the whole browser is killed with SIGKILL at a random
+// Crash safety in the browser: a page appends events and cycles the queue on an OPFS database
+// (some calls made together, which share a commit), reporting each call after it resolved; the
+// whole browser is killed with SIGKILL at a random
 // instant; on the relaunched browser (same profile) the database opens and every acknowledged
 // write is there, sequences without a gap, no item lost or in two states. Both durabilities:
 // a killed browser is not a stopped machine, so `normal` too must keep every acknowledged write
@@ -75,12 +76,14 @@ for (const durability of ['full', 'normal']) test(`durability ${durability}: the
       void page.evaluate(async ([key, executionId]) => {
         const { newWorkItem } = window.jetstate;
         const store = window.stores.get(key);
+        const append = () =>
+          store.appendNextEvent(executionId, { type: 'node_scheduled', node_id: 'n', queue_type: 'q' })
+            .then((event) => console.log(`event ${event.sequence}`));
         for (;;) {
-          const event = await store.appendNextEvent(executionId, { type: 'node_scheduled', node_id: 'n', queue_type: 'q' });
-          console.log(`event ${event.sequence}`);
+          // Made together, so run as one group with one commit: each reported when it resolved.
           const item = newWorkItem(executionId, 'n', 'q');
-          await store.enqueueWorkItem(item);
-          console.log(`enqueued ${item.id}`);
+          await Promise.all([append(), append(), store.enqueueWorkItem(item).then(() => console.log(`enqueued ${item.id}`))]);
+          await append();
           const lease = await store.claimFenced('w', ['q']);
           if (lease) {
             await store.completeFenced(lease.item.id, lease.token);
