@@ -23,6 +23,7 @@ const N = {
   reads: Math.round(20 * scale),
 };
 const BATCH = 50;
+const TOGETHER = 16;
 const HISTORY = 1000;
 const log = (line) => (document.querySelector('#log').textContent += `${line}\n`);
 const kind = (i) => ({ type: 'node_scheduled', node_id: `node-${i % 7}`, queue_type: 'agents' });
@@ -31,15 +32,18 @@ const kind = (i) => ({ type: 'node_scheduled', node_id: `node-${i % 7}`, queue_t
 function jetstateWorkloads(store) {
   let appendExecution;
   let sequence = 0;
+  let togetherExecution;
+  let togetherSequence = 0;
   let batchExecution;
   let batchSequence = 0;
   let history;
   return {
     async setup() {
       appendExecution = newExecution('bench', '1', {});
+      togetherExecution = newExecution('bench', '1', {});
       batchExecution = newExecution('bench', '1', {});
       history = newExecution('bench', '1', {});
-      for (const e of [appendExecution, batchExecution, history]) await store.createExecution(e);
+      for (const e of [appendExecution, togetherExecution, batchExecution, history]) await store.createExecution(e);
       for (let from = 1; from <= HISTORY; from += 100) {
         await store.appendEvents(Array.from({ length: 100 }, (_, i) => newEvent(history.executionId, from + i, kind(from + i))));
       }
@@ -62,6 +66,14 @@ function jetstateWorkloads(store) {
         await store.completeFenced(lease.item.id, lease.token);
       }
     },
+    append_together: async (n) => {
+      for (let done = 0; done < n; done += TOGETHER) {
+        await Promise.all(Array.from({ length: Math.min(TOGETHER, n - done) }, () => {
+          togetherSequence += 1;
+          return store.appendEvent(newEvent(togetherExecution.executionId, togetherSequence, kind(togetherSequence)));
+        }));
+      }
+    },
     round_trip: async (n) => {
       for (let i = 0; i < n; i++) await store.now();
     },
@@ -77,6 +89,7 @@ function jetstateWorkloads(store) {
 function floorWorkloads(floor) {
   let sequence = 0;
   let batchSequence = 0;
+  let togetherSequence = 0;
   return {
     async setup() {
       for (let from = 1; from <= HISTORY; from += 100) {
@@ -103,6 +116,14 @@ function floorWorkloads(floor) {
         await floor.call('complete', { id: claimed.id });
       }
     },
+    append_together: async (n) => {
+      for (let done = 0; done < n; done += TOGETHER) {
+        await Promise.all(Array.from({ length: Math.min(TOGETHER, n - done) }, () => {
+          togetherSequence += 1;
+          return floor.call('append', { execution: 'together', sequence: togetherSequence, kind: kind(togetherSequence) });
+        }));
+      }
+    },
     round_trip: async (n) => {
       for (let i = 0; i < n; i++) await floor.call('now');
     },
@@ -122,6 +143,9 @@ const WORKLOADS = [
   ['append_batch', () => N.batches, 1],
   ['queue_cycle', () => N.cycles, 3],
   ['read_history', () => N.reads, 0],
+  // Appends made TOGETHER at a time (Promise.all), not each awaited: jetstate-web sends them in
+  // one message and commits them once; the floor's worker takes one message and one commit each.
+  ['append_together', () => N.append, 0],
 ];
 
 /**
