@@ -274,6 +274,10 @@ impl Database {
 
     /// Closes every connection; later calls fail with "the store is closed". Idempotent.
     pub(crate) fn close(&self) -> Result<()> {
+        // Refused before anything is marked closed: the group goes on, and its end commits.
+        if self.writer.in_group() {
+            return Err(Error::invalid("a store cannot be closed inside a group of calls"));
+        }
         self.closed.store(true, Ordering::SeqCst);
         lock(&self.readers).clear();
         self.writer.close()

@@ -668,6 +668,9 @@ fn a_group_of_calls_shares_one_commit_and_behaves_as_the_calls_one_by_one() {
                 let events = store.get_events(&id)?;
                 assert_eq!(store.materialize(&id)?.last_sequence, 2);
                 let claimed = store.claim_fenced("w", &["q"], None)?;
+                // Closing is refused inside a group, and leaves the store as it was.
+                assert_eq!(store.close().unwrap_err().kind(), ErrorKind::InvalidArgument);
+                assert_eq!(store.latest_sequence(&id)?, 2);
                 Ok((events, claimed))
             })
             .expect("the group commits");
