@@ -84,29 +84,37 @@ function call({ op, args, tenant }) {
 const MOST_GROUPED = 64;
 
 /** The answers of calls sent together: in groups of at most MOST_GROUPED, each ended by a close
- * (a store is not closed inside a group, so a close runs alone). */
+ * (a store is not closed inside a group, so a close runs alone). A fault of this worker fails
+ * the calls of its own part only: the parts before it were committed and are answered so. */
 function callAll(calls) {
   const texts = [];
   for (let start = 0; start < calls.length; ) {
-    let end = start;
-    while (end < calls.length && calls[end].op !== 'close' && end - start < MOST_GROUPED) end += 1;
-    if (end === start || store === null) {
-      texts.push(answer(calls[start]));
-      start += 1;
-      continue;
+    let end = start + 1;
+    if (calls[start].op !== 'close') {
+      while (end < calls.length && calls[end].op !== 'close' && end - start < MOST_GROUPED) end += 1;
     }
-    const answers = [];
-    const failed = store.group(() => {
-      for (let i = start; i < end; i += 1) answers.push(call(calls[i]));
-    });
-    for (let i = 0; i < end - start; i += 1) {
-      const text = answers[i];
-      // A call's own refusal stands (it was undone either way); any other answer needed the commit.
-      texts.push(failed === undefined || (text !== undefined && text.charCodeAt(0) === 33) /* ! */ ? text : failed);
+    const part = calls.slice(start, end);
+    try {
+      texts.push(...(part.length === 1 || store === null ? part.map(answer) : grouped(part)));
+    } catch (err) {
+      texts.push(...part.map(() => fault(err)));
     }
     start = end;
   }
   return texts;
+}
+
+/** Calls run as one group of the core: their answers, each given as is only if the group was
+ * committed (a call's own refusal stands either way: it was undone alone). */
+function grouped(part) {
+  const answers = [];
+  const failed = store.group(() => {
+    for (const data of part) answers.push(call(data));
+  });
+  return part.map((_, i) => {
+    const text = answers[i];
+    return failed === undefined || (text !== undefined && text.charCodeAt(0) === 33) /* ! */ ? text : failed;
+  });
 }
 
 /** One call's answer; a close also releases the database to other tabs. */
