@@ -41,6 +41,7 @@ const PHASES = ['before', 'there', 'worker', 'inside', 'back', 'after', 'total']
 const log = (line) => (document.querySelector('#log').textContent += `${line}\n`);
 const kind = (i) => ({ type: 'node_scheduled', node_id: `node-${i % 7}`, queue_type: 'agents' });
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+const mean = (values) => values.reduce((sum, v) => sum + v, 0) / values.length;
 
 /** Times one call of `side`, phase by phase; resolves to its result. */
 function measurer(samples) {
@@ -106,7 +107,7 @@ async function probe(durability, tag) {
   return Object.values(samples).map((s) => ({
     durability, side: s.side, op: s.op,
     ...Object.fromEntries(PHASES.map((phase) => [`${phase}_us`, median(s[phase]) * 1000])),
-    mean_us: (s.total.reduce((sum, t) => sum + t, 0) / s.calls) * 1000,
+    ...Object.fromEntries(PHASES.map((phase) => [`${phase}_mean_us`, mean(s[phase]) * 1000])),
     writes_per_call: s.write / s.calls, kib_per_call: s.bytes / s.calls / 1024, flushes_per_call: s.flush / s.calls,
   }));
 }
