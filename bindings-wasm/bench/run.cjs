@@ -1,8 +1,9 @@
 // Runs the browser benchmark (bench/index.html) in Debian's headless Chromium and prints, per
 // durability and workload, operations per second of jetstate-web and of the floor, their ratio,
-// and jetstate's cost per commit against the pool VFS with its default rollback journal. Writes
-// bench/results.json (or --out FILE). Usage: node bench/run.cjs [--scale N] [--rounds N] [--out FILE]
-// (after npm run build, and npm ci in bench/). With --probe [--calls N], it runs the probe
+// and jetstate's cost per commit against the pool VFS with its default rollback journal and a
+// bare OPFS write and flush. Writes bench/results.json (or --out FILE).
+// Usage: node bench/run.cjs [--scale N] [--rounds N] [--out FILE] (after npm run build, and
+// npm ci in bench/). With --probe [--calls N], it runs the probe
 // (probe.js) instead: where the time of one call goes, phase by phase.
 'use strict';
 const fs = require('node:fs');
@@ -68,10 +69,11 @@ function printProbe(results) {
       console.log(`| ${r.durability} | ${r.workload} | ${perSecond(r.jetstate_ms)} | ${perSecond(r.floor_ms)} | ${r.ratio.toFixed(2)}x | ${commit} | ${rollback} | ${gain} |`);
     }
     console.log('\nInside the worker, no message per operation: what one commit costs the storage engine\n');
-    console.log('| durability | workload | jetstate ms per commit | floor (WAL, exclusive) ms per commit | jetstate / floor | floor with the rollback journal ms per commit | rollback / jetstate |');
-    console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: |');
+    console.log('| durability | workload | jetstate ms per commit | floor (WAL, exclusive) ms per commit | jetstate / floor | floor with the rollback journal ms per commit | rollback / jetstate | one bare 8 KiB OPFS write and flush, ms |');
+    console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |');
     for (const r of results.filter((r) => r.in_worker)) {
-      console.log(`| ${r.durability} | ${r.workload} | ${r.jetstate_commit_ms.toFixed(3)} | ${r.floor_commit_ms.toFixed(3)} | ${(r.jetstate_commit_ms / r.floor_commit_ms).toFixed(2)}x | ${r.rollback_commit_ms.toFixed(3)} | ${(r.rollback_commit_ms / r.jetstate_commit_ms).toFixed(1)}x |`);
+      const bare = r.bare_flush_ms ? r.bare_flush_ms.toFixed(3) : '-';
+      console.log(`| ${r.durability} | ${r.workload} | ${r.jetstate_commit_ms.toFixed(3)} | ${r.floor_commit_ms.toFixed(3)} | ${(r.jetstate_commit_ms / r.floor_commit_ms).toFixed(2)}x | ${r.rollback_commit_ms.toFixed(3)} | ${(r.rollback_commit_ms / r.jetstate_commit_ms).toFixed(1)}x | ${bare} |`);
     }
     fs.writeFileSync(arg('out', path.join(__dirname, 'results.json')), `${JSON.stringify({ chromium: version, results }, null, 2)}\n`);
   } finally {
