@@ -202,17 +202,18 @@ async function main() {
     // Inside the worker, no message per operation: the storage engine's cost per commit.
     const core = new Floor('./core-worker.js');
     await core.call('open', { name: `core-${durability}-${tag}`, durability });
-    const bare = new Floor();
-    await bare.call('openBare', { name: `${durability}-${tag}` });
+    // At `full` only (where each commit flushes): a bare write and flush, in turns beside the
+    // appends, one per commit.
+    const bare = durability === 'full' ? new Floor() : null;
+    await bare?.call('openBare', { name: tag });
     const engines = { jetstate: core, floor, rollback, bare };
     for (const [name, count, commits] of [['append_one', N.append, 1], ['queue_cycle', N.cycles, 3]]) {
-      // The bare write and flush takes turns beside the appends, one per commit.
-      const competing = name === 'append_one' ? ['jetstate', 'floor', 'rollback', 'bare'] : ['jetstate', 'floor', 'rollback'];
+      const competing = bare && name === 'append_one' ? ['jetstate', 'floor', 'rollback', 'bare'] : ['jetstate', 'floor', 'rollback'];
       const ms = await inTurns(competing, count, (side, n) => engines[side].call('loop', { workload: side === 'bare' ? 'write_flush' : name, n }));
       const perCommit = (side) => ms(side) / commits;
       const row = { durability, workload: name, in_worker: true, commits_per_op: commits,
         jetstate_commit_ms: perCommit('jetstate'), floor_commit_ms: perCommit('floor'), rollback_commit_ms: perCommit('rollback'),
-        bare_flush_ms: name === 'append_one' ? ms('bare') : null };
+        bare_flush_ms: competing.includes('bare') ? ms('bare') : null };
       results.push(row);
       log(`  in the worker, ${name}: jetstate ${row.jetstate_commit_ms.toFixed(3)} ms per commit, floor ${row.floor_commit_ms.toFixed(3)}, rollback journal ${row.rollback_commit_ms.toFixed(3)}`);
     }
@@ -220,7 +221,7 @@ async function main() {
     floor.close();
     rollback.close();
     core.close();
-    bare.close();
+    bare?.close();
   }
   window.results = results;
   document.body.dataset.done = 'true';

@@ -90,9 +90,10 @@ const loops = {
   },
 };
 
-// One 8 KiB write and its flush per commit, on an OPFS file of its own: the least any commit that
-// must survive a power cut costs here, whatever SQLite's journal (the WAL's frame at `full`, or
-// the rollback journal's two or three flushes, each pay at least this much).
+// Not the floor's SQL, but its worker's plumbing: one 8 KiB write and its flush per commit, on an
+// OPFS file of its own, the least any commit that must survive a power cut costs here, whatever
+// SQLite's journal (the WAL's frame at `full`, or the rollback journal's two or three flushes,
+// each pay at least this much).
 let bare = null;
 operations.openBare = async ({ name }) => {
   const file = await (await navigator.storage.getDirectory()).getFileHandle(`bare-flush-${name}`, { create: true });

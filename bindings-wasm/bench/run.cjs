@@ -3,8 +3,8 @@
 // and jetstate's cost per commit against the pool VFS with its default rollback journal and a
 // bare OPFS write and flush. Writes bench/results.json (or --out FILE).
 // Usage: node bench/run.cjs [--scale N] [--rounds N] [--out FILE] (after npm run build, and
-// npm ci in bench/). With --probe [--calls N], it runs the probe
-// (probe.js) instead: where the time of one call goes, phase by phase.
+// npm ci in bench/). With --probe [--calls N], it runs the probe (probe.js) instead: where the
+// time of one call goes, phase by phase.
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
@@ -69,7 +69,7 @@ function printProbe(results) {
       console.log(`| ${r.durability} | ${r.workload} | ${perSecond(r.jetstate_ms)} | ${perSecond(r.floor_ms)} | ${r.ratio.toFixed(2)}x | ${commit} | ${rollback} | ${gain} |`);
     }
     console.log('\nInside the worker, no message per operation: what one commit costs the storage engine\n');
-    console.log('| durability | workload | jetstate ms per commit | floor (WAL, exclusive) ms per commit | jetstate / floor | floor with the rollback journal ms per commit | rollback / jetstate | one bare 8 KiB OPFS write and flush, ms |');
+    console.log('| durability | workload | jetstate ms per commit | floor (WAL, exclusive) ms per commit | jetstate / floor | floor with the rollback journal ms per commit | rollback / jetstate | one bare 8 KiB OPFS write and flush (at full), ms |');
     console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |');
     for (const r of results.filter((r) => r.in_worker)) {
       const bare = r.bare_flush_ms ? r.bare_flush_ms.toFixed(3) : '-';
