@@ -7,10 +7,12 @@
 //! thin layers over it.
 //!
 //! ```
-//! use jetstate::{ExecutionId, Options, Store, WorkItem};
+//! use jetstate::{Options, Store, WorkItem, WorkflowExecution};
 //!
 //! let store = Store::open_in_memory(Options::default())?;
-//! let item = WorkItem::new(ExecutionId::new(), "fetch", "default", serde_json::json!({"url": "https://example.com"}));
+//! let execution = WorkflowExecution::new("crawl", "1", serde_json::json!({}));
+//! store.create_execution(&execution)?;
+//! let item = WorkItem::new(execution.execution_id.clone(), "fetch", "default", serde_json::json!({"url": "https://example.com"}));
 //! store.enqueue_work_item(&item)?;
 //! let lease = store.claim_fenced("worker-1", &["default"], None)?.expect("an item is pending");
 //! store.complete_fenced(&lease.item.id, lease.token)?;

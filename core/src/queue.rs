@@ -293,22 +293,37 @@ fn not_found(id: &WorkItemId) -> Error {
 }
 
 /// Enqueues a pending item (whatever lease fields it carries). An id that exists: Conflict.
+///
+/// An item belongs to its execution's tenant, so that no view can queue work that a worker would
+/// then run against another tenant's execution: the execution must exist and be visible where
+/// the item is written (NotFound otherwise: through a view, another tenant's execution is as
+/// absent as an unknown one). Through the unscoped store an item that names no tenant other
+/// than `default` takes its execution's; one that names another tenant than its execution's is
+/// refused (InvalidArgument). One statement: the insert reads the execution it refers to, and
+/// only a refusal reads further, to say why.
 pub(crate) fn enqueue(conn: &Connection, scope: Scope<'_>, item: &WorkItem, now: i64) -> Result<WorkItemId> {
     if item.queue_type.is_empty() {
         return Err(Error::invalid("a work item needs a queue_type"));
     }
     let tenant_id = tenant::tenant_for_write(scope, &item.tenant_id)?;
-    tenant::ensure_exists(conn, tenant_id)?;
+    // The tenant the execution must belong to: the view's, or the one the item names; `None`
+    // when the unscoped store's item names only the default.
+    let required = match scope {
+        Some(view) => Some(view),
+        None if tenant_id == tenant::DEFAULT_TENANT => None,
+        None => Some(tenant_id),
+    };
     let inserted = conn
         .prepare_cached(
             "INSERT INTO work_items (id, tenant_id, execution_id, node_id, queue_type, payload,
                  status, attempt, max_attempts, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8, ?9, ?10)
+             SELECT ?1, tenant_id, id, ?4, ?5, ?6, 'pending', ?7, ?8, ?9, ?10
+             FROM executions WHERE id = ?3 AND (?2 IS NULL OR tenant_id = ?2)
              ON CONFLICT (id) DO NOTHING",
         )?
         .execute(params![
             item.id,
-            tenant_id,
+            required,
             item.execution_id.0,
             item.node_id,
             item.queue_type,
@@ -318,10 +333,35 @@ pub(crate) fn enqueue(conn: &Connection, scope: Scope<'_>, item: &WorkItem, now:
             to_micros(&item.created_at),
             now,
         ])?;
-    if inserted == 0 {
+    if inserted == 1 {
+        return Ok(item.id);
+    }
+    refused_enqueue(conn, scope, item, required)
+}
+
+/// Why [`enqueue`] inserted nothing: the id exists, or the execution is not there for it.
+fn refused_enqueue(conn: &Connection, scope: Scope<'_>, item: &WorkItem, required: Option<&str>) -> Result<WorkItemId> {
+    let exists: bool = conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM work_items WHERE id = ?1)")?
+        .query_row([item.id], |row| row.get(0))?;
+    if exists {
         return Err(Error::conflict(format!("work item already exists: {}", item.id)));
     }
-    Ok(item.id)
+    let owner: Option<String> = conn
+        .prepare_cached("SELECT tenant_id FROM executions WHERE id = ?1")?
+        .query_row([item.execution_id.0], |row| row.get(0))
+        .optional()?;
+    match (owner, scope, required) {
+        (Some(owner), None, Some(named)) => Err(Error::invalid(format!(
+            "work item {} names tenant {named:?}, but its execution {} belongs to tenant {owner:?}",
+            item.id, item.execution_id
+        ))),
+        // Unknown, or another tenant's seen through a view: not there.
+        _ => Err(Error::not_found(format!(
+            "execution not found: {} (a work item is queued for an execution of its tenant)",
+            item.execution_id
+        ))),
+    }
 }
 
 pub(crate) fn get(conn: &Connection, scope: Scope<'_>, id: &WorkItemId) -> Result<Option<QueueEntry>> {

@@ -496,16 +496,24 @@ impl Store {
 
     // ── Tenants ──────────────────────────────────────────────────────────────────────────────
 
-    /// A view may manage only its own tenant: another id is invisible to it.
-    fn own_tenant(&self, id: &TenantId) -> bool {
-        self.tenant.as_ref().is_none_or(|own| own == id)
+    /// Whether this store may manage tenant `id`. The unscoped store and the view of `default`
+    /// (the engine's administrative view: it registers tenants through
+    /// `for_tenant(TenantId::default())`) manage every tenant; any other view only its own, and
+    /// other tenants are invisible to it.
+    fn manages(&self, id: &TenantId) -> bool {
+        match &self.tenant {
+            None => true,
+            Some(own) => own.as_str() == tenant::DEFAULT_TENANT || own == id,
+        }
     }
 
-    /// Creates a tenant. An existing id: Conflict. Through a view, only the view's own tenant.
+    /// Creates a tenant. An existing id: Conflict. Through a view other than `default`'s, only
+    /// the view's own tenant (another: InvalidArgument).
     pub fn create_tenant(&self, tenant: &Tenant) -> Result<()> {
-        if !self.own_tenant(&tenant.id) {
+        if !self.manages(&tenant.id) {
             return Err(Error::invalid(format!(
-                "the view of tenant {} cannot create tenant {}",
+                "the view of tenant {} cannot create tenant {}: only the unscoped store and the view of \
+                 the default tenant manage other tenants",
                 self.scope().unwrap_or_default(),
                 tenant.id
             )));
@@ -514,23 +522,23 @@ impl Store {
     }
 
     pub fn get_tenant(&self, id: &TenantId) -> Result<Option<Tenant>> {
-        if !self.own_tenant(id) {
+        if !self.manages(id) {
             return Ok(None);
         }
         self.read(|conn, _| tenant::get(conn, id.as_str()))
     }
 
+    /// Every tenant the store manages (see [`Store::create_tenant`]), in id order.
     pub fn list_tenants(&self) -> Result<Vec<Tenant>> {
-        self.read(|conn, scope| {
-            let mut tenants = tenant::list(conn)?;
-            tenants.retain(|t| scope.is_none_or(|own| own == t.id.as_str()));
-            Ok(tenants)
-        })
+        let mut tenants = self.read(|conn, _| tenant::list(conn))?;
+        tenants.retain(|t| self.manages(&t.id));
+        Ok(tenants)
     }
 
-    /// Replaces a tenant's name, status, policy and limits; sets `updated_at`. Unknown: NotFound.
+    /// Replaces a tenant's name, status, policy and limits; sets `updated_at`. Unknown (or not
+    /// managed by this view): NotFound.
     pub fn update_tenant(&self, tenant: &Tenant) -> Result<()> {
-        if !self.own_tenant(&tenant.id) {
+        if !self.manages(&tenant.id) {
             return Err(Error::not_found(format!("tenant not found: {}", tenant.id)));
         }
         self.write(|conn, _, now| tenant::update(conn, tenant, now))

@@ -262,9 +262,16 @@ fn a_tenant_view_is_a_state_backend_confined_to_its_tenant() {
         ));
         assert!(globex.list_executions(None, 10, 0).await.expect("list").is_empty());
         assert!(materialize(globex.as_ref(), &id).await.is_err());
-        globex.enqueue_work_item(work_item(&id, "theirs")).await.expect("enqueued through globex");
+        // Work for acme's execution cannot be queued through globex: it is not there for it.
+        assert!(matches!(
+            globex.enqueue_work_item(work_item(&id, "theirs")).await,
+            Err(StateBackendError::NotFound(_))
+        ));
+        let globex_id = ExecutionId::new();
+        globex.create_execution(execution(&globex_id)).await.expect("created through globex");
+        globex.enqueue_work_item(work_item(&globex_id, "theirs")).await.expect("enqueued through globex");
         assert!(acme.claim_work_item("w", &["default"]).await.expect("claim").is_none());
-        assert_eq!(backend.list_executions(None, 10, 0).await.expect("unscoped list").len(), 1);
+        assert_eq!(backend.list_executions(None, 10, 0).await.expect("unscoped list").len(), 2);
         let claimed = backend.claim_work_item("engine", &["default"]).await.expect("claim").expect("spans tenants");
         assert_eq!(claimed.tenant_id, "globex");
     });

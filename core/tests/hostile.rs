@@ -161,7 +161,9 @@ fn a_hundred_megabyte_payload_round_trips() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(dir.path().join("big.db"), Options::default()).expect("opens");
     let big = "x".repeat(100 << 20);
-    let item = WorkItem::new(ExecutionId::new(), "n", "big", json!({ "blob": big }));
+    let execution = WorkflowExecution::new("wf", "1", json!({}));
+    store.create_execution(&execution).expect("an execution");
+    let item = WorkItem::new(execution.execution_id.clone(), "n", "big", json!({ "blob": big }));
     store.enqueue_work_item(&item).expect("a 100 MB payload is stored");
     let lease = store.claim_fenced("w", &["big"], None).expect("claim").expect("the item");
     assert_eq!(lease.item.payload["blob"].as_str().map(str::len), Some(100 << 20));

@@ -8,7 +8,7 @@ use std::time::Duration;
 use jetstate::chrono::{DateTime, Utc};
 use jetstate::serde_json::json;
 use jetstate::uuid::Uuid;
-use jetstate::{Clock, ErrorKind, ExecutionId, Options, Store, WorkItem, WorkItemStatus, DEFAULT_TENANT};
+use jetstate::{Clock, ErrorKind, Options, Store, WorkItem, WorkItemStatus, WorkflowExecution, DEFAULT_TENANT};
 use proptest::prelude::*;
 
 const LEASE_MS: i64 = 30_000;
@@ -151,7 +151,9 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
         .backoff(Duration::from_millis(BASE_MS as u64), Duration::from_millis(CAP_MS as u64));
     let store = Store::open_in_memory(options).expect("opens");
     let mut model = Model { now: start.timestamp_micros(), items: Vec::new() };
-    let execution = ExecutionId::new();
+    let execution = WorkflowExecution::new("wf", "1", json!({}));
+    store.create_execution(&execution).expect("the items' execution");
+    let execution = execution.execution_id;
     for (step, op) in ops.into_iter().enumerate() {
         let count = model.items.len();
         let pick = |i: usize| (count > 0).then(|| i % count);

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use jetstate::serde_json::json;
 use jetstate::uuid::Uuid;
-use jetstate::{Durability, ExecutionId, Options, Store, WorkItem, WorkItemStatus};
+use jetstate::{Durability, ExecutionId, Options, Store, WorkItem, WorkItemStatus, WorkflowExecution};
 
 use race_worker::QUEUE;
 
@@ -22,11 +22,19 @@ fn options() -> Options {
     Options::default().durability(Durability::Normal).busy_timeout(Duration::from_secs(30))
 }
 
+/// A new execution in `store`, for the items of a race.
+fn execution(store: &Store) -> ExecutionId {
+    let execution = WorkflowExecution::new("race", "1", json!({}));
+    store.create_execution(&execution).expect("the race's execution");
+    execution.execution_id
+}
+
 fn fill(path: &Path, items: usize) -> Vec<Uuid> {
     let store = Store::open(path, options()).expect("opens");
+    let execution = execution(&store);
     (0..items)
         .map(|n| {
-            let item = WorkItem::new(ExecutionId::new(), format!("node-{n}"), QUEUE, json!({"n": n}));
+            let item = WorkItem::new(execution.clone(), format!("node-{n}"), QUEUE, json!({"n": n}));
             store.enqueue_work_item(&item).expect("enqueued")
         })
         .collect()
@@ -124,9 +132,10 @@ mod race_worker;
 fn processes_with_leases_expiring(dir: &Path) {
     let path = dir.join("expiring.db");
     let store = Store::open(&path, race_worker::options()).expect("opens");
+    let execution = execution(&store);
     let items: Vec<Uuid> = (0..10_000)
         .map(|n| {
-            let mut item = WorkItem::new(ExecutionId::new(), format!("node-{n}"), QUEUE, json!({"n": n}));
+            let mut item = WorkItem::new(execution.clone(), format!("node-{n}"), QUEUE, json!({"n": n}));
             item.max_attempts = 1_000; // expiries are retried, never dead-lettered, in this race
             item
         })

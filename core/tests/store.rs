@@ -20,7 +20,16 @@ fn execution(id: &ExecutionId, state: Value) -> WorkflowExecution {
     }
 }
 
-fn item(queue: &str) -> WorkItem {
+/// An item of `queue` for a new execution, created through `store` (a work item belongs to its
+/// execution's tenant).
+fn item(store: &Store, queue: &str) -> WorkItem {
+    let id = ExecutionId::new();
+    store.create_execution(&execution(&id, json!({}))).expect("the item's execution");
+    WorkItem::new(id, "n", queue, json!({}))
+}
+
+/// An item for an execution that need not exist: for calls refused before they look.
+fn unchecked_item(queue: &str) -> WorkItem {
     WorkItem::new(ExecutionId::new(), "n", queue, json!({}))
 }
 
@@ -174,7 +183,7 @@ fn a_closed_store_refuses_calls_with_an_error() {
     let err = view.get_execution(&ExecutionId::new()).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Database);
     assert!(err.message().contains("closed"), "{err}");
-    assert_eq!(store.enqueue_work_item(&item("q")).unwrap_err().kind(), ErrorKind::Database);
+    assert_eq!(store.enqueue_work_item(&unchecked_item("q")).unwrap_err().kind(), ErrorKind::Database);
 }
 
 #[test]
@@ -299,7 +308,7 @@ fn jitter_when_asked_for_spreads_retry_times() {
             .backoff(Duration::from_secs(8), Duration::from_secs(60)),
     )
     .expect("opens");
-    let ids: Vec<_> = (0..20).map(|_| store.enqueue_work_item(&item("q")).expect("enqueued")).collect();
+    let ids: Vec<_> = (0..20).map(|_| store.enqueue_work_item(&item(&store, "q")).expect("enqueued")).collect();
     while store.claim_work_item("w", &["q"]).expect("claim").is_some() {}
     clock.advance(Duration::from_secs(31)).expect("advance");
     assert_eq!(store.reclaim_expired_leases().expect("reclaim").retryable.len(), 20);
@@ -386,7 +395,7 @@ fn a_read_only_store_reads_everything_and_never_writes() {
         let store = Store::open(&path, Options::default()).expect("opens");
         store.create_execution(&execution(&id, json!({"seen": true}))).expect("created");
         store.append_next_event(&id, EventKind::WorkflowFailed { error: "e".into() }).expect("event");
-        store.enqueue_work_item(&item("q")).expect("item");
+        store.enqueue_work_item(&item(&store, "q")).expect("item");
         store.close().expect("close");
     }
     let before = std::fs::read(&path).expect("db bytes");
@@ -398,7 +407,7 @@ fn a_read_only_store_reads_everything_and_never_writes() {
     assert_eq!(reader.list_work_items(None, 10, 0).expect("items").len(), 1);
     for err in [
         reader.create_execution(&execution(&ExecutionId::new(), json!({}))).unwrap_err(),
-        reader.enqueue_work_item(&item("q")).unwrap_err(),
+        reader.enqueue_work_item(&WorkItem::new(id.clone(), "n", "q", json!({}))).unwrap_err(),
         reader.claim_work_item("w", &["q"]).unwrap_err(),
         reader.validate_token("jst_x").unwrap_err(),
     ] {
@@ -446,11 +455,13 @@ fn the_summary_counts_what_the_store_holds() {
     let start = Utc::now();
     let clock = jetstate::Clock::manual(start);
     let store = Store::open_in_memory(Options::default().clock(clock.clone())).expect("opens");
+    let mut running = None;
     for status in [WorkflowStatus::Running, WorkflowStatus::Running, WorkflowStatus::Completed] {
-        store
-            .create_execution(&WorkflowExecution { status, ..WorkflowExecution::new("wf", "1", json!({})) })
-            .expect("created");
+        let execution = WorkflowExecution { status, ..WorkflowExecution::new("wf", "1", json!({})) };
+        store.create_execution(&execution).expect("created");
+        running.get_or_insert(execution.execution_id);
     }
+    let item = |queue: &str| WorkItem::new(running.clone().expect("an execution"), "n", queue, json!({}));
     let mut oldest = item("mail");
     oldest.created_at = start - jetstate::chrono::Duration::minutes(5);
     store.enqueue_work_items(&[oldest.clone(), item("mail"), item("mail"), item("llm")]).expect("enqueued");
@@ -478,7 +489,7 @@ fn the_summary_counts_what_the_store_holds() {
 #[test]
 fn dead_letters_can_be_requeued_afresh_or_purged() {
     let store = Store::open_in_memory(Options::default()).expect("opens");
-    let items: Vec<WorkItem> = (0..4).map(|_| item("q")).collect();
+    let items: Vec<WorkItem> = (0..4).map(|_| item(&store, "q")).collect();
     store.enqueue_work_items(&items).expect("enqueued");
     for it in &items[..3] {
         store.move_to_dead_letter(&it.id, "poison").expect("dead-lettered");
@@ -590,7 +601,7 @@ fn a_store_of_one_tenant_keeps_no_index_for_views_and_its_views_still_claim_in_o
     let store = Store::open(&path, Options::default()).expect("opens");
     let at = |seconds: i64| Utc::now() - jetstate::chrono::Duration::seconds(100 - seconds);
     let enqueue = |store: &Store, queue: &str, seconds: i64| {
-        let mut item = item(queue);
+        let mut item = item(store, queue);
         item.created_at = at(seconds);
         store.enqueue_work_item(&item).expect("enqueued");
         item.id
@@ -618,7 +629,7 @@ fn a_store_of_one_tenant_keeps_no_index_for_views_and_its_views_still_claim_in_o
     store.create_tenant(&acme).expect("tenant");
     assert!(indexes_tenant_views(&path), "two tenants: the index");
     let acme_view = store.for_tenant("acme");
-    let mut older = item("r");
+    let mut older = item(&acme_view, "r");
     older.created_at = at(0);
     acme_view.enqueue_work_item(&older).expect("enqueued");
     assert_eq!(default.claim_work_item("w", &["r"]).expect("claim").map(|i| i.id), Some(third), "not acme's");
@@ -662,8 +673,10 @@ fn a_group_of_calls_shares_one_commit_and_behaves_as_the_calls_one_by_one() {
                 // A call that fails is refused alone; the group goes on.
                 let stale = jetstate::Event::new(id.clone(), 1, EventKind::NodeCancelled { node_id: "c".into() });
                 assert_eq!(store.append_event(stale).unwrap_err().kind(), ErrorKind::SequenceConflict);
-                store.enqueue_work_item(&item("q"))?;
-                tenant.enqueue_work_item(&item("q"))?;
+                store.enqueue_work_item(&WorkItem::new(id.clone(), "n", "q", json!({})))?;
+                let theirs = ExecutionId::new();
+                tenant.create_execution(&execution(&theirs, json!({})))?;
+                tenant.enqueue_work_item(&WorkItem::new(theirs, "n", "q", json!({})))?;
                 // Reads, of one statement or several, see the group's earlier writes.
                 let events = store.get_events(&id)?;
                 assert_eq!(store.materialize(&id)?.last_sequence, 2);
@@ -677,7 +690,7 @@ fn a_group_of_calls_shares_one_commit_and_behaves_as_the_calls_one_by_one() {
         assert_eq!(events.iter().map(|e| e.sequence).collect::<Vec<_>>(), vec![1, 2], "{:?}", store.location());
         assert!(claimed.is_some(), "the claim saw the group's enqueue");
         let after = store.write_stats();
-        assert_eq!((after.calls - before.calls, after.commits - before.commits), (6, 1), "{:?}", store.location());
+        assert_eq!((after.calls - before.calls, after.commits - before.commits), (7, 1), "{:?}", store.location());
         assert_eq!(store.latest_sequence(&id).expect("read"), 2);
         assert_eq!(tenant.list_work_items(None, 10, 0).expect("tenant's items").len(), 1);
         // A group given up writes nothing; the store goes on.
