@@ -37,6 +37,9 @@ grep -q "crashing while holding the lease" "$demo_dir/out.txt" || { echo "the ma
 step "tests (unit, integration, conformance, races, crash, doc)"
 cargo test --workspace
 
+step "the engine's own tests of its state crate (jamjet-state 0.4.0: durability, tenant isolation), run on jetstate"
+tests/engine/run.sh
+
 # ── Python: the package built as a wheel, installed into a fresh virtual environment ─────────
 step "Python package (bindings-python): wheel, install, pytest (conformance, types, threads, asyncio)"
 command -v python3 >/dev/null 2>&1 || { echo "python3 not found: install Python >= 3.9" >&2; exit 1; }
