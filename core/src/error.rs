@@ -21,6 +21,7 @@ pub enum ErrorKind {
     /// Input the store refuses: a malformed id, a non-object state for a patch, a bad option.
     InvalidArgument,
     /// SQLite failed: busy past the timeout, disk full, I/O error, corrupt file, schema too new.
+    /// The call wrote nothing, unless [`Error::outcome_unknown`] says otherwise.
     Database,
     /// JSON that cannot be encoded or decoded.
     Serialization,
@@ -69,13 +70,32 @@ impl fmt::Display for ErrorKind {
 pub struct Error {
     kind: ErrorKind,
     message: String,
+    /// The call may have been written after all (see [`Error::outcome_unknown`]).
+    outcome_unknown: bool,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error { kind, message: message.into() }
+        Error { kind, message: message.into(), outcome_unknown: false }
+    }
+
+    /// Whether the call's outcome is unknown: its commit failed in a way that may still leave it
+    /// in the file (the data reached the file but could not be made durable, and the store could
+    /// not clear it), so that it may be found there once the process restarts. Every other error
+    /// means the call wrote nothing. The message says so too, in every surface.
+    pub fn outcome_unknown(&self) -> bool {
+        self.outcome_unknown
+    }
+
+    /// This error, for a call whose outcome is unknown.
+    pub(crate) fn with_unknown_outcome(self, why: &str) -> Self {
+        Error {
+            kind: self.kind,
+            message: format!("{}; the outcome is unknown: {why}", self.message),
+            outcome_unknown: true,
+        }
     }
 
     pub fn kind(&self) -> ErrorKind {

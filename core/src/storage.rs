@@ -237,10 +237,21 @@ impl Database {
                 dest.display()
             )));
         }
-        let mut target = open_file(dest, false, None)?;
+        // A failed copy leaves nothing: the partial file, and the journal SQLite may have left
+        // beside it, go (the destination did not exist before).
+        let remove_partial = || {
+            let _ = std::fs::remove_file(dest);
+            let mut journal = dest.as_os_str().to_owned();
+            journal.push("-journal");
+            let _ = std::fs::remove_file(std::path::PathBuf::from(journal));
+        };
+        // Through the store's own VFS: the copy lives where the store's files do.
+        let mut target = open_file(dest, false, self.vfs.as_deref()).inspect_err(|_| remove_partial())?;
         let copy = |source: &Connection| -> Result<u64> {
             // Opens the snapshot that every step below then reads (a deferred BEGIN reads nothing).
             source.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))?;
+            let page_size: i64 = source.query_row("PRAGMA page_size", [], |row| row.get(0))?;
+            let page_size = u64::try_from(page_size).unwrap_or(0);
             let backup = rusqlite::backup::Backup::new(source, &mut target)?;
             let started = std::time::Instant::now();
             loop {
@@ -250,7 +261,7 @@ impl Database {
                 let done = total.saturating_sub(u64::try_from(state.remaining).unwrap_or(0));
                 progress(crate::transfer::Progress { done, total });
                 match step {
-                    rusqlite::backup::StepResult::Done => return Ok(total),
+                    rusqlite::backup::StepResult::Done => return Ok(total * page_size),
                     rusqlite::backup::StepResult::More => {}
                     _ if started.elapsed() > self.busy_timeout => {
                         return Err(Error::database("backup: the source stayed locked past the busy timeout"))
@@ -259,17 +270,14 @@ impl Database {
                 }
             }
         };
-        let pages = match self.with_reader(|conn| in_read_transaction(conn, copy)) {
-            Ok(pages) => pages,
+        match self.with_reader(|conn| in_read_transaction(conn, copy)) {
+            Ok(bytes) => Ok(bytes),
             Err(err) => {
                 drop(target);
-                let _ = std::fs::remove_file(dest);
-                return Err(err);
+                remove_partial();
+                Err(err)
             }
-        };
-        let page_size: u64 =
-            target.query_row("PRAGMA page_size", [], |row| row.get::<_, i64>(0))?.try_into().unwrap_or(0);
-        Ok(pages * page_size)
+        }
     }
 
     /// Closes every connection; later calls fail with "the store is closed". Idempotent.

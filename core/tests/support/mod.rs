@@ -1,0 +1,5 @@
+//! What several integration tests share.
+
+#![allow(dead_code)]
+
+pub mod fault_vfs;
