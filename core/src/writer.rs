@@ -14,6 +14,11 @@
 //!   nothing of the batch written) if it failed. No call is acknowledged before its commit is
 //!   durable.
 //!
+//! On a full disk or an I/O error SQLite may roll the whole transaction back by itself; a batch
+//! (or group) whose transaction is not whole any more is *broken*: rolled back, closed to new
+//! members, and every member fails (see "The transaction's life" below). A failed commit is
+//! fenced, so that a crash's WAL recovery cannot bring it back (`commit`).
+//!
 //! Works run one at a time, in the order they took the lock, inside one transaction: the outcome
 //! is that of running the calls one after the other, so a claim still sees every earlier write.
 //! A caller alone pays one mutex and no savepoint; batching happens only when callers queue up,
@@ -47,6 +52,11 @@ struct Batch {
     /// False once the leader has started to commit.
     open: bool,
     outcome: Outcome,
+    /// Set when the batch's transaction can no longer be committed whole: SQLite rolled it back
+    /// after a member's error (it does so on a full disk or an I/O error), or undoing a failed
+    /// member's savepoint failed. The transaction is then rolled back, nobody else joins, and
+    /// every member's call fails with this cause.
+    broken: Option<Error>,
 }
 
 struct State {
@@ -66,6 +76,9 @@ struct Group {
     thread: ThreadId,
     /// Its writes that succeeded so far.
     members: usize,
+    /// As [`Batch::broken`]: the group's transaction was lost; its later writes are refused
+    /// and its end fails with this cause.
+    broken: Option<Error>,
 }
 
 pub(crate) struct Writer {
@@ -104,6 +117,148 @@ fn control(conn: &Connection, sql: &str) -> Result<()> {
     Ok(())
 }
 
+// ── The transaction's life, whatever SQLite does on a fault ─────────────────────────────────
+//
+// On a full disk or an I/O error SQLite may roll back the whole transaction by itself, not only
+// the failed statement; a statement run afterwards would then begin a transaction of its own
+// (a `SAVEPOINT` outside a transaction does) and commit it alone. So the writer checks that its
+// transaction is still open wherever a call's effect depends on it, and a transaction that is
+// not whole any more is rolled back and never committed.
+
+/// Begins the writer's transaction. A transaction left open by a rollback that failed (nothing
+/// of it was acknowledged) is rolled back first, so that the store goes on once a fault clears.
+fn begin(conn: &Connection) -> Result<()> {
+    if !conn.is_autocommit() {
+        control(conn, "ROLLBACK")?;
+    }
+    control(conn, "BEGIN IMMEDIATE")
+}
+
+/// Rolls the writer's transaction back, if it is open. A failure leaves it for [`begin`].
+fn abort(conn: &Connection) {
+    if !conn.is_autocommit() {
+        let _ = control(conn, "ROLLBACK");
+    }
+}
+
+/// The error of a call whose transaction SQLite rolled back under it.
+fn transaction_lost(cause: Option<&Error>) -> Error {
+    let cause = cause.map_or_else(String::new, |err| format!(" ({err})"));
+    Error::database(format!(
+        "SQLite rolled back the transaction this call shared with others after an error{cause}; nothing of \
+         this call was written"
+    ))
+}
+
+/// Commits the writer's transaction. On failure nothing of it is kept, and the error says whether
+/// that is certain.
+///
+/// A commit in WAL mode appends its frames to the WAL, the last one marked as the commit, and
+/// then (at `full`) syncs. Each frame carries a checksum chained from the one before, and a
+/// crash's recovery takes the frames up to the last commit frame whose chain holds. So:
+/// * a write that failed (or a full disk) leaves no commit frame whole in that chain: nothing of
+///   the transaction can come back;
+/// * a sync that failed may leave every frame whole in the file, and although SQLite treats the
+///   transaction as not committed, after a crash the recovery would find it: a call told it
+///   failed would be there. One more commit, whose first frame goes where the failed one's began,
+///   cuts that chain for good: the writer makes that *fence* commit at once (it rewrites the user
+///   version with its own value; nothing changes). If the fence fails too, the outcome is unknown
+///   until some later commit succeeds, and the error says so ([`Error::outcome_unknown`]).
+fn commit(conn: &Connection) -> Result<()> {
+    use rusqlite::ffi;
+    let failure = match conn.prepare_cached("COMMIT").and_then(|mut statement| statement.execute([])) {
+        Ok(_) => return Ok(()),
+        Err(failure) => failure,
+    };
+    abort(conn);
+    let extended = match &failure {
+        rusqlite::Error::SqliteFailure(code, _) if code.code == rusqlite::ErrorCode::SystemIoFailure => {
+            code.extended_code
+        }
+        // A constraint checked at commit, a lock, a full disk: nothing reached the WAL whole.
+        _ => return Err(Error::from(failure)),
+    };
+    let err = Error::from(failure);
+    match fence(conn) {
+        Ok(()) => Err(err),
+        Err(_) if extended == ffi::SQLITE_IOERR_WRITE || extended == ffi::SQLITE_IOERR_READ => Err(err),
+        Err(fence_err) => Err(err.with_unknown_outcome(&format!(
+            "the commit's data may have reached the file, and the store could not clear it ({fence_err}); \
+             its calls may be found in the database once the process restarts"
+        ))),
+    }
+}
+
+/// The fence commit: one frame, at the place of the failed commit's first.
+fn fence(conn: &Connection) -> Result<()> {
+    begin(conn)?;
+    let done = conn
+        .query_row("PRAGMA user_version", [], |row| row.get::<_, i64>(0))
+        .and_then(|version| conn.pragma_update(None, "user_version", version))
+        .map_err(Error::from)
+        .and_then(|()| control(conn, "COMMIT"));
+    if done.is_err() {
+        abort(conn);
+    }
+    done
+}
+
+/// How a call run in a savepoint of an open transaction (a batch's joiner, a group's write) ended.
+enum InSavepoint<T> {
+    /// It succeeded; its writes are part of the transaction.
+    Kept(T),
+    /// It failed or panicked; its savepoint was undone and the transaction is as it was before it.
+    Undone(std::thread::Result<Result<T>>),
+    /// The transaction is not whole any more (SQLite rolled it back, or undoing the savepoint
+    /// failed): the call's own outcome (an error, or a panic), and the cause for the others.
+    Broken(std::thread::Result<Result<T>>, Error),
+}
+
+/// Runs `work` in savepoint `name` of the writer's open transaction.
+fn in_savepoint<T>(conn: &Connection, name: &str, work: impl FnOnce(&Connection) -> Result<T>) -> InSavepoint<T> {
+    if conn.is_autocommit() {
+        // Never run a call outside the transaction it is meant to be part of.
+        let lost = transaction_lost(None);
+        return InSavepoint::Broken(Ok(Err(lost.clone())), lost);
+    }
+    if let Err(err) = control(conn, &format!("SAVEPOINT {name}")) {
+        return match conn.is_autocommit() {
+            false => InSavepoint::Undone(Ok(Err(err))),
+            true => InSavepoint::Broken(Ok(Err(err.clone())), transaction_lost(Some(&err))),
+        };
+    }
+    let outcome = guarded(conn, work);
+    if let Ok(Ok(value)) = outcome {
+        if conn.is_autocommit() {
+            // A statement failed inside the work and SQLite rolled back; the work went on.
+            let lost = transaction_lost(None);
+            return InSavepoint::Broken(Ok(Err(lost.clone())), lost);
+        }
+        return match control(conn, &format!("RELEASE {name}")) {
+            Ok(()) => InSavepoint::Kept(value),
+            Err(err) => undo(conn, name, Ok(Err(err))),
+        };
+    }
+    undo(conn, name, outcome)
+}
+
+/// Undoes savepoint `name` after its call failed with `outcome`.
+fn undo<T>(conn: &Connection, name: &str, outcome: std::thread::Result<Result<T>>) -> InSavepoint<T> {
+    let undone = control(conn, &format!("ROLLBACK TO {name}")).and_then(|()| control(conn, &format!("RELEASE {name}")));
+    match undone {
+        Ok(()) if !conn.is_autocommit() => InSavepoint::Undone(outcome),
+        ended => {
+            // The call's own error is what made SQLite roll back; the undo's is only its echo.
+            let cause = match (&outcome, ended) {
+                (Ok(Err(err)), _) => transaction_lost(Some(err)),
+                (_, Err(err)) => transaction_lost(Some(&err)),
+                _ => transaction_lost(None),
+            };
+            InSavepoint::Broken(outcome, cause)
+        }
+    }
+}
+
 /// Whether a group is open and the calling thread is its thread.
 fn in_own_group(state: &State) -> bool {
     state.group.as_ref().is_some_and(|group| group.thread == std::thread::current().id())
@@ -112,6 +267,15 @@ fn in_own_group(state: &State) -> bool {
 /// Runs `work`, turning a panic into a value so that the transaction can be cleaned up first.
 fn guarded<T>(conn: &Connection, work: impl FnOnce(&Connection) -> Result<T>) -> std::thread::Result<Result<T>> {
     catch_unwind(AssertUnwindSafe(|| work(conn)))
+}
+
+/// A call's own failure, returned to it (a panic resumes on its thread).
+fn failed<T>(outcome: std::thread::Result<Result<T>>) -> Result<T> {
+    match outcome {
+        Ok(Err(err)) => Err(err),
+        Err(panic) => resume_unwind(panic),
+        Ok(Ok(_)) => Err(Error::internal("a call that succeeded was reported as failed")),
+    }
 }
 
 impl Writer {
@@ -177,7 +341,9 @@ impl Writer {
             match &state.batch {
                 _ if state.group.is_some() => state = self.wait_finished(state),
                 None => return self.lead(state, work),
-                Some(batch) if batch.open && batch.members < MAX_BATCH => return self.join(state, work),
+                Some(batch) if batch.open && batch.broken.is_none() && batch.members < MAX_BATCH => {
+                    return self.join(state, work)
+                }
                 Some(_) => state = self.wait_finished(state),
             }
         }
@@ -186,25 +352,28 @@ impl Writer {
     /// A write of the group's own thread: in a savepoint of the group's transaction, kept if it
     /// succeeds (to be committed with the group), rolled back alone if it fails.
     fn write_in_group<T>(mut state: MutexGuard<'_, State>, work: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        if let Some(cause) = state.group.as_ref().and_then(|group| group.broken.clone()) {
+            return Err(cause);
+        }
         let conn = state.conn.as_ref().expect("checked by the caller: the writer is open");
-        control(conn, "SAVEPOINT grouped")?;
-        match guarded(conn, work) {
-            Ok(Ok(value)) => {
-                control(conn, "RELEASE grouped")?;
+        match in_savepoint(conn, "grouped", work) {
+            InSavepoint::Kept(value) => {
                 if let Some(group) = state.group.as_mut() {
                     group.members += 1;
                 }
                 Ok(value)
             }
-            failed => {
-                let _ = control(conn, "ROLLBACK TO grouped");
-                let _ = control(conn, "RELEASE grouped");
+            InSavepoint::Undone(outcome) => {
                 drop(state);
-                match failed {
-                    Ok(Err(err)) => Err(err),
-                    Err(panic) => resume_unwind(panic),
-                    Ok(Ok(_)) => unreachable!("the success arm is matched above"),
+                failed(outcome)
+            }
+            InSavepoint::Broken(outcome, cause) => {
+                abort(conn);
+                if let Some(group) = state.group.as_mut() {
+                    group.broken = Some(cause);
                 }
+                drop(state);
+                failed(outcome)
             }
         }
     }
@@ -228,23 +397,23 @@ impl Writer {
             state = self.wait_finished(state);
         }
         let conn = state.conn.as_ref().expect("checked above: the writer is open");
-        control(conn, "BEGIN IMMEDIATE")?;
-        state.group = Some(Group { thread: std::thread::current().id(), members: 0 });
+        begin(conn)?;
+        state.group = Some(Group { thread: std::thread::current().id(), members: 0, broken: None });
         self.group_open.store(true, Ordering::SeqCst);
         drop(state);
         let outcome = catch_unwind(AssertUnwindSafe(calls));
         let mut state = self.lock();
-        let members = state.group.take().map_or(0, |group| group.members);
+        let group = state.group.take();
+        let (members, broken) = group.map_or((0, None), |group| (group.members, group.broken));
         self.group_open.store(false, Ordering::SeqCst);
         let conn = state.conn.as_ref().expect("the writer is not closed while a group is open");
-        let ended = match &outcome {
-            Ok(Ok(_)) => control(conn, "COMMIT").inspect_err(|_| {
-                // A failed COMMIT may leave the transaction open; end it so the next can begin.
-                if !conn.is_autocommit() {
-                    let _ = control(conn, "ROLLBACK");
-                }
-            }),
-            _ => control(conn, "ROLLBACK"),
+        let ended = match (&outcome, broken) {
+            (Ok(Ok(_)), None) if conn.is_autocommit() => Err(transaction_lost(None)),
+            (Ok(Ok(_)), None) => commit(conn),
+            (_, broken) => {
+                abort(conn);
+                broken.map_or(Ok(()), Err)
+            }
         };
         if matches!(outcome, Ok(Ok(_))) && ended.is_ok() && members > 0 {
             self.calls.fetch_add(members, Ordering::Relaxed);
@@ -253,7 +422,7 @@ impl Writer {
         self.release_finished(state);
         match outcome {
             Ok(Ok(value)) => ended.map(|()| value),
-            Ok(Err(err)) => Err(err),
+            Ok(Err(err)) => Err(ended.err().unwrap_or(err)),
             Err(panic) => resume_unwind(panic),
         }
     }
@@ -261,36 +430,43 @@ impl Writer {
     fn lead<T>(&self, mut state: MutexGuard<'_, State>, work: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         self.waiting.fetch_sub(1, Ordering::SeqCst);
         let conn = state.conn.as_ref().expect("checked by the caller: the writer is open");
-        control(conn, "BEGIN IMMEDIATE")?;
+        if let Err(err) = begin(conn) {
+            self.release_finished(state);
+            return Err(err);
+        }
         let outcome: Outcome = Arc::new(OnceLock::new());
         let result = match guarded(conn, work) {
-            Ok(Ok(value)) => value,
-            failed => {
+            Ok(Ok(value)) if !conn.is_autocommit() => value,
+            failure => {
                 // Nobody has joined yet: the transaction holds only this call's writes.
-                let _ = control(conn, "ROLLBACK");
+                abort(conn);
                 self.release_finished(state);
-                return match failed {
-                    Ok(Err(err)) => Err(err),
-                    Err(panic) => resume_unwind(panic),
-                    Ok(Ok(_)) => unreachable!("the success arm is matched above"),
+                return match failure {
+                    // A statement failed inside the work and SQLite rolled back; the work went on.
+                    Ok(Ok(_)) => Err(transaction_lost(None)),
+                    failure => failed(failure),
                 };
             }
         };
-        state.batch = Some(Batch { members: 1, open: true, outcome: Arc::clone(&outcome) });
+        state.batch = Some(Batch { members: 1, open: true, outcome: Arc::clone(&outcome), broken: None });
         // Let the callers that queued up meanwhile join this transaction.
-        while self.waiting.load(Ordering::SeqCst) > 0 && state.batch.as_ref().is_some_and(|b| b.members < MAX_BATCH) {
+        while self.waiting.load(Ordering::SeqCst) > 0
+            && state.batch.as_ref().is_some_and(|b| b.members < MAX_BATCH && b.broken.is_none())
+        {
             state = Self::wait(&self.joined, state);
         }
-        if let Some(batch) = state.batch.as_mut() {
+        let broken = state.batch.as_mut().and_then(|batch| {
             batch.open = false;
-        }
-        let conn = state.conn.as_ref().expect("the writer is not closed while a batch is open");
-        let committed = control(conn, "COMMIT").inspect_err(|_| {
-            // A failed COMMIT may leave the transaction open; end it so the next batch can begin.
-            if !conn.is_autocommit() {
-                let _ = control(conn, "ROLLBACK");
-            }
+            batch.broken.take()
         });
+        let conn = state.conn.as_ref().expect("the writer is not closed while a batch is open");
+        let committed = match broken {
+            Some(cause) => {
+                abort(conn);
+                Err(cause)
+            }
+            None => commit(conn),
+        };
         let _ = outcome.set(committed.clone());
         if committed.is_ok() {
             let members = state.batch.as_ref().map_or(1, |batch| batch.members);
@@ -305,31 +481,23 @@ impl Writer {
     fn join<T>(&self, mut state: MutexGuard<'_, State>, work: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         self.waiting.fetch_sub(1, Ordering::SeqCst);
         let conn = state.conn.as_ref().expect("checked by the caller: the writer is open");
-        let joined = control(conn, "SAVEPOINT joined").map(|()| guarded(conn, work));
-        let result = match joined {
-            Err(err) => Err(err),
-            Ok(Ok(Ok(value))) => match control(conn, "RELEASE joined") {
-                Ok(()) => Ok(value),
-                Err(err) => Err(err),
-            },
-            Ok(failed) => {
-                let _ = control(conn, "ROLLBACK TO joined");
-                let _ = control(conn, "RELEASE joined");
+        let value = match in_savepoint(conn, "joined", work) {
+            InSavepoint::Kept(value) => value,
+            InSavepoint::Undone(outcome) => {
                 drop(state);
                 self.joined.notify_one();
-                return match failed {
-                    Ok(Err(err)) => Err(err),
-                    Err(panic) => resume_unwind(panic),
-                    Ok(Ok(_)) => unreachable!("the success arm is matched above"),
-                };
+                return failed(outcome);
             }
-        };
-        let value = match result {
-            Ok(value) => value,
-            Err(err) => {
+            InSavepoint::Broken(outcome, cause) => {
+                // The leader's and earlier members' writes are gone with the transaction: the
+                // batch ends without a commit, and each member learns it failed.
+                abort(conn);
+                if let Some(batch) = state.batch.as_mut() {
+                    batch.broken = Some(cause);
+                }
                 drop(state);
                 self.joined.notify_one();
-                return Err(err);
+                return failed(outcome);
             }
         };
         let batch = state.batch.as_mut().expect("a joined batch stays until its leader commits");
