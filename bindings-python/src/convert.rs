@@ -130,7 +130,10 @@ pub fn to_duration(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Duration> {
     } else if obj.is_instance_of::<PyInt>() || obj.is_instance_of::<PyFloat>() {
         obj.extract::<f64>()?
     } else {
-        return Err(invalid(py, format!("{what} must be a timedelta or a number of seconds")));
+        return Err(PyTypeError::new_err(format!(
+            "{what} must be a timedelta or a number of seconds, not {}",
+            obj.get_type().name()?
+        )));
     };
     Duration::try_from_secs_f64(seconds)
         .map_err(|_| invalid(py, format!("{what} must be a finite, non-negative duration, got {seconds} s")))
@@ -162,5 +165,42 @@ impl<'a, 'py> FromPyObject<'a, 'py> for Text {
             Ok(text) => Ok(Text(text.into_owned())),
             Err(_) => Err(invalid(obj.py(), "a string with lone surrogates is not valid Unicode text")),
         }
+    }
+}
+
+/// An `int` argument in `min..=max`. Another type is a `TypeError`, as in Python; an int out of
+/// range is an `InvalidArgumentError` (a `ValueError`) naming the bounds, never an
+/// `OverflowError`: the store refuses the value, as every surface does.
+fn int_in(obj: Borrowed<'_, '_, PyAny>, min: i128, max: i128) -> PyResult<i128> {
+    if !obj.is_instance_of::<PyInt>() {
+        return Err(PyTypeError::new_err(format!("expected int, got {}", obj.get_type().name()?)));
+    }
+    match obj.extract::<i128>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(invalid(obj.py(), format!("{} is out of range: expected an int from {min} to {max}", obj.repr()?))),
+    }
+}
+
+/// A count (a limit, an offset, attempts): an `int` from 0 to 2^32 - 1.
+#[derive(Debug, Clone, Copy)]
+pub struct Count(pub u32);
+
+impl<'a, 'py> FromPyObject<'a, 'py> for Count {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        int_in(obj, 0, i128::from(u32::MAX)).map(|n| Count(n as u32))
+    }
+}
+
+/// A sequence or a lease token: an `int` that fits in 64 bits, signed.
+#[derive(Debug, Clone, Copy)]
+pub struct Int(pub i64);
+
+impl<'a, 'py> FromPyObject<'a, 'py> for Int {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        int_in(obj, i128::from(i64::MIN), i128::from(i64::MAX)).map(|n| Int(n as i64))
     }
 }

@@ -17,7 +17,7 @@ use pyo3::IntoPyObjectExt;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::convert::{self, Text};
+use crate::convert::{self, Count, Int, Text};
 use crate::errors::OrRaise;
 
 /// How a field of a core record reads from Python.
@@ -373,11 +373,11 @@ impl WorkflowExecution {
 #[pymethods]
 impl Event {
     #[new]
-    fn py_new(py: Python<'_>, execution_id: Text, sequence: i64, kind: &Bound<'_, PyAny>) -> PyResult<Self> {
+    fn py_new(py: Python<'_>, execution_id: Text, sequence: Int, kind: &Bound<'_, PyAny>) -> PyResult<Self> {
         Ok(Event(jetstate::StoredEvent {
             id: uuid::Uuid::new_v4(),
             execution_id: convert::execution_id(py, &execution_id.0)?,
-            sequence,
+            sequence: sequence.0,
             kind: convert::to_value(kind)?,
             created_at: jetstate::clock::system_now(),
         }))
@@ -387,27 +387,27 @@ impl Event {
 #[pymethods]
 impl Snapshot {
     #[new]
-    fn py_new(py: Python<'_>, execution_id: Text, at_sequence: i64, state: &Bound<'_, PyAny>) -> PyResult<Self> {
+    fn py_new(py: Python<'_>, execution_id: Text, at_sequence: Int, state: &Bound<'_, PyAny>) -> PyResult<Self> {
         let execution_id = convert::execution_id(py, &execution_id.0)?;
-        Ok(Snapshot(jetstate::Snapshot::new(execution_id, at_sequence, convert::to_value(state)?)))
+        Ok(Snapshot(jetstate::Snapshot::new(execution_id, at_sequence.0, convert::to_value(state)?)))
     }
 }
 
 #[pymethods]
 impl WorkItem {
     #[new]
-    #[pyo3(signature = (execution_id, node_id, queue_type, payload=None, *, max_attempts=3))]
+    #[pyo3(signature = (execution_id, node_id, queue_type, payload=None, *, max_attempts=Count(3)))]
     fn py_new(
         py: Python<'_>,
         execution_id: Text,
         node_id: Text,
         queue_type: Text,
         payload: Option<&Bound<'_, PyAny>>,
-        max_attempts: u32,
+        max_attempts: Count,
     ) -> PyResult<Self> {
         let execution_id = convert::execution_id(py, &execution_id.0)?;
         let mut item = jetstate::WorkItem::new(execution_id, node_id.0, queue_type.0, json_or_null(payload)?);
-        item.max_attempts = max_attempts;
+        item.max_attempts = max_attempts.0;
         Ok(WorkItem(item))
     }
 }

@@ -15,7 +15,7 @@ use serde_json::Value;
 use jetstate::{Options, WorkItemStatus, WorkflowStatus};
 
 use crate::call::Call;
-use crate::convert::{self, to_duration, to_time, to_value, Text};
+use crate::convert::{self, to_duration, to_time, to_value, Count, Int, Text};
 use crate::errors::OrRaise;
 use crate::records::{self, input, ToPy};
 
@@ -321,10 +321,10 @@ operations! {
     }
 
     /// Executions, newest first, optionally of one status.
-    #[signature = (status=None, limit=100, offset=0)]
-    fn list_executions(py, store, status: Option<Text>, limit: u32, offset: u32) {
+    #[signature = (status=None, limit=Count(100), offset=Count(0))]
+    fn list_executions(py, store, status: Option<Text>, limit: Count, offset: Count) {
         let status: Option<WorkflowStatus> = self::status(py, status.map(|t| t.0), "status")?;
-        Ok(Call::new(move || store.list_executions(status, limit, offset), record))
+        Ok(Call::new(move || store.list_executions(status, limit.0, offset.0), record))
     }
 
     // ── Events and snapshots ─────────────────────────────────────────────────────────────────
@@ -364,9 +364,9 @@ operations! {
     }
 
     /// Events with a sequence above `since`, in order.
-    fn get_events_since(py, store, execution_id: Text, since: i64) {
+    fn get_events_since(py, store, execution_id: Text, since: Int) {
         let id = convert::execution_id(py, &execution_id.0)?;
-        Ok(Call::new(move || store.get_events_raw(&id, since), record))
+        Ok(Call::new(move || store.get_events_raw(&id, since.0), record))
     }
 
     /// The highest sequence written; 0 when there is none.
@@ -414,10 +414,10 @@ operations! {
     }
 
     /// Items with their queue state, oldest first, optionally of one status.
-    #[signature = (status=None, limit=100, offset=0)]
-    fn list_work_items(py, store, status: Option<Text>, limit: u32, offset: u32) {
+    #[signature = (status=None, limit=Count(100), offset=Count(0))]
+    fn list_work_items(py, store, status: Option<Text>, limit: Count, offset: Count) {
         let status: Option<WorkItemStatus> = self::status(py, status.map(|t| t.0), "status")?;
-        Ok(Call::new(move || store.list_work_items(status, limit, offset), record))
+        Ok(Call::new(move || store.list_work_items(status, limit.0, offset.0), record))
     }
 
     /// Claims the oldest claimable item of `queue_types` for `worker_id`, or returns None.
@@ -446,10 +446,10 @@ operations! {
 
     /// Extends the lease of fencing `token`; returns the new expiry.
     #[signature = (item_id, token, lease=None)]
-    fn renew_fenced(py, store, item_id: Text, token: i64, lease: Option<&Bound<'_, PyAny>>) {
+    fn renew_fenced(py, store, item_id: Text, token: Int, lease: Option<&Bound<'_, PyAny>>) {
         let id = convert::item_id(py, &item_id.0)?;
         let lease = self::lease(lease)?;
-        Ok(Call::new(move || store.renew_fenced(&id, token, lease), plain))
+        Ok(Call::new(move || store.renew_fenced(&id, token.0, lease), plain))
     }
 
     /// Marks a claimed item done.
@@ -459,9 +459,9 @@ operations! {
     }
 
     /// Marks the item done if `token` is still its lease. Otherwise: `LeaseLostError`.
-    fn complete_fenced(py, store, item_id: Text, token: i64) {
+    fn complete_fenced(py, store, item_id: Text, token: Int) {
         let id = convert::item_id(py, &item_id.0)?;
-        Ok(Call::new(move || store.complete_fenced(&id, token), nothing))
+        Ok(Call::new(move || store.complete_fenced(&id, token.0), nothing))
     }
 
     /// Records a failed attempt: retried after a backoff, or dead-lettered when none are left.
@@ -471,9 +471,9 @@ operations! {
     }
 
     /// `fail_work_item` if `token` is still the item's lease. Otherwise: `LeaseLostError`.
-    fn fail_fenced(py, store, item_id: Text, token: i64, error: Text) {
+    fn fail_fenced(py, store, item_id: Text, token: Int, error: Text) {
         let id = convert::item_id(py, &item_id.0)?;
-        Ok(Call::new(move || store.fail_fenced(&id, token, &error.0), nothing))
+        Ok(Call::new(move || store.fail_fenced(&id, token.0, &error.0), nothing))
     }
 
     /// Releases every expired lease: items with attempts left are retried, the rest dead-lettered.

@@ -187,6 +187,47 @@ def test_wrong_python_types_are_type_errors(store: jetstate.Store) -> None:
         store.create_token("t", "r", expires_at=datetime(2030, 1, 1))
 
 
+def test_each_bad_argument_raises_the_error_the_readme_names(store: jetstate.Store) -> None:
+    execution = jetstate.WorkflowExecution("wf", "1")
+    store.create_execution(execution)
+    eid = execution.execution_id
+    # The wrong Python type: TypeError.
+    for call in [
+        lambda: store.get_execution(42),
+        lambda: store.append_next_event(5, {"type": "x"}),
+        lambda: store.claim_fenced("w", ["q"], lease="10"),
+        lambda: store.list_executions(limit="10"),
+        lambda: store.claim_fenced("w", "q"),
+        lambda: jetstate.WorkItem(eid, "n", "q", max_attempts="3"),
+    ]:
+        with pytest.raises(TypeError) as raised:
+            call()  # type: ignore[no-untyped-call]
+        assert not isinstance(raised.value, jetstate.JetstateError)
+    # The right type, refused by the store: InvalidArgumentError, ints out of range included.
+    deep: dict = {}
+    cursor = deep
+    for _ in range(jetstate.MAX_JSON_DEPTH + 1):
+        cursor["a"] = {}
+        cursor = cursor["a"]
+    for call in [
+        lambda: store.append_next_event(eid, [1]),
+        lambda: store.append_next_event(eid, None),
+        lambda: store.update_execution_current_state(eid, deep),
+        lambda: store.claim_fenced("w", ["q"], lease=-1),
+        lambda: jetstate.WorkItem(eid, "n", "q", max_attempts=-1),
+        lambda: jetstate.WorkItem(eid, "n", "q", max_attempts=2**40),
+        lambda: store.list_work_items(limit=-1),
+        lambda: store.complete_fenced("00000000-0000-4000-8000-000000000000", 2**63),
+        lambda: jetstate.Event(eid, 2**64, {"type": "x"}),
+    ]:
+        with pytest.raises(jetstate.InvalidArgumentError):
+            call()  # type: ignore[no-untyped-call]
+    # A value JSON cannot hold: SerializationError.
+    with pytest.raises(jetstate.SerializationError):
+        store.update_execution_current_state(eid, {"s": {1, 2}})
+    assert store.get_events(eid) == [] and store.get_execution(eid) == execution
+
+
 def test_bad_options_are_refused(db_path: Path) -> None:
     with pytest.raises(jetstate.InvalidArgumentError):
         jetstate.Store(db_path, durability="eventually")

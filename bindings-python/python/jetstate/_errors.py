@@ -2,7 +2,7 @@
 
 Each has a ``code`` naming its kind as the other bindings spell it (``"NOT_FOUND"``, ...). Arguments of
 the wrong Python type raise ``TypeError``, as everywhere in Python; values of the right type that the
-store refuses raise ``InvalidArgumentError``.
+store refuses, ints out of their range included, raise ``InvalidArgumentError`` (README.md has the table).
 """
 
 from __future__ import annotations
