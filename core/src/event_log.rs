@@ -95,6 +95,11 @@ impl NewEvent {
     }
 }
 
+/// The largest event sequence the store takes: 2^53 - 1, the largest integer that every surface
+/// holds exactly (a JavaScript number cannot tell 2^53 + 1 from 2^53), so that no surface reads
+/// two events as one. A larger sequence, or an `append_next` past it: InvalidArgument.
+pub const MAX_SEQUENCE: EventSequence = (1 << 53) - 1;
+
 /// Appends events with the sequences they carry. On SequenceConflict, NotFound (an unknown
 /// execution) or InvalidArgument the caller's transaction is rolled back: nothing is written.
 pub(crate) fn append(conn: &Connection, scope: Scope<'_>, events: &[NewEvent]) -> Result<()> {
@@ -104,8 +109,11 @@ pub(crate) fn append(conn: &Connection, scope: Scope<'_>, events: &[NewEvent]) -
          VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (execution_id, sequence) DO NOTHING",
     )?;
     for event in events {
-        if event.sequence < 1 {
-            return Err(Error::invalid(format!("event sequence must be >= 1, got {}", event.sequence)));
+        if !(1..=MAX_SEQUENCE).contains(&event.sequence) {
+            return Err(Error::invalid(format!(
+                "event sequence must be from 1 to 2^53 - 1 ({MAX_SEQUENCE}), got {}",
+                event.sequence
+            )));
         }
         if known.insert(&event.execution_id) {
             executions::ensure_exists(conn, scope, &event.execution_id)?;

@@ -51,7 +51,7 @@ pub use backend::{
 pub use clock::Clock;
 pub use error::{Error, ErrorKind, Result};
 pub use event::{ApprovalDecision, Event, EventKind, EventSequence, ProvenanceMetadata};
-pub use event_log::StoredEvent;
+pub use event_log::{StoredEvent, MAX_SEQUENCE};
 pub use materializer::{apply_events, materialize, should_snapshot, MaterializedState};
 pub use options::{Durability, Options};
 pub use queue::{Lease, LeaseToken, QueueEntry, WorkItemStatus};

@@ -38,8 +38,12 @@ impl Snapshot {
 /// Writes (or replaces) the snapshot at its `at_sequence`. The caller has checked that the
 /// execution exists in its scope.
 pub(crate) fn write(conn: &Connection, snapshot: &Snapshot) -> Result<()> {
-    if snapshot.at_sequence < 0 {
-        return Err(Error::invalid(format!("snapshot at_sequence must be >= 0, got {}", snapshot.at_sequence)));
+    if !(0..=crate::event_log::MAX_SEQUENCE).contains(&snapshot.at_sequence) {
+        return Err(Error::invalid(format!(
+            "snapshot at_sequence must be from 0 to 2^53 - 1 ({}), got {}",
+            crate::event_log::MAX_SEQUENCE,
+            snapshot.at_sequence
+        )));
     }
     conn.prepare_cached(
         "INSERT INTO snapshots (execution_id, at_sequence, id, state, created_at)
