@@ -55,9 +55,9 @@ function answer(text) {
 const RECORDS = {
   definition: { times: ['created_at'] },
   execution: { times: ['started_at', 'updated_at', 'completed_at'] },
-  event: { times: ['created_at'] },
-  snapshot: { times: ['created_at'] },
-  workItem: { times: ['created_at', 'lease_expires_at'] },
+  event: { times: ['created_at'], integers: ['sequence'] },
+  snapshot: { times: ['created_at'], integers: ['at_sequence'] },
+  workItem: { times: ['created_at', 'lease_expires_at'], integers: ['attempt', 'max_attempts'] },
   lease: { times: ['expires_at'], records: { item: 'workItem' } },
   queueEntry: { times: ['retry_after', 'updated_at'], records: { item: 'workItem' } },
   reclaim: { lists: { retryable: 'workItem', exhausted: 'workItem' } },
@@ -71,6 +71,7 @@ const RECORDS = {
 };
 for (const spec of Object.values(RECORDS)) {
   spec.times = new Set(spec.times || []);
+  spec.integers = new Set(spec.integers || []);
   spec.records = spec.records || {};
   spec.lists = spec.lists || {};
   spec.fields = new Map();
@@ -116,7 +117,10 @@ function field(spec, key) {
   let found = spec.fields.get(key);
   if (found === undefined) {
     const wire = snake(key);
-    found = { wire, time: spec.times.has(wire), record: Object.hasOwn(spec.records, wire) ? spec.records[wire] : null };
+    found = {
+      wire, time: spec.times.has(wire), integer: spec.integers.has(wire),
+      record: Object.hasOwn(spec.records, wire) ? spec.records[wire] : null,
+    };
     // Bounded, as `snake` is: a caller may add stray keys.
     if (spec.fields.size < 64) spec.fields.set(key, found);
   }
@@ -133,15 +137,40 @@ function toWire(kind, record, name) {
   for (const key of Object.keys(record)) {
     const value = record[key];
     if (value === undefined) continue;
-    const { wire, time, record: inner } = field(spec, key);
+    const { wire, time, integer, record: inner } = field(spec, key);
     if (inner !== null && value !== null) out[wire] = toWire(inner, value, `${name}.${key}`);
-    // A time printed as JSON.stringify prints it (null if invalid, else toISOString), here rather
-    // than inside stringify, where an object with a toJSON takes a slow path.
-    else if (time && value instanceof Date) out[wire] = Number.isNaN(value.getTime()) ? null : value.toISOString();
+    // A time printed here rather than inside stringify, where an object with a toJSON takes a
+    // slow path. An invalid Date is refused: stringify would print it as null, which for an
+    // expiry means "never".
+    else if (time && value instanceof Date) out[wire] = isoTime(value, `${name}.${key}`);
+    else if (integer) out[wire] = safeInteger(value, `${name}.${key}`);
     else out[wire] = value;
   }
   return out;
 }
+
+/** A valid Date's wire form; an invalid one (`new Date(NaN)`) is refused. */
+function isoTime(date, name) {
+  if (Number.isNaN(date.getTime())) {
+    throw new JetstateError(ErrorCode.INVALID_ARGUMENT, `${name} is an invalid Date`);
+  }
+  return date.toISOString();
+}
+
+/** A count, sequence or token: a JavaScript number holding an integer it represents exactly
+ * (|n| <= 2^53 - 1), as the types say. A bigint, or an integer past that, is refused: it would
+ * be rounded on the way back (the store's sequences stop at 2^53 - 1 on every surface). */
+function safeInteger(value, name) {
+  if (value === null || (typeof value === 'number' && Number.isSafeInteger(value))) return value;
+  const why = typeof value === 'number' ? `${value} is not an integer from -(2^53 - 1) to 2^53 - 1` : `a ${typeof value}, not a number`;
+  throw new JetstateError(ErrorCode.INVALID_ARGUMENT, `${name} must be an integer a JavaScript number holds exactly: ${why}`);
+}
+
+/** Scalar parameters that the types declare as numbers. */
+// (`token` is a lease token, except in validate_token, where it is the secret.)
+const INTEGER_PARAMETERS = new Set(['limit', 'offset', 'since', 'token']);
+const NUMBER_PARAMETERS = new Set(['lease_ms']);
+const TIME_PARAMETERS = new Set(['expires_at']);
 
 const describe = (value) => (value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value);
 
@@ -155,6 +184,15 @@ function encode(args) {
   let marked = false;
   try {
     const text = JSON.stringify(args, function check(key, value) {
+      // What the caller gave, before its toJSON ran: a Buffer's toJSON makes an object of its
+      // bytes, an invalid Date's makes null. Neither is the value that was meant.
+      const given = this[key];
+      if (given !== value && typeof given === 'object' && given !== null) {
+        if (ArrayBuffer.isView(given) || given instanceof ArrayBuffer) throw refuse('binary data is not JSON');
+        if (given instanceof Date && Number.isNaN(given.getTime())) {
+          throw new JetstateError(ErrorCode.INVALID_ARGUMENT, 'an invalid Date is not a time');
+        }
+      }
       switch (typeof value) {
         case 'number':
           if (!Number.isFinite(value)) throw refuse(`${value} is not a JSON number`);
@@ -208,7 +246,7 @@ function exact(value, depth) {
       const prototype = Object.getPrototypeOf(value);
       // A Date prints as its toJSON says (stringify calls it); any other toJSON (a class
       // instance's, an array's, a patched prototype's) is the checking path's to call.
-      if (prototype === Date.prototype) return !Object.hasOwn(value, 'toJSON');
+      if (prototype === Date.prototype) return !Object.hasOwn(value, 'toJSON') && !Number.isNaN(value.getTime());
       if ('toJSON' in value) return false;
       if (Array.isArray(value)) {
         for (let i = 0; i < value.length; i++) if (!exact(value[i], depth + 1)) return false;
@@ -355,7 +393,13 @@ for (const [name, [op, params, result]] of Object.entries(OPERATIONS)) {
     params.forEach((param, index) => {
       const value = values[index];
       if (value === undefined) return;
-      if (typeof param === 'string') args[param] = value;
+      if (typeof param === 'string') {
+        if (INTEGER_PARAMETERS.has(param) && op !== 'validate_token') args[param] = safeInteger(value, camel(param));
+        else if (NUMBER_PARAMETERS.has(param) && value !== null && typeof value !== 'number') {
+          throw new JetstateError(ErrorCode.INVALID_ARGUMENT, `${camel(param)} must be a number, got ${describe(value)}`);
+        } else if (TIME_PARAMETERS.has(param) && value instanceof Date) args[param] = isoTime(value, camel(param));
+        else args[param] = value;
+      }
       else if (Array.isArray(param[1])) {
         if (!Array.isArray(value)) {
           throw new JetstateError(ErrorCode.INVALID_ARGUMENT, `${camel(param[0])} must be an array, got ${describe(value)}`);

@@ -163,6 +163,34 @@ test('bad arguments from plain JavaScript are clear rejections and change nothin
   assert.throws(() => store.advanceClock('1'), JetstateError);
 });
 
+test('what JavaScript cannot carry exactly is refused, not changed on the way', async () => {
+  const { store, id } = await withExecution();
+  const before = await store.getExecution(id);
+  // Binary data and invalid Dates inside a value: their toJSON would make something else of them.
+  await rejects(store.updateExecutionCurrentState(id, { blob: Buffer.from('abc') }), 'SERIALIZATION');
+  await rejects(store.updateExecutionCurrentState(id, { when: new Date(NaN) }), 'INVALID_ARGUMENT');
+  await rejects(store.appendNextEvent(id, { type: 'x', bytes: new Uint8Array(2) }), 'SERIALIZATION');
+  // A token meant to expire is never made immortal by a bad expiry.
+  await rejects(store.createToken('t', 'reader', new Date(NaN)), 'INVALID_ARGUMENT');
+  await rejects(store.createExecution({ ...newExecution('wf', '1'), startedAt: new Date(NaN) }), 'INVALID_ARGUMENT');
+  assert.deepEqual(await store.listTokens(), []);
+  // Numbers the types declare as numbers: bigints and integers past 2^53 - 1 are refused.
+  await rejects(store.getEventsSince(id, 1n), 'INVALID_ARGUMENT');
+  await rejects(store.appendEvent({ ...newEvent(id, 1, { type: 'x' }), sequence: 1n }), 'INVALID_ARGUMENT');
+  await rejects(store.appendEvent(newEvent(id, Number.MAX_SAFE_INTEGER + 1, { type: 'x' })), 'INVALID_ARGUMENT');
+  await rejects(store.listExecutions(null, 2 ** 60), 'INVALID_ARGUMENT');
+  await rejects(store.completeFenced(newWorkItem(id, 'n', 'q').id, 3n), 'INVALID_ARGUMENT');
+  await rejects(store.enqueueWorkItem({ ...newWorkItem(id, 'n', 'q'), maxAttempts: 1.5 }), 'INVALID_ARGUMENT');
+  await rejects(store.claimFenced('w', ['q'], 10n), 'INVALID_ARGUMENT');
+  // The store's sequences stop at 2^53 - 1: the next one is refused, never read back twice.
+  assert.equal(await store.appendEvent(newEvent(id, Number.MAX_SAFE_INTEGER, { type: 'x' })), Number.MAX_SAFE_INTEGER);
+  await rejects(store.appendNextEvent(id, { type: 'past' }), 'INVALID_ARGUMENT');
+  const events = await store.getEvents(id);
+  assert.deepEqual(events.map((e) => e.sequence), [Number.MAX_SAFE_INTEGER]);
+  assert.deepEqual(await store.getExecution(id), before);
+  assert.equal((await store.listWorkItems()).length, 0);
+});
+
 test('nesting at the limit is stored, one level deeper is refused', async () => {
   const { store, id } = await withExecution();
   const nest = (levels) => {
