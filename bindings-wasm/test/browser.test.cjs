@@ -254,6 +254,12 @@ test('hostile values from the page: clear rejections, nothing changed, and a 100
       ['lone surrogate id', () => store.getExecution('\ud800'), 'INVALID_ARGUMENT'],
       ['kind without type', () => store.appendNextEvent(id, { no_type: 1 }), 'INVALID_ARGUMENT'],
       ['bad option', () => open('hostile-2', { durability: 'eventually' }), 'INVALID_ARGUMENT'],
+      ['bytes inside a value', () => store.updateExecutionCurrentState(id, { b: new Uint8Array(2) }), 'SERIALIZATION'],
+      ['an invalid Date inside a value', () => store.updateExecutionCurrentState(id, { d: new Date(NaN) }), 'INVALID_ARGUMENT'],
+      ['a token expiring at an invalid Date', () => store.createToken('t', 'r', new Date(NaN)), 'INVALID_ARGUMENT'],
+      ['a bigint lease token', () => store.completeFenced(id, 1n), 'INVALID_ARGUMENT'],
+      ['a bigint sequence', () => store.getEventsSince(id, 1n), 'INVALID_ARGUMENT'],
+      ['a sequence past 2^53 - 1', () => store.appendEvent({ id, executionId: id, sequence: 2 ** 53, kind: { type: 'x' }, createdAt: new Date() }), 'INVALID_ARGUMENT'],
     ];
     const wrong = [];
     for (const [name, call, code] of cases) {
@@ -265,6 +271,7 @@ test('hostile values from the page: clear rejections, nothing changed, and a 100
       }
     }
     const kept = (await store.getExecution(id)).currentState;
+    if ((await store.listTokens()).length !== 0) wrong.push('a token was made');
     await store.updateExecutionCurrentState(id, nest(MAX_JSON_DEPTH));
     const atLimit = JSON.stringify((await store.getExecution(id)).currentState) === JSON.stringify(nest(MAX_JSON_DEPTH));
     const text = 'é\u0000☃'.repeat(100 * 1024 * 1024 / 6);
