@@ -40,6 +40,9 @@ cargo test --workspace
 step "the engine's own tests of its state crate (jamjet-state 0.4.0: durability, tenant isolation), run on jetstate"
 tests/engine/run.sh
 
+step "fuzzing, coverage-guided (cargo-fuzz): the wire protocol, import, event kinds, merge patches, a minute each"
+core/fuzz/run.sh 60
+
 # ── Python: the package built as a wheel, installed into a fresh virtual environment ─────────
 step "Python package (bindings-python): wheel, install, pytest (conformance, types, threads, asyncio)"
 command -v python3 >/dev/null 2>&1 || { echo "python3 not found: install Python >= 3.9" >&2; exit 1; }
