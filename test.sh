@@ -109,7 +109,10 @@ if [ "$(wasm-bindgen --version 2>/dev/null | awk '{ print $2 }')" != "$wasm_bind
     cargo install --quiet wasm-bindgen-cli --version "$wasm_bindgen_version"
 fi
 cargo clippy --quiet --profile web --target wasm32-unknown-unknown -p jetstate-web -- -D warnings
-(cd bindings-wasm && npm ci --no-audit --no-fund --loglevel=error && node scripts/build.cjs && node --test test/*.test.cjs)
+cargo clippy --quiet --profile web --target wasm32-unknown-unknown -p jetstate-web --features faults -- -D warnings
+# The fault build (test/faults.test.cjs: the fault sweep on OPFS) first, then the package itself.
+(cd bindings-wasm && npm ci --no-audit --no-fund --loglevel=error && node scripts/build.cjs --faults && node scripts/build.cjs \
+    && node --test test/*.test.cjs)
 # The benchmark's page loads too (its floor's package installed), on a small scale: a harness that
 # cannot run is caught here, not when someone wants the figures.
 (cd bindings-wasm/bench && npm ci --no-audit --no-fund --loglevel=error)

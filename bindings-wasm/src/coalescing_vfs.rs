@@ -111,6 +111,33 @@ pub fn register(pool: &str, name: &str) -> Result<(), String> {
     }
 }
 
+/// A fault the sweep injects instead of the pool's write or sync (`faults` builds only).
+#[inline(always)]
+fn fault(_op: FaultOp) -> Option<c_int> {
+    #[cfg(feature = "faults")]
+    return crate::faults::step(match _op {
+        FaultOp::Write => crate::faults::Op::Write,
+        FaultOp::Sync => crate::faults::Op::Sync,
+    });
+    #[cfg(not(feature = "faults"))]
+    None
+}
+
+#[derive(Clone, Copy)]
+enum FaultOp {
+    Write,
+    Sync,
+}
+
+/// The pool's write of a file, unless a fault is injected there.
+unsafe fn pool_write(file: *mut sqlite3_file, data: *const c_void, amount: c_int, offset: sqlite3_int64) -> c_int {
+    if let Some(code) = fault(FaultOp::Write) {
+        return code;
+    }
+    let (inner, methods) = inner(file);
+    methods.xWrite.map_or(SQLITE_ERROR, |write| write(inner, data, amount, offset))
+}
+
 /// The pool VFS this one is over.
 unsafe fn pool(vfs: *mut sqlite3_vfs) -> *mut sqlite3_vfs {
     (*vfs).pAppData.cast()
@@ -203,10 +230,9 @@ unsafe fn write_gathered(file: *mut sqlite3_file) -> c_int {
     if gathered.bytes.is_empty() {
         return SQLITE_OK;
     }
-    let (inner, methods) = inner(file);
-    let Some(write) = methods.xWrite else { return SQLITE_ERROR };
     let Ok(length) = c_int::try_from(gathered.bytes.len()) else { return SQLITE_ERROR };
-    let code = write(inner, gathered.bytes.as_ptr().cast(), length, gathered.at);
+    let code = pool_write(file, gathered.bytes.as_ptr().cast(), length, gathered.at);
+    let gathered = &mut (*file.cast::<File>()).gathered;
     // Written or not, the bytes are SQLite's to write again: an error reaches it either way.
     gathered.bytes.clear();
     code
@@ -240,7 +266,18 @@ macro_rules! forward_file {
 
 forward_file!(read, xRead, (buffer: *mut c_void, amount: c_int, offset: sqlite3_int64) -> c_int, gathered first);
 forward_file!(truncate, xTruncate, (size: sqlite3_int64) -> c_int, gathered first);
-forward_file!(sync, xSync, (flags: c_int) -> c_int, gathered first);
+/// The pool's sync (an access handle's `flush()`), after writing what is gathered.
+unsafe extern "C" fn sync(file: *mut sqlite3_file, flags: c_int) -> c_int {
+    let code = write_gathered(file);
+    if code != SQLITE_OK {
+        return code;
+    }
+    if let Some(code) = fault(FaultOp::Sync) {
+        return code;
+    }
+    let (inner, methods) = inner(file);
+    methods.xSync.map_or(SQLITE_ERROR, |sync| sync(inner, flags))
+}
 forward_file!(file_size, xFileSize, (size: *mut sqlite3_int64) -> c_int, gathered first);
 forward_file!(file_control, xFileControl, (op: c_int, arg: *mut c_void) -> c_int, gathered first);
 forward_file!(lock, xLock, (level: c_int) -> c_int, SQLITE_OK);
@@ -262,8 +299,7 @@ unsafe extern "C" fn write(
     offset: sqlite3_int64,
 ) -> c_int {
     if !(*file.cast::<File>()).wal {
-        let (inner, methods) = inner(file);
-        return methods.xWrite.map_or(SQLITE_ERROR, |write| write(inner, data, amount, offset));
+        return pool_write(file, data, amount, offset);
     }
     let Ok(length) = usize::try_from(amount) else { return SQLITE_ERROR };
     let gathered = &mut (*file.cast::<File>()).gathered;
@@ -279,8 +315,7 @@ unsafe extern "C" fn write(
     }
     let gathered = &mut (*file.cast::<File>()).gathered;
     if length > MOST_GATHERED {
-        let (inner, methods) = inner(file);
-        return methods.xWrite.map_or(SQLITE_ERROR, |write| write(inner, data, amount, offset));
+        return pool_write(file, data, amount, offset);
     }
     if gathered.bytes.is_empty() {
         gathered.at = offset;

@@ -28,6 +28,8 @@ use sqlite_wasm_vfs::sahpool::{install, OpfsSAHError, OpfsSAHPoolCfgBuilder};
 use wasm_bindgen::prelude::*;
 
 mod coalescing_vfs;
+#[cfg(feature = "faults")]
+mod faults;
 
 /// The names the pool VFS, and the VFS over it that jetstate opens its files with, are
 /// registered under in this worker.
@@ -127,6 +129,10 @@ impl NativeStore {
                 "backup is not available in the browser: there is no file system path to copy to",
             );
             return wire::refusal(&err);
+        }
+        #[cfg(feature = "faults")]
+        if let Some(answer) = faults::call(&self.store, op, args) {
+            return answer;
         }
         wire::call_text(&self.store, op, args)
     }

@@ -26,12 +26,12 @@ async function launch(profile = fs.mkdtempSync(path.join(os.tmpdir(), 'jetstate-
 
 /** A page of `context` on the test harness (the package's module as `window.jetstate`), with
  * its console errors and uncaught exceptions collected in `problems`. */
-async function harness(context, base, page = null) {
+async function harness(context, base, page = null, at = 'test/harness.html') {
   page = page ?? (await context.newPage());
   const problems = [];
   page.on('pageerror', (error) => problems.push(`uncaught: ${error.message}`));
   page.on('console', (message) => { if (message.type() === 'error') problems.push(message.text()); });
-  await page.goto(`${base}test/harness.html`);
+  await page.goto(`${base}${at}`);
   await page.waitForSelector('body[data-ready="true"]', { state: 'attached' });
   return { page, problems };
 }

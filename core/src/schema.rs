@@ -113,6 +113,13 @@ pub(crate) fn migrate(conn: &mut Connection, clock: &Clock) -> Result<()> {
     Ok(())
 }
 
+/// `PRAGMA integrity_check`: `["ok"]`, or the problems found.
+pub(crate) fn integrity_check(conn: &Connection) -> Result<Vec<String>> {
+    let mut statement = conn.prepare("PRAGMA integrity_check")?;
+    let rows = statement.query_map([], |row| row.get::<_, String>(0))?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
 /// The steps of SQLite's plan for `sql` on a freshly migrated database, for tests that check a
 /// statement reads an index instead of sorting.
 #[cfg(test)]

@@ -591,6 +591,13 @@ impl Store {
         self.write(|conn, _, _| transfer::import(conn, input, total_bytes, progress))
     }
 
+    /// SQLite's `PRAGMA integrity_check` of the whole database: `["ok"]` when the file is sound,
+    /// else the problems it found (at most 100). Reads every page, so it takes a while on a
+    /// large store; writers go on meanwhile.
+    pub fn integrity_check(&self) -> Result<Vec<String>> {
+        self.read(|conn, _| crate::schema::integrity_check(conn))
+    }
+
     /// The store at a glance (executions by status, queue depth, expired leases, dead letters,
     /// the oldest pending item), read in one snapshot. Through a view, the view's tenant only.
     pub fn summary(&self) -> Result<crate::summary::Summary> {
