@@ -214,14 +214,27 @@ enum InSavepoint<T> {
     Broken(std::thread::Result<Result<T>>, Error),
 }
 
+/// The statements of one savepoint, written out: they run on every join, so none is formatted
+/// per call.
+struct Savepoint {
+    begin: &'static str,
+    release: &'static str,
+    rollback: &'static str,
+}
+
+const JOINED: Savepoint =
+    Savepoint { begin: "SAVEPOINT joined", release: "RELEASE joined", rollback: "ROLLBACK TO joined" };
+const GROUPED: Savepoint =
+    Savepoint { begin: "SAVEPOINT grouped", release: "RELEASE grouped", rollback: "ROLLBACK TO grouped" };
+
 /// Runs `work` in savepoint `name` of the writer's open transaction.
-fn in_savepoint<T>(conn: &Connection, name: &str, work: impl FnOnce(&Connection) -> Result<T>) -> InSavepoint<T> {
+fn in_savepoint<T>(conn: &Connection, name: &Savepoint, work: impl FnOnce(&Connection) -> Result<T>) -> InSavepoint<T> {
     if conn.is_autocommit() {
         // Never run a call outside the transaction it is meant to be part of.
         let lost = transaction_lost(None);
         return InSavepoint::Broken(Ok(Err(lost.clone())), lost);
     }
-    if let Err(err) = control(conn, &format!("SAVEPOINT {name}")) {
+    if let Err(err) = control(conn, name.begin) {
         return match conn.is_autocommit() {
             false => InSavepoint::Undone(Ok(Err(err))),
             true => InSavepoint::Broken(Ok(Err(err.clone())), transaction_lost(Some(&err))),
@@ -234,7 +247,7 @@ fn in_savepoint<T>(conn: &Connection, name: &str, work: impl FnOnce(&Connection)
             let lost = transaction_lost(None);
             return InSavepoint::Broken(Ok(Err(lost.clone())), lost);
         }
-        return match control(conn, &format!("RELEASE {name}")) {
+        return match control(conn, name.release) {
             Ok(()) => InSavepoint::Kept(value),
             Err(err) => undo(conn, name, Ok(Err(err))),
         };
@@ -243,8 +256,8 @@ fn in_savepoint<T>(conn: &Connection, name: &str, work: impl FnOnce(&Connection)
 }
 
 /// Undoes savepoint `name` after its call failed with `outcome`.
-fn undo<T>(conn: &Connection, name: &str, outcome: std::thread::Result<Result<T>>) -> InSavepoint<T> {
-    let undone = control(conn, &format!("ROLLBACK TO {name}")).and_then(|()| control(conn, &format!("RELEASE {name}")));
+fn undo<T>(conn: &Connection, name: &Savepoint, outcome: std::thread::Result<Result<T>>) -> InSavepoint<T> {
+    let undone = control(conn, name.rollback).and_then(|()| control(conn, name.release));
     match undone {
         Ok(()) if !conn.is_autocommit() => InSavepoint::Undone(outcome),
         ended => {
@@ -356,7 +369,7 @@ impl Writer {
             return Err(cause);
         }
         let conn = state.conn.as_ref().expect("checked by the caller: the writer is open");
-        match in_savepoint(conn, "grouped", work) {
+        match in_savepoint(conn, &GROUPED, work) {
             InSavepoint::Kept(value) => {
                 if let Some(group) = state.group.as_mut() {
                     group.members += 1;
@@ -481,7 +494,7 @@ impl Writer {
     fn join<T>(&self, mut state: MutexGuard<'_, State>, work: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         self.waiting.fetch_sub(1, Ordering::SeqCst);
         let conn = state.conn.as_ref().expect("checked by the caller: the writer is open");
-        let value = match in_savepoint(conn, "joined", work) {
+        let value = match in_savepoint(conn, &JOINED, work) {
             InSavepoint::Kept(value) => value,
             InSavepoint::Undone(outcome) => {
                 drop(state);
