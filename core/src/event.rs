@@ -1,5 +1,5 @@
 //! Events: the immutable records of the event log, and the catalogue of their kinds
-//! (`../shared/EVENTS.md`), at the module path the engine's own crate uses.
+//! (`docs/EVENTS.md`), at the module path the engine's own crate uses.
 //!
 //! A kind is an internally tagged JSON object (`{"type": "node_started", ...}`). A kind outside
 //! the catalogue, or one whose fields do not fit it exactly (a field missing or mistyped, or one
