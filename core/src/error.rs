@@ -72,13 +72,29 @@ pub struct Error {
     message: String,
     /// The call may have been written after all (see [`Error::outcome_unknown`]).
     outcome_unknown: bool,
+    /// The engine said the failure is transient (a lock timeout, a serialization failure, a
+    /// deadlock): the same call may succeed if made again.
+    retryable: bool,
+    /// The constraint of the schema the statement broke, as the engine reported it.
+    constraint: Option<Constraint>,
+}
+
+/// Which kind of schema constraint a statement broke, whatever engine reported it: the rules
+/// that turn a broken constraint into their own error (an import's Conflict) ask this instead of
+/// reading an engine's codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Constraint {
+    Unique,
+    ForeignKey,
+    Check,
+    NotNull,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error { kind, message: message.into(), outcome_unknown: false }
+        Error { kind, message: message.into(), outcome_unknown: false, retryable: false, constraint: None }
     }
 
     /// Whether the call's outcome is unknown: its commit failed in a way that may still leave it
@@ -91,11 +107,25 @@ impl Error {
 
     /// This error, for a call whose outcome is unknown.
     pub(crate) fn with_unknown_outcome(self, why: &str) -> Self {
-        Error {
-            kind: self.kind,
-            message: format!("{}; the outcome is unknown: {why}", self.message),
-            outcome_unknown: true,
-        }
+        Error { message: format!("{}; the outcome is unknown: {why}", self.message), outcome_unknown: true, ..self }
+    }
+
+    /// Whether the engine called the failure transient (see the field).
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(crate) fn retryable(&self) -> bool {
+        self.retryable
+    }
+
+    pub(crate) fn with_retry(self) -> Self {
+        Error { retryable: true, ..self }
+    }
+
+    pub(crate) fn constraint(&self) -> Option<Constraint> {
+        self.constraint
+    }
+
+    pub(crate) fn with_constraint(self, constraint: Constraint) -> Self {
+        Error { constraint: Some(constraint), ..self }
     }
 
     pub fn kind(&self) -> ErrorKind {
@@ -151,7 +181,10 @@ impl From<rusqlite::Error> for Error {
                 let detail = detail.as_deref().unwrap_or("");
                 let message = match failure.code {
                     ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => {
-                        format!("database is busy: another connection held its lock past the busy timeout ({detail})")
+                        return Error::database(format!(
+                            "database is busy: another connection held its lock past the busy timeout ({detail})"
+                        ))
+                        .with_retry();
                     }
                     ErrorCode::DiskFull => format!("disk full: {detail}"),
                     ErrorCode::SystemIoFailure => format!("I/O error: {detail}"),
@@ -162,11 +195,16 @@ impl From<rusqlite::Error> for Error {
                     ErrorCode::ReadOnly => format!("database is read-only: {detail}"),
                     ErrorCode::CannotOpen => format!("cannot open database file: {detail}"),
                     ErrorCode::ConstraintViolation => {
-                        let extended = failure.extended_code;
-                        if extended == ffi::SQLITE_CONSTRAINT_PRIMARYKEY || extended == ffi::SQLITE_CONSTRAINT_UNIQUE {
-                            return Error::conflict(format!("record already exists ({detail})"));
-                        }
-                        format!("constraint violated: {detail}")
+                        let constraint = match failure.extended_code {
+                            ffi::SQLITE_CONSTRAINT_PRIMARYKEY | ffi::SQLITE_CONSTRAINT_UNIQUE => {
+                                return Error::conflict(format!("record already exists ({detail})"))
+                                    .with_constraint(Constraint::Unique);
+                            }
+                            ffi::SQLITE_CONSTRAINT_FOREIGNKEY => Constraint::ForeignKey,
+                            ffi::SQLITE_CONSTRAINT_NOTNULL => Constraint::NotNull,
+                            _ => Constraint::Check,
+                        };
+                        return Error::database(format!("constraint violated: {detail}")).with_constraint(constraint);
                     }
                     _ => format!("SQLite error {}: {detail}", failure.extended_code),
                 };

@@ -384,10 +384,10 @@ impl EventKind {
         match self {
             EventKind::Unknown(raw) => {
                 let tag = crate::event_log::kind_type(raw)?.to_string();
-                Ok((tag, crate::storage::json_text(raw)?))
+                Ok((tag, crate::sql::json_text(raw)?))
             }
             catalogued => {
-                let text = crate::storage::json_text(catalogued)?;
+                let text = crate::sql::json_text(catalogued)?;
                 let tag = text
                     .strip_prefix("{\"type\":\"")
                     .and_then(|rest| rest.split_once('"'))

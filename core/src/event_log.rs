@@ -5,12 +5,12 @@
 //!   sequence) enforces it, so of two writers appending the same sequence exactly one wins and
 //!   the other gets SequenceConflict with nothing written;
 //! * a batch is all or nothing (it runs in the caller's one write transaction);
-//! * `append_next` reads the latest sequence and writes the next ones under the write lock, so
-//!   sequences it assigns have no gaps and no duplicates whatever the concurrency;
+//! * `append_next` reads the latest sequence and writes the next ones under the execution's lock
+//!   (`executions::lock`: nothing wider), so sequences it assigns have no gaps and no duplicates
+//!   whatever the concurrency;
 //! * reads return events in ascending sequence whatever order they were written in;
 //! * events belong to their execution's tenant: a view neither reads nor appends another's.
 
-use rusqlite::{params, Connection};
 use serde_json::Value;
 use std::collections::HashSet;
 
@@ -18,6 +18,7 @@ use crate::clock::{from_micros, to_micros};
 use crate::error::{Error, Result};
 use crate::event::{Event, EventKind, EventSequence};
 use crate::executions;
+use crate::sql::{params, Conn, Statement};
 use crate::tenant::Scope;
 use crate::workflow::ExecutionId;
 
@@ -89,7 +90,7 @@ impl NewEvent {
             execution_id: event.execution_id.clone(),
             sequence: event.sequence,
             event_type,
-            kind_text: crate::storage::json_text(&event.kind)?,
+            kind_text: crate::sql::json_text(&event.kind)?,
             created_at: to_micros(&event.created_at),
         })
     }
@@ -102,12 +103,15 @@ pub const MAX_SEQUENCE: EventSequence = (1 << 53) - 1;
 
 /// Appends events with the sequences they carry. On SequenceConflict, NotFound (an unknown
 /// execution) or InvalidArgument the caller's transaction is rolled back: nothing is written.
-pub(crate) fn append(conn: &Connection, scope: Scope<'_>, events: &[NewEvent]) -> Result<()> {
+/// A taken sequence is found by the key itself (the insert does nothing), never by a read first.
+pub(crate) fn append(conn: &dyn Conn, scope: Scope<'_>, events: &[NewEvent]) -> Result<()> {
+    const INSERT: Statement = Statement {
+        sqlite: "INSERT INTO events (execution_id, sequence, id, event_type, kind, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (execution_id, sequence) DO NOTHING",
+        postgres: "INSERT INTO events (execution_id, sequence, id, event_type, kind, created_at)
+                   VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (execution_id, sequence) DO NOTHING",
+    };
     let mut known: HashSet<&ExecutionId> = HashSet::new();
-    let mut insert = conn.prepare_cached(
-        "INSERT INTO events (execution_id, sequence, id, event_type, kind, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (execution_id, sequence) DO NOTHING",
-    )?;
     for event in events {
         if !(1..=MAX_SEQUENCE).contains(&event.sequence) {
             return Err(Error::invalid(format!(
@@ -118,14 +122,17 @@ pub(crate) fn append(conn: &Connection, scope: Scope<'_>, events: &[NewEvent]) -
         if known.insert(&event.execution_id) {
             executions::ensure_exists(conn, scope, &event.execution_id)?;
         }
-        let inserted = insert.execute(params![
-            event.execution_id.0,
-            event.sequence,
-            event.id,
-            event.event_type,
-            event.kind_text,
-            event.created_at,
-        ])?;
+        let inserted = conn.execute(
+            &INSERT,
+            params![
+                event.execution_id.0,
+                event.sequence,
+                event.id,
+                event.event_type,
+                event.kind_text,
+                event.created_at,
+            ],
+        )?;
         if inserted == 0 {
             return Err(Error::new(
                 crate::ErrorKind::SequenceConflict,
@@ -139,13 +146,13 @@ pub(crate) fn append(conn: &Connection, scope: Scope<'_>, events: &[NewEvent]) -
 /// Appends kinds, already encoded as (`type`, JSON text), at the execution's next sequences.
 /// Returns the id and sequence given to each, in order; the caller builds its records from them.
 pub(crate) fn append_next(
-    conn: &Connection,
+    conn: &dyn Conn,
     scope: Scope<'_>,
     execution_id: &ExecutionId,
     kinds: Vec<(String, String)>,
     now: i64,
 ) -> Result<Vec<(uuid::Uuid, EventSequence)>> {
-    executions::ensure_exists(conn, scope, execution_id)?;
+    executions::lock(conn, scope, execution_id)?;
     let latest = latest_sequence(conn, None, execution_id)?;
     let new: Vec<NewEvent> = kinds
         .into_iter()
@@ -166,31 +173,30 @@ pub(crate) fn append_next(
 /// The events after `since`, ascending, with each kind still as text; `decode` makes the record.
 /// An unknown execution (or another tenant's) has none.
 fn rows_since<T>(
-    conn: &Connection,
+    conn: &dyn Conn,
     scope: Scope<'_>,
     execution_id: &ExecutionId,
     since: EventSequence,
     decode: impl Fn(uuid::Uuid, EventSequence, &str, i64) -> T,
 ) -> Result<Vec<T>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT sequence, id, kind, created_at FROM events
-         WHERE execution_id = ?1 AND sequence > ?2
-           AND (?3 IS NULL OR EXISTS (SELECT 1 FROM executions WHERE id = ?1 AND tenant_id = ?3))
-         ORDER BY sequence",
-    )?;
-    let mut rows = stmt.query(params![execution_id.0, since, scope])?;
-    let mut out = Vec::new();
-    while let Some(row) = rows.next()? {
-        let kind =
-            row.get_ref(2)?.as_str().map_err(|err| Error::database(format!("stored event kind is not text: {err}")))?;
-        out.push(decode(row.get(1)?, row.get(0)?, kind, row.get(3)?));
-    }
-    Ok(out)
+    const SINCE: Statement = Statement {
+        sqlite: "SELECT sequence, id, kind, created_at FROM events
+                 WHERE execution_id = ?1 AND sequence > ?2
+                   AND (?3 IS NULL OR EXISTS (SELECT 1 FROM executions WHERE id = ?1 AND tenant_id = ?3))
+                 ORDER BY sequence",
+        postgres: "SELECT sequence, id, kind, created_at FROM events
+                   WHERE execution_id = $1 AND sequence > $2
+                     AND ($3::text IS NULL OR EXISTS (SELECT 1 FROM executions WHERE id = $1 AND tenant_id = $3))
+                   ORDER BY sequence",
+    };
+    conn.rows(&SINCE, params![execution_id.0, since, scope], |row| {
+        Ok(decode(row.get(1)?, row.get(0)?, row.str(2)?, row.get(3)?))
+    })
 }
 
 /// Events after `since`, kinds as JSON values exactly as stored (the bindings' path).
 pub(crate) fn since(
-    conn: &Connection,
+    conn: &dyn Conn,
     scope: Scope<'_>,
     execution_id: &ExecutionId,
     since: EventSequence,
@@ -206,7 +212,7 @@ pub(crate) fn since(
 /// history. A kind that is not valid JSON (a file edited by hand) becomes a JSON string, as in
 /// [`since`].
 pub(crate) fn since_json(
-    conn: &Connection,
+    conn: &dyn Conn,
     scope: Scope<'_>,
     execution_id: &ExecutionId,
     since: EventSequence,
@@ -226,7 +232,7 @@ pub(crate) fn since_json(
 
 /// Events after `since`, typed (the Rust path): parsed from text straight into `EventKind`.
 pub(crate) fn typed_since(
-    conn: &Connection,
+    conn: &dyn Conn,
     scope: Scope<'_>,
     execution_id: &ExecutionId,
     since: EventSequence,
@@ -241,17 +247,14 @@ pub(crate) fn typed_since(
 }
 
 /// The highest sequence of the execution, 0 when it has none (or is not visible).
-pub(crate) fn latest_sequence(
-    conn: &Connection,
-    scope: Scope<'_>,
-    execution_id: &ExecutionId,
-) -> Result<EventSequence> {
-    let latest = conn
-        .prepare_cached(
-            "SELECT coalesce(max(sequence), 0) FROM events
-             WHERE execution_id = ?1
-               AND (?2 IS NULL OR EXISTS (SELECT 1 FROM executions WHERE id = ?1 AND tenant_id = ?2))",
-        )?
-        .query_row(params![execution_id.0, scope], |row| row.get(0))?;
-    Ok(latest)
+pub(crate) fn latest_sequence(conn: &dyn Conn, scope: Scope<'_>, execution_id: &ExecutionId) -> Result<EventSequence> {
+    const LATEST: Statement = Statement {
+        sqlite: "SELECT coalesce(max(sequence), 0) FROM events
+                 WHERE execution_id = ?1
+                   AND (?2 IS NULL OR EXISTS (SELECT 1 FROM executions WHERE id = ?1 AND tenant_id = ?2))",
+        postgres: "SELECT coalesce(max(sequence), 0)::bigint FROM events
+                   WHERE execution_id = $1
+                     AND ($2::text IS NULL OR EXISTS (SELECT 1 FROM executions WHERE id = $1 AND tenant_id = $2))",
+    };
+    conn.value(&LATEST, params![execution_id.0, scope])
 }

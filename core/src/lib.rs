@@ -28,13 +28,18 @@ pub mod error;
 pub mod event;
 mod event_log;
 mod executions;
+mod location;
 pub mod materializer;
 pub mod options;
 pub mod queue;
 mod registry;
-pub mod schema;
+/// The schema version and the file's application id (SQLite).
+pub mod schema {
+    pub use crate::sqlite::schema::{APPLICATION_ID, SCHEMA_VERSION};
+}
 pub mod snapshot;
-mod storage;
+mod sql;
+mod sqlite;
 pub mod store;
 pub mod summary;
 pub mod tenant;
@@ -42,7 +47,6 @@ pub mod tokens;
 pub mod transfer;
 pub mod wire;
 pub mod workflow;
-mod writer;
 
 pub use backend::{
     ApiToken, BackendResult, ReclaimResult, SqliteBackend, StateBackend, StateBackendError, TenantScopedSqliteBackend,
@@ -52,18 +56,19 @@ pub use clock::Clock;
 pub use error::{Error, ErrorKind, Result};
 pub use event::{ApprovalDecision, Event, EventKind, EventSequence, ProvenanceMetadata};
 pub use event_log::{StoredEvent, MAX_SEQUENCE};
+pub use location::Location;
 pub use materializer::{apply_events, materialize, should_snapshot, MaterializedState};
 pub use options::{Durability, Options};
 pub use queue::{Lease, LeaseToken, QueueEntry, WorkItemStatus};
 pub use snapshot::Snapshot;
-pub use storage::{Location, MAX_JSON_DEPTH};
+pub use sql::MAX_JSON_DEPTH;
+pub use sqlite::writer::WriteStats;
 pub use store::Store;
 pub use summary::Summary;
 pub use tenant::{Tenant, TenantId, TenantLimits, TenantStatus, DEFAULT_TENANT};
 pub use tokens::TokenRecord;
 pub use transfer::{Progress, RowCounts};
 pub use workflow::{ExecutionId, SessionType, WorkflowExecution, WorkflowStatus};
-pub use writer::WriteStats;
 
 /// Re-exported so that users build ids and JSON values with the same versions as the core.
 pub use {chrono, serde_json, uuid};

@@ -8,7 +8,8 @@
 //!                  reclaim (attempt+1 >= max), move_to_dead_letter --> dead_letter
 //! ```
 //!
-//! Invariants, each kept by one write transaction under SQLite's write lock:
+//! Invariants, each kept by one write transaction (under SQLite's write lock; on PostgreSQL under
+//! the row locks its statements take):
 //! * at most one live lease per item: a claim takes only a `pending` item and makes it `claimed`
 //!   in the same transaction;
 //! * every claim of an item takes a new `lease_token` (the previous one plus one), so a token
@@ -16,7 +17,12 @@
 //! * an expired lease is never re-leased silently: the item stays `claimed` until reclaim counts
 //!   the attempt and either re-queues it with a backoff or dead-letters it;
 //! * a claim seeks the first pending item of each queue type in (created_at, id) order through a
-//!   partial index of pending items: its cost does not grow with the number of pending items;
+//!   partial index of pending items: its cost does not grow with the number of pending items; on
+//!   PostgreSQL the seek skips rows other claims have locked (`FOR UPDATE SKIP LOCKED`), so that
+//!   workers on many connections claim side by side, never the same item, never queued behind
+//!   one lock;
+//! * every decision about one item reads it under its row lock (`FOR UPDATE` on PostgreSQL), so
+//!   the write that follows acts on the state decided on;
 //! * a store where a tenant other than `default` exists has the index of tenant views' claims
 //!   (`work_items_pending_by_tenant`, see [`index_tenant_views`]).
 //!
@@ -26,7 +32,6 @@
 //! (the attempt threshold) and reads the backoff from a table that Rust computes.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -34,7 +39,7 @@ use std::time::Duration;
 use crate::clock::{duration_micros, from_micros, to_micros};
 use crate::error::{Error, Result};
 use crate::registry::default_tenant_string;
-use crate::storage::JsonText;
+use crate::sql::{params, Conn, Engine, JsonText, Row, Statement};
 use crate::tenant::{self, Scope};
 use crate::workflow::ExecutionId;
 
@@ -244,18 +249,23 @@ fn may_renew(id: &WorkItemId, current: &Current, holder: Holder<'_>, now: i64) -
 
 // ── SQL ──────────────────────────────────────────────────────────────────────────────────────
 
-const COLUMNS: &str = "id, execution_id, node_id, queue_type, payload, attempt, max_attempts, \
-    created_at, lease_expires_at, worker_id, tenant_id, status, last_error, retry_after, \
-    lease_token, updated_at";
-
-struct Row16 {
-    entry: QueueEntry,
-    status: String,
+/// The columns every read of an item takes, in [`from_row`]'s order.
+macro_rules! columns {
+    () => {
+        "id, execution_id, node_id, queue_type, payload, attempt, max_attempts, \
+         created_at, lease_expires_at, worker_id, tenant_id, status, last_error, retry_after, \
+         lease_token, updated_at"
+    };
 }
 
-fn from_row(row: &Row<'_>) -> rusqlite::Result<Row16> {
+fn from_row(row: &Row<'_>) -> Result<QueueEntry> {
+    let id: WorkItemId = row.get(0)?;
+    let status = row.str(11)?;
+    let status = status
+        .parse()
+        .map_err(|_| Error::database(format!("stored status {status:?} of work item {id} is not known")))?;
     let item = WorkItem {
-        id: row.get(0)?,
+        id,
         execution_id: ExecutionId(row.get(1)?),
         node_id: row.get(2)?,
         queue_type: row.get(3)?,
@@ -263,29 +273,18 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Row16> {
         attempt: row.get(5)?,
         max_attempts: row.get(6)?,
         created_at: from_micros(row.get(7)?),
-        lease_expires_at: row.get::<_, Option<i64>>(8)?.map(from_micros),
+        lease_expires_at: row.get::<Option<i64>>(8)?.map(from_micros),
         worker_id: row.get(9)?,
         tenant_id: row.get(10)?,
     };
-    Ok(Row16 {
-        entry: QueueEntry {
-            item,
-            status: WorkItemStatus::Pending,
-            last_error: row.get(12)?,
-            retry_after: row.get::<_, Option<i64>>(13)?.map(from_micros),
-            lease_token: row.get(14)?,
-            updated_at: from_micros(row.get(15)?),
-        },
-        status: row.get(11)?,
+    Ok(QueueEntry {
+        item,
+        status,
+        last_error: row.get(12)?,
+        retry_after: row.get::<Option<i64>>(13)?.map(from_micros),
+        lease_token: row.get(14)?,
+        updated_at: from_micros(row.get(15)?),
     })
-}
-
-fn decode(row: Row16) -> Result<QueueEntry> {
-    let mut entry = row.entry;
-    entry.status = row.status.parse().map_err(|_| {
-        Error::database(format!("stored status {:?} of work item {} is not known", row.status, entry.item.id))
-    })?;
-    Ok(entry)
 }
 
 fn not_found(id: &WorkItemId) -> Error {
@@ -301,7 +300,21 @@ fn not_found(id: &WorkItemId) -> Error {
 /// than `default` takes its execution's; one that names another tenant than its execution's is
 /// refused (InvalidArgument). One statement: the insert reads the execution it refers to, and
 /// only a refusal reads further, to say why.
-pub(crate) fn enqueue(conn: &Connection, scope: Scope<'_>, item: &WorkItem, now: i64) -> Result<WorkItemId> {
+pub(crate) fn enqueue(conn: &dyn Conn, scope: Scope<'_>, item: &WorkItem, now: i64) -> Result<WorkItemId> {
+    const INSERT: Statement = Statement {
+        sqlite: "INSERT INTO work_items (id, tenant_id, execution_id, node_id, queue_type, payload,
+                     status, attempt, max_attempts, created_at, updated_at)
+                 SELECT ?1, tenant_id, id, ?4, ?5, ?6, 'pending', ?7, ?8, ?9, ?10
+                 FROM executions WHERE id = ?3 AND (?2 IS NULL OR tenant_id = ?2)
+                 ON CONFLICT (id) DO NOTHING",
+        postgres: "INSERT INTO work_items (id, tenant_id, execution_id, node_id, queue_type, payload,
+                       status, attempt, max_attempts, created_at, updated_at)
+                   SELECT $1::uuid, tenant_id, id, $4::text, $5::text, $6::text, 'pending', $7::bigint,
+                          $8::bigint, $9::bigint, $10::bigint
+                   FROM executions WHERE id = $3 AND ($2::text IS NULL OR tenant_id = $2)
+                   FOR KEY SHARE
+                   ON CONFLICT (id) DO NOTHING",
+    };
     if item.queue_type.is_empty() {
         return Err(Error::invalid("a work item needs a queue_type"));
     }
@@ -313,15 +326,9 @@ pub(crate) fn enqueue(conn: &Connection, scope: Scope<'_>, item: &WorkItem, now:
         None if tenant_id == tenant::DEFAULT_TENANT => None,
         None => Some(tenant_id),
     };
-    let inserted = conn
-        .prepare_cached(
-            "INSERT INTO work_items (id, tenant_id, execution_id, node_id, queue_type, payload,
-                 status, attempt, max_attempts, created_at, updated_at)
-             SELECT ?1, tenant_id, id, ?4, ?5, ?6, 'pending', ?7, ?8, ?9, ?10
-             FROM executions WHERE id = ?3 AND (?2 IS NULL OR tenant_id = ?2)
-             ON CONFLICT (id) DO NOTHING",
-        )?
-        .execute(params![
+    let inserted = conn.execute(
+        &INSERT,
+        params![
             item.id,
             required,
             item.execution_id.0,
@@ -332,7 +339,8 @@ pub(crate) fn enqueue(conn: &Connection, scope: Scope<'_>, item: &WorkItem, now:
             item.max_attempts,
             to_micros(&item.created_at),
             now,
-        ])?;
+        ],
+    )?;
     if inserted == 1 {
         return Ok(item.id);
     }
@@ -340,17 +348,19 @@ pub(crate) fn enqueue(conn: &Connection, scope: Scope<'_>, item: &WorkItem, now:
 }
 
 /// Why [`enqueue`] inserted nothing: the id exists, or the execution is not there for it.
-fn refused_enqueue(conn: &Connection, scope: Scope<'_>, item: &WorkItem, required: Option<&str>) -> Result<WorkItemId> {
-    let exists: bool = conn
-        .prepare_cached("SELECT EXISTS (SELECT 1 FROM work_items WHERE id = ?1)")?
-        .query_row([item.id], |row| row.get(0))?;
-    if exists {
+fn refused_enqueue(conn: &dyn Conn, scope: Scope<'_>, item: &WorkItem, required: Option<&str>) -> Result<WorkItemId> {
+    const EXISTS: Statement = Statement {
+        sqlite: "SELECT 1 FROM work_items WHERE id = ?1",
+        postgres: "SELECT 1 FROM work_items WHERE id = $1",
+    };
+    const OWNER: Statement = Statement {
+        sqlite: "SELECT tenant_id FROM executions WHERE id = ?1",
+        postgres: "SELECT tenant_id FROM executions WHERE id = $1",
+    };
+    if conn.row(&EXISTS, params![item.id], |_| Ok(()))?.is_some() {
         return Err(Error::conflict(format!("work item already exists: {}", item.id)));
     }
-    let owner: Option<String> = conn
-        .prepare_cached("SELECT tenant_id FROM executions WHERE id = ?1")?
-        .query_row([item.execution_id.0], |row| row.get(0))
-        .optional()?;
+    let owner: Option<String> = conn.row(&OWNER, params![item.execution_id.0], |row| row.get(0))?;
     match (owner, scope, required) {
         (Some(owner), None, Some(named)) => Err(Error::invalid(format!(
             "work item {} names tenant {named:?}, but its execution {} belongs to tenant {owner:?}",
@@ -364,62 +374,86 @@ fn refused_enqueue(conn: &Connection, scope: Scope<'_>, item: &WorkItem, require
     }
 }
 
-pub(crate) fn get(conn: &Connection, scope: Scope<'_>, id: &WorkItemId) -> Result<Option<QueueEntry>> {
-    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM work_items WHERE id = ?1 AND (?2 IS NULL OR tenant_id = ?2)"))?
-        .query_row(params![id, scope], from_row)
-        .optional()?
-        .map(decode)
-        .transpose()
+pub(crate) fn get(conn: &dyn Conn, scope: Scope<'_>, id: &WorkItemId) -> Result<Option<QueueEntry>> {
+    const GET: Statement = Statement {
+        sqlite: concat!("SELECT ", columns!(), " FROM work_items WHERE id = ?1 AND (?2 IS NULL OR tenant_id = ?2)"),
+        postgres: concat!(
+            "SELECT ",
+            columns!(),
+            " FROM work_items WHERE id = $1 AND ($2::text IS NULL OR tenant_id = $2)"
+        ),
+    };
+    conn.row(&GET, params![id, scope], from_row)
 }
 
 /// Items in (created_at, id) order, optionally of one status: for inspection (the dead-letter
 /// queue, stuck claims), not for the hot path. A status filter reads the table in key order and
 /// skips other rows rather than keep one more index that every state change would write.
 pub(crate) fn list(
-    conn: &Connection,
+    conn: &dyn Conn,
     scope: Scope<'_>,
     status: Option<WorkItemStatus>,
     limit: u32,
     offset: u32,
 ) -> Result<Vec<QueueEntry>> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM work_items
-         WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR tenant_id = ?2)
-         ORDER BY created_at, id LIMIT ?3 OFFSET ?4"
-    ))?;
-    let rows = stmt.query_map(params![status.map(|s| s.as_str()), scope, limit, offset], from_row)?;
-    rows.map(|row| decode(row?)).collect()
+    const LIST: Statement = Statement {
+        sqlite: concat!(
+            "SELECT ",
+            columns!(),
+            " FROM work_items WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR tenant_id = ?2)
+             ORDER BY created_at, id LIMIT ?3 OFFSET ?4"
+        ),
+        postgres: concat!(
+            "SELECT ",
+            columns!(),
+            " FROM work_items WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR tenant_id = $2)
+             ORDER BY created_at, id LIMIT $3 OFFSET $4"
+        ),
+    };
+    conn.rows(&LIST, params![status.map(|s| s.as_str()), scope, i64::from(limit), i64::from(offset)], from_row)
 }
 
-fn current(conn: &Connection, scope: Scope<'_>, id: &WorkItemId) -> Result<Current> {
-    conn.prepare_cached(
-        "SELECT status, worker_id, lease_token, lease_expires_at FROM work_items
-         WHERE id = ?1 AND (?2 IS NULL OR tenant_id = ?2)",
-    )?
-    .query_row(params![id, scope], |row| Ok((row.get::<_, String>(0)?, row.get(1)?, row.get(2)?, row.get(3)?)))
-    .optional()?
+/// The item as a holder's call finds it, locked for the rest of the call.
+fn current(conn: &dyn Conn, scope: Scope<'_>, id: &WorkItemId) -> Result<Current> {
+    const CURRENT: Statement = Statement {
+        sqlite: "SELECT status, worker_id, lease_token, lease_expires_at FROM work_items
+                 WHERE id = ?1 AND (?2 IS NULL OR tenant_id = ?2)",
+        postgres: "SELECT status, worker_id, lease_token, lease_expires_at FROM work_items
+                   WHERE id = $1 AND ($2::text IS NULL OR tenant_id = $2) FOR UPDATE",
+    };
+    conn.row(&CURRENT, params![id, scope], |row| {
+        Ok(Current {
+            status: row.str(0)?.parse()?,
+            worker_id: row.get(1)?,
+            lease_token: row.get(2)?,
+            lease_expires_at: row.get(3)?,
+        })
+    })?
     .ok_or_else(|| not_found(id))
-    .and_then(|(status, worker_id, lease_token, lease_expires_at)| {
-        Ok(Current { status: status.parse()?, worker_id, lease_token, lease_expires_at })
-    })
 }
 
 /// The index tenant views' claims seek: a tenant's pending items in (created_at, id) order. Every
-/// enqueue and claim writes it and the unscoped store never reads it, so a store keeps it only
-/// once a tenant other than `default` exists (the rule [`index_tenant_views`] keeps, wherever a
-/// tenant is created). In a store of one tenant every item is `default`'s, and a view of
-/// `default` seeks `work_items_open` like the store itself.
+/// enqueue and claim writes it and the unscoped store never reads it, so a SQLite store keeps it
+/// only once a tenant other than `default` exists (the rule [`index_tenant_views`] keeps, wherever
+/// a tenant is created). In a store of one tenant every item is `default`'s, and a view of
+/// `default` seeks `work_items_open` like the store itself. (PostgreSQL's schema has the index
+/// from the start: building it later would lock the queue's table while it is built.)
 const TENANT_VIEW_INDEX: &str = "CREATE INDEX IF NOT EXISTS work_items_pending_by_tenant
      ON work_items (tenant_id, queue_type, created_at, id) WHERE status = 'pending'";
 
 /// Creates [`TENANT_VIEW_INDEX`] if a tenant other than `default` exists. Called in the
 /// transaction that creates tenants (and by migrations), so the rule holds at every commit.
-pub(crate) fn index_tenant_views(conn: &Connection) -> Result<()> {
-    let others: bool = conn
-        .prepare_cached("SELECT EXISTS (SELECT 1 FROM tenants WHERE id <> ?1)")?
-        .query_row([tenant::DEFAULT_TENANT], |row| row.get(0))?;
-    if others {
-        conn.execute_batch(TENANT_VIEW_INDEX)?;
+pub(crate) fn index_tenant_views(conn: &dyn Conn) -> Result<()> {
+    const OTHERS: Statement = Statement {
+        sqlite: "SELECT EXISTS (SELECT 1 FROM tenants WHERE id <> ?1)",
+        postgres: "SELECT EXISTS (SELECT 1 FROM tenants WHERE id <> $1)",
+    };
+    const CREATE: Statement = Statement { sqlite: TENANT_VIEW_INDEX, postgres: "" };
+    if conn.engine() == Engine::Postgres {
+        return Ok(());
+    }
+    if conn.value::<bool>(&OTHERS, params![tenant::DEFAULT_TENANT])? {
+        conn.execute(&CREATE, params![])?;
     }
     Ok(())
 }
@@ -439,11 +473,13 @@ enum Seek {
 impl Seek {
     /// The seek for `scope`, or None when the view's tenant can hold no item: without the index
     /// for views no tenant but `default` exists, and an item's tenant must exist.
-    fn of(conn: &Connection, scope: Scope<'_>) -> Result<Option<Seek>> {
+    fn of(conn: &dyn Conn, scope: Scope<'_>) -> Result<Option<Seek>> {
+        const INDEXED: Statement = Statement {
+            sqlite: "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'index' AND name = ?1)",
+            postgres: "SELECT $1::text IS NOT NULL",
+        };
         let Some(tenant) = scope else { return Ok(Some(Seek::Store)) };
-        let indexed = conn
-            .prepare_cached("SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'index' AND name = ?1)")?
-            .query_row(["work_items_pending_by_tenant"], |row| row.get(0))?;
+        let indexed = conn.value::<bool>(&INDEXED, params!["work_items_pending_by_tenant"])?;
         Ok(match (indexed, tenant == tenant::DEFAULT_TENANT) {
             (true, _) => Some(Seek::Tenant),
             (false, true) => Some(Seek::OnlyTenant),
@@ -452,10 +488,11 @@ impl Seek {
     }
 
     /// The head of one queue type: its first pending item whose retry time has come, in
-    /// (created_at, id) order. Parameters: ?1 queue type, ?2 now, ?3 tenant (views only). A
-    /// pending item has no lease expiry (a CHECK of the table): `lease_expires_at IS NULL` is
-    /// what lets a seek of `work_items_open` reach `queue_type`.
-    fn sql(self) -> &'static str {
+    /// (created_at, id) order. Parameters: ?1 queue type, ?2 now, ?3 tenant (views only; NULL
+    /// for the store). A pending item has no lease expiry (a CHECK of the table):
+    /// `lease_expires_at IS NULL` is what lets a seek of SQLite's `work_items_open` reach
+    /// `queue_type`. PostgreSQL's seek skips the items other claims hold locked.
+    fn sql(self) -> Statement<'static> {
         /// The seek of `work_items_open`, with `$tenant` as a further test of each row.
         macro_rules! open_seek {
             ($tenant:literal) => {
@@ -468,25 +505,44 @@ impl Seek {
                 )
             };
         }
+        macro_rules! postgres_seek {
+            ($tenant:literal) => {
+                concat!(
+                    "SELECT created_at, id FROM work_items
+                     WHERE status = 'pending' AND queue_type = $1 AND (retry_after IS NULL OR retry_after <= $2)",
+                    $tenant,
+                    " ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED"
+                )
+            };
+        }
         match self {
-            Seek::Store => open_seek!(""),
-            Seek::OnlyTenant => open_seek!(" AND tenant_id = ?3"),
-            Seek::Tenant => {
-                "SELECT created_at, id FROM work_items INDEXED BY work_items_pending_by_tenant
-                 WHERE status = 'pending' AND tenant_id = ?3 AND queue_type = ?1
-                   AND (retry_after IS NULL OR retry_after <= ?2)
-                 ORDER BY created_at, id LIMIT 1"
+            Seek::Store => Statement { sqlite: open_seek!(""), postgres: postgres_seek!(" AND $3::text IS NULL") },
+            Seek::OnlyTenant => {
+                Statement { sqlite: open_seek!(" AND tenant_id = ?3"), postgres: postgres_seek!(" AND tenant_id = $3") }
             }
+            Seek::Tenant => Statement {
+                sqlite: "SELECT created_at, id FROM work_items INDEXED BY work_items_pending_by_tenant
+                         WHERE status = 'pending' AND tenant_id = ?3 AND queue_type = ?1
+                           AND (retry_after IS NULL OR retry_after <= ?2)
+                         ORDER BY created_at, id LIMIT 1",
+                postgres: postgres_seek!(" AND tenant_id = $3"),
+            },
         }
     }
 
     /// A claim from one queue type in one statement: the head this seek finds is claimed.
-    fn claim_one(self) -> &'static str {
-        static SQL: LazyLock<[String; 3]> = LazyLock::new(|| {
-            [Seek::Store, Seek::Tenant, Seek::OnlyTenant]
-                .map(|seek| claim_sql(&format!("(SELECT id FROM ({}))", seek.sql())))
+    fn claim_one(self) -> Statement<'static> {
+        static SQL: LazyLock<[(String, String); 3]> = LazyLock::new(|| {
+            [Seek::Store, Seek::Tenant, Seek::OnlyTenant].map(|seek| {
+                let head = seek.sql();
+                (
+                    claim_sql(Engine::Sqlite, &format!("(SELECT id FROM ({}))", head.sqlite)),
+                    claim_sql(Engine::Postgres, &format!("(SELECT id FROM ({}) head)", head.postgres)),
+                )
+            })
         });
-        &SQL[self as usize]
+        let (sqlite, postgres) = &SQL[self as usize];
+        Statement { sqlite, postgres }
     }
 }
 
@@ -499,22 +555,39 @@ impl Seek {
 /// copy of every page it touches, to undo the statement alone). We never need that undo: a call
 /// whose statement fails is rolled back whole by the writer (its transaction, or its savepoint in
 /// a batch). With `FAIL` no journal is kept: about 8,000 fewer instructions per claim (callgrind).
-fn claim_sql(which: &str) -> String {
-    format!(
-        "UPDATE OR FAIL work_items
-         SET status = 'claimed', worker_id = ?4, lease_expires_at = ?5, lease_token = lease_token + 1,
-             updated_at = ?2
-         WHERE id = {which} AND status = 'pending'
-         RETURNING {COLUMNS}"
-    )
+fn claim_sql(engine: Engine, which: &str) -> String {
+    match engine {
+        Engine::Sqlite => format!(
+            "UPDATE OR FAIL work_items
+             SET status = 'claimed', worker_id = ?4, lease_expires_at = ?5, lease_token = lease_token + 1,
+                 updated_at = ?2
+             WHERE id = {which} AND status = 'pending'
+             RETURNING {}",
+            columns!()
+        ),
+        Engine::Postgres => format!(
+            "UPDATE work_items
+             SET status = 'claimed', worker_id = $4, lease_expires_at = $5, lease_token = lease_token + 1,
+                 updated_at = $2
+             WHERE id = {which} AND status = 'pending'
+             RETURNING {}",
+            columns!()
+        ),
+    }
 }
 
-/// The claim of an item already found (several queue types: the first of their heads).
-static CLAIM_BY_ID: LazyLock<String> = LazyLock::new(|| claim_sql("?6"));
+/// The claim of an item already found (several queue types: the first of their heads). ?1 is
+/// NULL here; PostgreSQL is told its type all the same (see `sql.rs`).
+static CLAIM_BY_ID: LazyLock<(String, String)> = LazyLock::new(|| {
+    (
+        claim_sql(Engine::Sqlite, "?6"),
+        claim_sql(Engine::Postgres, "$6 AND $1::text IS NULL AND ($3::text IS NULL OR tenant_id = $3)"),
+    )
+});
 
 /// Claims the first eligible pending item of `queue_types` for `worker_id`.
 pub(crate) fn claim(
-    conn: &Connection,
+    conn: &dyn Conn,
     scope: Scope<'_>,
     worker_id: &str,
     queue_types: &[&str],
@@ -526,44 +599,40 @@ pub(crate) fn claim(
     let claimed =
         if let [queue_type] = queue_types {
             // The common case, one queue type: seek and claim in one statement.
-            conn.prepare_cached(seek.claim_one())?
-                .query_row(params![queue_type, now, scope, worker_id, expires_at], from_row)
-                .optional()?
+            conn.row(&seek.claim_one(), params![queue_type, now, scope, worker_id, expires_at], from_row)?
         } else {
             let Some(id) = first_head(conn, seek, scope, queue_types, now)? else { return Ok(None) };
-            let claim = conn
-                .prepare_cached(&CLAIM_BY_ID)?
-                .query_row(params![None::<&str>, now, scope, worker_id, expires_at, id], from_row);
-            Some(claim.optional()?.ok_or_else(|| {
+            let (sqlite, postgres) = &*CLAIM_BY_ID;
+            let claim = conn.row(
+                &Statement { sqlite, postgres },
+                params![None::<&str>, now, scope, worker_id, expires_at, id],
+                from_row,
+            )?;
+            Some(claim.ok_or_else(|| {
                 Error::internal("the pending item found by the claim vanished inside its transaction")
             })?)
         };
-    let lease =
-        |entry: QueueEntry| Lease { token: entry.lease_token, expires_at: from_micros(expires_at), item: entry.item };
-    Ok(claimed.map(decode).transpose()?.map(lease))
+    Ok(claimed.map(|entry| Lease { token: entry.lease_token, expires_at: from_micros(expires_at), item: entry.item }))
 }
 
 /// The first claimable item over several queue types: one index seek per type, each already in
 /// (created_at, id) order; the first of the heads wins. (`IN (...)` over several types would make
 /// SQLite sort the candidates.)
 fn first_head(
-    conn: &Connection,
+    conn: &dyn Conn,
     seek: Seek,
     scope: Scope<'_>,
     queue_types: &[&str],
     now: i64,
 ) -> Result<Option<WorkItemId>> {
-    let mut statement = conn.prepare_cached(seek.sql())?;
+    let statement = seek.sql();
     let mut first: Option<(i64, WorkItemId)> = None;
     for (index, queue_type) in queue_types.iter().enumerate() {
         if queue_types[..index].contains(queue_type) {
             continue;
         }
-        let head: Option<(i64, WorkItemId)> = match scope {
-            None => statement.query_row(params![queue_type, now], |row| Ok((row.get(0)?, row.get(1)?))),
-            Some(tenant) => statement.query_row(params![queue_type, now, tenant], |row| Ok((row.get(0)?, row.get(1)?))),
-        }
-        .optional()?;
+        let head: Option<(i64, WorkItemId)> =
+            conn.row(&statement, params![queue_type, now, scope], |row| Ok((row.get(0)?, row.get(1)?)))?;
         if let Some(head) = head {
             if first.as_ref().is_none_or(|best| head < *best) {
                 first = Some(head);
@@ -575,30 +644,41 @@ fn first_head(
 
 /// Extends a live lease to `now + lease`; returns the new expiry.
 pub(crate) fn renew(
-    conn: &Connection,
+    conn: &dyn Conn,
     scope: Scope<'_>,
     id: &WorkItemId,
     holder: Holder<'_>,
     lease: Duration,
     now: i64,
 ) -> Result<DateTime<Utc>> {
+    const RENEW: Statement = Statement {
+        sqlite: "UPDATE work_items SET lease_expires_at = ?2, updated_at = ?3 WHERE id = ?1",
+        postgres: "UPDATE work_items SET lease_expires_at = $2, updated_at = $3 WHERE id = $1",
+    };
     let current = current(conn, scope, id)?;
     may_renew(id, &current, holder, now)?;
     let expires_at = now.saturating_add(duration_micros(lease));
-    conn.prepare_cached("UPDATE work_items SET lease_expires_at = ?2, updated_at = ?3 WHERE id = ?1")?
-        .execute(params![id, expires_at, now])?;
+    conn.execute(&RENEW, params![id, expires_at, now])?;
     Ok(from_micros(expires_at))
 }
 
 /// Completes (`error` = None) or fails (`error` = Some) a claimed item and releases its lease.
 pub(crate) fn finish(
-    conn: &Connection,
+    conn: &dyn Conn,
     scope: Scope<'_>,
     id: &WorkItemId,
     holder: Holder<'_>,
     error: Option<&str>,
     now: i64,
 ) -> Result<()> {
+    const FINISH: Statement = Statement {
+        sqlite: "UPDATE work_items SET status = ?2, last_error = ?3, lease_expires_at = NULL, updated_at = ?4
+                 WHERE id = ?1 AND status = 'claimed' AND (?5 IS NULL OR lease_token = ?5)
+                   AND (?6 IS NULL OR tenant_id = ?6)",
+        postgres: "UPDATE work_items SET status = $2, last_error = $3, lease_expires_at = NULL, updated_at = $4
+                   WHERE id = $1 AND status = 'claimed' AND ($5::bigint IS NULL OR lease_token = $5)
+                     AND ($6::text IS NULL OR tenant_id = $6)",
+    };
     let target = if error.is_some() { WorkItemStatus::Failed } else { WorkItemStatus::Completed };
     let token = match holder {
         Holder::Token(token) => Some(token),
@@ -607,13 +687,7 @@ pub(crate) fn finish(
     // The common case in one statement: the item is claimed (under this token, for a fenced
     // call). Exactly then `may_finish` says "do it"; any other state reads the item and lets
     // `may_finish` say what it is (a repeat, a lost lease, an unknown item).
-    let finished = conn
-        .prepare_cached(
-            "UPDATE work_items SET status = ?2, last_error = ?3, lease_expires_at = NULL, updated_at = ?4
-             WHERE id = ?1 AND status = 'claimed' AND (?5 IS NULL OR lease_token = ?5)
-               AND (?6 IS NULL OR tenant_id = ?6)",
-        )?
-        .execute(params![id, target.as_str(), error, now, token, scope])?;
+    let finished = conn.execute(&FINISH, params![id, target.as_str(), error, now, token, scope])?;
     if finished == 1 {
         return Ok(());
     }
@@ -627,22 +701,25 @@ pub(crate) fn finish(
 /// Moves an item to the dead-letter queue, keeping its payload and the error. A completed item
 /// is not moved (InvalidArgument); an unknown one is NotFound.
 pub(crate) fn move_to_dead_letter(
-    conn: &Connection,
+    conn: &dyn Conn,
     scope: Scope<'_>,
     id: &WorkItemId,
     error: &str,
     now: i64,
 ) -> Result<()> {
+    const MOVE: Statement = Statement {
+        sqlite: "UPDATE work_items SET status = 'dead_letter', last_error = ?2, lease_expires_at = NULL,
+                     updated_at = ?3
+                 WHERE id = ?1",
+        postgres: "UPDATE work_items SET status = 'dead_letter', last_error = $2, lease_expires_at = NULL,
+                       updated_at = $3
+                   WHERE id = $1",
+    };
     let current = current(conn, scope, id)?;
     if current.status == WorkItemStatus::Completed {
         return Err(Error::invalid(format!("work item {id} is completed; a completed item is not dead-lettered")));
     }
-    conn.prepare_cached(
-        "UPDATE work_items SET status = 'dead_letter', last_error = ?2, lease_expires_at = NULL,
-             updated_at = ?3
-         WHERE id = ?1",
-    )?
-    .execute(params![id, error, now])?;
+    conn.execute(&MOVE, params![id, error, now])?;
     Ok(())
 }
 
@@ -651,38 +728,51 @@ pub(crate) fn move_to_dead_letter(
 /// every dead-lettered item of the scope. Returns how many moved; a given id that is not
 /// dead-lettered (or not found in the scope) is NotFound.
 pub(crate) fn requeue_dead_letters(
-    conn: &Connection,
+    conn: &dyn Conn,
     scope: Scope<'_>,
     id: Option<&WorkItemId>,
     now: i64,
 ) -> Result<usize> {
-    const SET: &str = "UPDATE work_items SET status = 'pending', attempt = 0, retry_after = NULL, worker_id = NULL,
-                           lease_expires_at = NULL, updated_at = ?1";
+    macro_rules! set {
+        ($now:literal) => {
+            concat!(
+                "UPDATE work_items SET status = 'pending', attempt = 0, retry_after = NULL, worker_id = NULL,
+                     lease_expires_at = NULL, updated_at = ",
+                $now
+            )
+        };
+    }
+    // One item: a seek by its key (an `id = ?` inside an OR could not use the key).
+    const ONE: Statement = Statement {
+        sqlite: concat!(set!("?1"), " WHERE id = ?2 AND status = 'dead_letter' AND (?3 IS NULL OR tenant_id = ?3)"),
+        postgres: concat!(
+            set!("$1"),
+            " WHERE id = $2 AND status = 'dead_letter' AND ($3::text IS NULL OR tenant_id = $3)"
+        ),
+    };
+    const ALL: Statement = Statement {
+        sqlite: concat!(set!("?1"), " WHERE status = 'dead_letter' AND (?2 IS NULL OR tenant_id = ?2)"),
+        postgres: concat!(set!("$1"), " WHERE status = 'dead_letter' AND ($2::text IS NULL OR tenant_id = $2)"),
+    };
     match id {
-        // One item: a seek by its key (an `id = ?` inside an OR could not use the key).
         Some(id) => {
-            let moved = conn
-                .prepare_cached(&format!(
-                    "{SET} WHERE id = ?2 AND status = 'dead_letter' AND (?3 IS NULL OR tenant_id = ?3)"
-                ))?
-                .execute(params![now, id, scope])?;
+            let moved = conn.execute(&ONE, params![now, id, scope])?;
             if moved == 0 {
                 return Err(Error::not_found(format!("no dead-lettered work item {id}")));
             }
             Ok(moved)
         }
-        None => Ok(conn
-            .prepare_cached(&format!("{SET} WHERE status = 'dead_letter' AND (?2 IS NULL OR tenant_id = ?2)"))?
-            .execute(params![now, scope])?),
+        None => conn.execute(&ALL, params![now, scope]),
     }
 }
 
 /// Deletes every dead-lettered item of the scope; returns how many.
-pub(crate) fn purge_dead_letters(conn: &Connection, scope: Scope<'_>) -> Result<usize> {
-    let purged = conn
-        .prepare_cached("DELETE FROM work_items WHERE status = 'dead_letter' AND (?1 IS NULL OR tenant_id = ?1)")?
-        .execute(params![scope])?;
-    Ok(purged)
+pub(crate) fn purge_dead_letters(conn: &dyn Conn, scope: Scope<'_>) -> Result<usize> {
+    const PURGE: Statement = Statement {
+        sqlite: "DELETE FROM work_items WHERE status = 'dead_letter' AND (?1 IS NULL OR tenant_id = ?1)",
+        postgres: "DELETE FROM work_items WHERE status = 'dead_letter' AND ($1::text IS NULL OR tenant_id = $1)",
+    };
+    conn.execute(&PURGE, params![scope])
 }
 
 /// The delay before each retry, as reclaim's statement reads it: element `i` is the delay (in
@@ -700,13 +790,15 @@ fn backoff_table(backoff: Backoff) -> String {
     serde_json::Value::from(delays).to_string()
 }
 
-/// Reclaim in one statement, through the claimed items of `work_items_open`, in expiry order:
-/// ?1 now, ?2 tenant scope, ?3 the backoff table, ?4 jitter. For each expired lease: the attempt is
-/// counted; below `max_attempts` the item goes back to pending after the table's delay for that
-/// attempt (with jitter, a delay drawn from [delay/2, delay]); otherwise it is dead-lettered. The
-/// expired holder's name stays in `last_error`. `OR FAIL`: see [`claim_sql`].
-fn reclaim_sql() -> String {
-    format!(
+/// Reclaim in one statement, in expiry order: ?1 now, ?2 tenant scope, ?3 the backoff table, ?4
+/// jitter. For each expired lease: the attempt is counted; below `max_attempts` the item goes
+/// back to pending after the table's delay for that attempt (with jitter, a delay drawn from
+/// [delay/2, delay]); otherwise it is dead-lettered. The expired holder's name stays in
+/// `last_error`. SQLite reads the claimed items of `work_items_open` (`OR FAIL`: see
+/// [`claim_sql`]); PostgreSQL skips the items a concurrent call holds locked (a complete racing
+/// the reclaim: the next reclaim sees what it left).
+const RECLAIM: Statement = Statement {
+    sqlite: concat!(
         "UPDATE OR FAIL work_items INDEXED BY work_items_open
          SET attempt = attempt + 1,
              status = CASE WHEN attempt + 1 < max_attempts THEN 'pending' ELSE 'dead_letter' END,
@@ -720,20 +812,40 @@ fn reclaim_sql() -> String {
                  ELSE 'all ' || max_attempts || ' attempts used' END,
              worker_id = NULL, lease_expires_at = NULL, updated_at = ?1
          WHERE status = 'claimed' AND lease_expires_at <= ?1 AND (?2 IS NULL OR tenant_id = ?2)
-         RETURNING {COLUMNS}"
-    )
-}
+         RETURNING ",
+        columns!()
+    ),
+    postgres: concat!(
+        "UPDATE work_items
+         SET attempt = attempt + 1,
+             status = CASE WHEN attempt + 1 < max_attempts THEN 'pending' ELSE 'dead_letter' END,
+             retry_after = CASE WHEN attempt + 1 < max_attempts THEN $1 + (
+                 SELECT CASE WHEN $4::boolean THEN delay - floor(random() * (delay / 2 + 1))::bigint ELSE delay END
+                 FROM (SELECT ($3::jsonb ->> least(attempt, jsonb_array_length($3::jsonb) - 1)::integer)::bigint
+                       AS delay) backoff
+             ) END,
+             last_error = 'lease of worker \"' || coalesce(worker_id, '') || '\" expired; ' || CASE
+                 WHEN attempt + 1 < max_attempts
+                 THEN 'attempt ' || (attempt + 1) || ' of ' || max_attempts || ' used, retrying'
+                 ELSE 'all ' || max_attempts || ' attempts used' END,
+             worker_id = NULL, lease_expires_at = NULL, updated_at = $1
+         FROM (SELECT id AS expired_id FROM work_items
+               WHERE status = 'claimed' AND lease_expires_at <= $1 AND ($2::text IS NULL OR tenant_id = $2)
+               ORDER BY lease_expires_at FOR UPDATE SKIP LOCKED) expired
+         WHERE id = expired.expired_id
+         RETURNING ",
+        columns!()
+    ),
+};
 
 /// Reclaims every item whose lease expired at or before `now` (in the scope): counts the attempt,
 /// then re-queues it with a backoff or dead-letters it. One statement in the caller's transaction:
 /// two reclaimers racing take disjoint sets, and an item completed meanwhile is not claimed, so not
 /// touched. Each list is in (created_at, id) order.
-pub(crate) fn reclaim(conn: &Connection, scope: Scope<'_>, backoff: Backoff, now: i64) -> Result<ReclaimResult> {
-    let mut stmt = conn.prepare_cached(&reclaim_sql())?;
-    let rows = stmt.query_map(params![now, scope, backoff_table(backoff), backoff.jitter], from_row)?;
+pub(crate) fn reclaim(conn: &dyn Conn, scope: Scope<'_>, backoff: Backoff, now: i64) -> Result<ReclaimResult> {
+    let entries = conn.rows(&RECLAIM, params![now, scope, backoff_table(backoff), backoff.jitter], from_row)?;
     let mut result = ReclaimResult::default();
-    for row in rows {
-        let entry = decode(row?)?;
+    for entry in entries {
         match entry.status {
             WorkItemStatus::Pending => result.retryable.push(entry.item),
             WorkItemStatus::DeadLetter => result.exhausted.push(entry.item),
@@ -750,7 +862,7 @@ pub(crate) fn reclaim(conn: &Connection, scope: Scope<'_>, backoff: Backoff, now
 mod tests {
     use super::*;
 
-    use crate::schema::query_plan as plan;
+    use crate::sqlite::schema::query_plan as plan;
 
     #[test]
     fn claims_and_reclaims_seek_an_index_and_never_sort() {
@@ -759,10 +871,10 @@ mod tests {
         const PENDING: &str = "work_items_open (status=? AND lease_expires_at=? AND queue_type=?)";
         const IN_TENANT: &str = "work_items_pending_by_tenant (tenant_id=? AND queue_type=?)";
         const EXPIRED: &str = "work_items_open (status=? AND lease_expires_at<?)";
-        let mut statements = vec![(reclaim_sql(), EXPIRED)];
+        let mut statements = vec![(RECLAIM.sqlite.to_string(), EXPIRED)];
         for (seek, expected) in [(Seek::Store, PENDING), (Seek::Tenant, IN_TENANT), (Seek::OnlyTenant, PENDING)] {
-            statements.push((seek.sql().to_string(), expected));
-            statements.push((seek.claim_one().to_string(), expected));
+            statements.push((seek.sql().sqlite.to_string(), expected));
+            statements.push((seek.claim_one().sqlite.to_string(), expected));
         }
         for (sql, seek) in statements {
             let steps = plan(&sql);

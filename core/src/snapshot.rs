@@ -4,14 +4,13 @@
 //! replaces it. The latest snapshot is the one with the highest `at_sequence`.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::clock::{from_micros, to_micros};
 use crate::error::{Error, Result};
 use crate::event::EventSequence;
-use crate::storage::JsonText;
+use crate::sql::{params, Conn, JsonText, Statement};
 use crate::workflow::ExecutionId;
 
 /// Default number of events between snapshots.
@@ -37,7 +36,17 @@ impl Snapshot {
 
 /// Writes (or replaces) the snapshot at its `at_sequence`. The caller has checked that the
 /// execution exists in its scope.
-pub(crate) fn write(conn: &Connection, snapshot: &Snapshot) -> Result<()> {
+pub(crate) fn write(conn: &dyn Conn, snapshot: &Snapshot) -> Result<()> {
+    const UPSERT: Statement = Statement {
+        sqlite: "INSERT INTO snapshots (execution_id, at_sequence, id, state, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (execution_id, at_sequence)
+                 DO UPDATE SET id = excluded.id, state = excluded.state, created_at = excluded.created_at",
+        postgres: "INSERT INTO snapshots (execution_id, at_sequence, id, state, created_at)
+                   VALUES ($1, $2, $3, $4, $5)
+                   ON CONFLICT (execution_id, at_sequence)
+                   DO UPDATE SET id = excluded.id, state = excluded.state, created_at = excluded.created_at",
+    };
     if !(0..=crate::event_log::MAX_SEQUENCE).contains(&snapshot.at_sequence) {
         return Err(Error::invalid(format!(
             "snapshot at_sequence must be from 0 to 2^53 - 1 ({}), got {}",
@@ -45,38 +54,34 @@ pub(crate) fn write(conn: &Connection, snapshot: &Snapshot) -> Result<()> {
             snapshot.at_sequence
         )));
     }
-    conn.prepare_cached(
-        "INSERT INTO snapshots (execution_id, at_sequence, id, state, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT (execution_id, at_sequence)
-         DO UPDATE SET id = excluded.id, state = excluded.state, created_at = excluded.created_at",
-    )?
-    .execute(params![
-        snapshot.execution_id.0,
-        snapshot.at_sequence,
-        snapshot.id,
-        JsonText(&snapshot.state),
-        to_micros(&snapshot.created_at),
-    ])?;
+    conn.execute(
+        &UPSERT,
+        params![
+            snapshot.execution_id.0,
+            snapshot.at_sequence,
+            snapshot.id,
+            JsonText(&snapshot.state),
+            to_micros(&snapshot.created_at),
+        ],
+    )?;
     Ok(())
 }
 
 /// The snapshot with the highest `at_sequence`, if any.
-pub(crate) fn latest(conn: &Connection, execution_id: &ExecutionId) -> Result<Option<Snapshot>> {
-    let snapshot = conn
-        .prepare_cached(
-            "SELECT at_sequence, id, state, created_at FROM snapshots
-             WHERE execution_id = ?1 ORDER BY at_sequence DESC LIMIT 1",
-        )?
-        .query_row([execution_id.0], |row| {
-            Ok(Snapshot {
-                execution_id: execution_id.clone(),
-                at_sequence: row.get(0)?,
-                id: row.get(1)?,
-                state: row.get(2)?,
-                created_at: from_micros(row.get(3)?),
-            })
+pub(crate) fn latest(conn: &dyn Conn, execution_id: &ExecutionId) -> Result<Option<Snapshot>> {
+    const LATEST: Statement = Statement {
+        sqlite: "SELECT at_sequence, id, state, created_at FROM snapshots
+                 WHERE execution_id = ?1 ORDER BY at_sequence DESC LIMIT 1",
+        postgres: "SELECT at_sequence, id, state, created_at FROM snapshots
+                   WHERE execution_id = $1 ORDER BY at_sequence DESC LIMIT 1",
+    };
+    conn.row(&LATEST, params![execution_id.0], |row| {
+        Ok(Snapshot {
+            execution_id: execution_id.clone(),
+            at_sequence: row.get(0)?,
+            id: row.get(1)?,
+            state: row.get(2)?,
+            created_at: from_micros(row.get(3)?),
         })
-        .optional()?;
-    Ok(snapshot)
+    })
 }

@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rusqlite::Connection;
 use serde_json::Value;
 
 use crate::clock::{from_micros, to_micros, Clock};
@@ -18,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::event::{Event, EventKind, EventSequence};
 use crate::event_log::{self, NewEvent, StoredEvent};
 use crate::executions;
+use crate::location::Location;
 use crate::materializer::{self, MaterializedState};
 use crate::options::{self, Durability, Options};
 use crate::queue::{
@@ -25,7 +25,8 @@ use crate::queue::{
 };
 use crate::registry::{self, WorkflowDefinition};
 use crate::snapshot::{self, Snapshot};
-use crate::storage::{Database, Location};
+use crate::sql::Conn;
+use crate::sqlite::Database;
 use crate::tenant::{self, Tenant, TenantId};
 use crate::tokens::{self, ApiToken, TokenRecord};
 use crate::transfer::{self, Progress, RowCounts};
@@ -108,7 +109,7 @@ impl Store {
 
     /// How many write calls this store committed, and in how many commits (group commit lets
     /// one commit carry several callers' calls).
-    pub fn write_stats(&self) -> crate::writer::WriteStats {
+    pub fn write_stats(&self) -> crate::sqlite::writer::WriteStats {
         self.shared.db.write_stats()
     }
 
@@ -141,17 +142,17 @@ impl Store {
     }
 
     /// One atomic write; `work` gets the connection, the scope and the time of the call.
-    fn write<T>(&self, work: impl FnOnce(&Connection, Option<&str>, i64) -> Result<T>) -> Result<T> {
+    fn write<T>(&self, work: impl FnOnce(&dyn Conn, Option<&str>, i64) -> Result<T>) -> Result<T> {
         self.shared.db.write(|conn| work(conn, self.scope(), self.now_micros()))
     }
 
     /// A read of one statement.
-    fn read<T>(&self, work: impl FnOnce(&Connection, Option<&str>) -> Result<T>) -> Result<T> {
+    fn read<T>(&self, work: impl FnOnce(&dyn Conn, Option<&str>) -> Result<T>) -> Result<T> {
         self.shared.db.read(|conn| work(conn, self.scope()))
     }
 
     /// A read of several statements, in one snapshot.
-    fn read_consistent<T>(&self, work: impl FnOnce(&Connection, Option<&str>) -> Result<T>) -> Result<T> {
+    fn read_consistent<T>(&self, work: impl FnOnce(&dyn Conn, Option<&str>) -> Result<T>) -> Result<T> {
         self.shared.db.read_consistent(|conn| work(conn, self.scope()))
     }
 
@@ -267,7 +268,7 @@ impl Store {
     pub fn append_next_raw(&self, execution_id: &ExecutionId, kinds: Vec<Value>) -> Result<Vec<StoredEvent>> {
         let encoded = kinds
             .iter()
-            .map(|kind| Ok((event_log::kind_type(kind)?.to_string(), crate::storage::json_text(kind)?)))
+            .map(|kind| Ok((event_log::kind_type(kind)?.to_string(), crate::sql::json_text(kind)?)))
             .collect::<Result<Vec<_>>>()?;
         self.append_next_encoded(execution_id, encoded, kinds, |id, sequence, kind, created_at| StoredEvent {
             id,
@@ -595,7 +596,7 @@ impl Store {
     /// else the problems it found (at most 100). Reads every page, so it takes a while on a
     /// large store; writers go on meanwhile.
     pub fn integrity_check(&self) -> Result<Vec<String>> {
-        self.read(|conn, _| crate::schema::integrity_check(conn))
+        self.shared.db.integrity_check()
     }
 
     /// The store at a glance (executions by status, queue depth, expired leases, dead letters,

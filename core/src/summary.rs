@@ -5,11 +5,11 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection};
 use serde::Serialize;
 
 use crate::clock::from_micros;
 use crate::error::Result;
+use crate::sql::{params, Conn, Row, Statement};
 use crate::tenant::Scope;
 
 /// What a store holds, at one instant.
@@ -31,51 +31,63 @@ pub struct Summary {
 }
 
 /// A count as SQLite returns it (a signed integer), as the non-negative number it is.
-fn count(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<u64> {
-    Ok(u64::try_from(row.get::<_, i64>(index)?).unwrap_or(0))
+fn count(row: &Row<'_>, index: usize) -> Result<u64> {
+    Ok(u64::try_from(row.get::<i64>(index)?).unwrap_or(0))
 }
 
-pub(crate) fn read(conn: &Connection, scope: Scope<'_>, now: i64) -> Result<Summary> {
-    let mut summary = Summary {
-        schema_version: conn.query_row("PRAGMA user_version", [], |row| row.get(0))?,
-        database_bytes: conn.query_row(
-            "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
-            [],
-            |row| count(row, 0),
-        )?,
-        ..Summary::default()
-    };
-    let mut executions = conn.prepare_cached(
-        "SELECT status, count(*) FROM executions WHERE (?1 IS NULL OR tenant_id = ?1) GROUP BY status",
-    )?;
-    for row in executions.query_map(params![scope], |row| Ok((row.get::<_, String>(0)?, count(row, 1)?)))? {
-        let (status, count) = row?;
+/// The schema version and the bytes the store takes: the file's pages in SQLite; in
+/// PostgreSQL the tables of the store's schema with their indexes and TOAST.
+const STORAGE: Statement = Statement {
+    sqlite: "SELECT (SELECT user_version FROM pragma_user_version),
+                    (SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size())",
+    postgres: "SELECT (SELECT max(version) FROM jetstate_schema)::bigint,
+                      (SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c
+                       WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r')::bigint",
+};
+
+const EXECUTIONS: Statement = Statement {
+    sqlite: "SELECT status, count(*) FROM executions WHERE (?1 IS NULL OR tenant_id = ?1) GROUP BY status",
+    postgres: "SELECT status, count(*) FROM executions WHERE ($1::text IS NULL OR tenant_id = $1) GROUP BY status",
+};
+
+const ITEMS: Statement = Statement {
+    sqlite: "SELECT queue_type, status, count(*) FROM work_items WHERE (?1 IS NULL OR tenant_id = ?1)
+             GROUP BY queue_type, status",
+    postgres: "SELECT queue_type, status, count(*) FROM work_items WHERE ($1::text IS NULL OR tenant_id = $1)
+               GROUP BY queue_type, status",
+};
+
+const EXPIRED: Statement = Statement {
+    sqlite: "SELECT count(*) FROM work_items INDEXED BY work_items_open
+             WHERE status = 'claimed' AND lease_expires_at <= ?1 AND (?2 IS NULL OR tenant_id = ?2)",
+    postgres: "SELECT count(*) FROM work_items
+               WHERE status = 'claimed' AND lease_expires_at <= $1 AND ($2::text IS NULL OR tenant_id = $2)",
+};
+
+const OLDEST: Statement = Statement {
+    sqlite: "SELECT min(created_at) FROM work_items WHERE status = 'pending' AND (?1 IS NULL OR tenant_id = ?1)",
+    postgres: "SELECT min(created_at) FROM work_items
+               WHERE status = 'pending' AND ($1::text IS NULL OR tenant_id = $1)",
+};
+
+pub(crate) fn read(conn: &dyn Conn, scope: Scope<'_>, now: i64) -> Result<Summary> {
+    let (schema_version, database_bytes) = conn
+        .row(&STORAGE, params![], |row| Ok((row.get(0)?, count(row, 1)?)))?
+        .ok_or_else(|| crate::error::Error::internal("the storage figures returned no row"))?;
+    let mut summary = Summary { schema_version, database_bytes, ..Summary::default() };
+    for (status, count) in conn.rows(&EXECUTIONS, params![scope], |row| Ok((row.get::<String>(0)?, count(row, 1)?)))? {
         summary.executions.insert(status, count);
     }
-    let mut items = conn.prepare_cached(
-        "SELECT queue_type, status, count(*) FROM work_items WHERE (?1 IS NULL OR tenant_id = ?1)
-         GROUP BY queue_type, status",
-    )?;
-    let rows = items
-        .query_map(params![scope], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, count(row, 2)?)))?;
-    for row in rows {
-        let (queue, status, count) = row?;
+    let items =
+        conn.rows(&ITEMS, params![scope], |row| Ok((row.get::<String>(0)?, row.get::<String>(1)?, count(row, 2)?)))?;
+    for (queue, status, count) in items {
         if status == "dead_letter" {
             summary.dead_letter += count;
         }
         summary.queues.entry(queue).or_default().insert(status, count);
     }
-    summary.expired_leases = conn
-        .prepare_cached(
-            "SELECT count(*) FROM work_items INDEXED BY work_items_open
-             WHERE status = 'claimed' AND lease_expires_at <= ?1 AND (?2 IS NULL OR tenant_id = ?2)",
-        )?
-        .query_row(params![now, scope], |row| count(row, 0))?;
-    let oldest: Option<i64> = conn
-        .prepare_cached(
-            "SELECT min(created_at) FROM work_items WHERE status = 'pending' AND (?1 IS NULL OR tenant_id = ?1)",
-        )?
-        .query_row(params![scope], |row| row.get(0))?;
+    summary.expired_leases = u64::try_from(conn.value::<i64>(&EXPIRED, params![now, scope])?).unwrap_or(0);
+    let oldest: Option<i64> = conn.value(&OLDEST, params![scope])?;
     summary.oldest_pending = oldest.map(from_micros);
     Ok(summary)
 }

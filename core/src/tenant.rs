@@ -6,13 +6,12 @@
 //! exists in every database from its creation (inserted by the migration).
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
 use crate::clock::{from_micros, to_micros};
 use crate::error::{Error, Result};
-use crate::storage::JsonText;
+use crate::sql::{params, Conn, JsonText, Row, Statement};
 
 /// The tenant of single-tenant deployments, and of records that name none.
 pub const DEFAULT_TENANT: &str = "default";
@@ -148,35 +147,32 @@ pub(crate) fn validate_id(id: &str) -> Result<()> {
 
 /// Fails with NotFound unless tenant `id` exists: every insert checks this first, so that a
 /// write for a missing tenant says so instead of tripping a foreign key.
-pub(crate) fn ensure_exists(conn: &Connection, id: &str) -> Result<()> {
-    let found: Option<i64> =
-        conn.prepare_cached("SELECT 1 FROM tenants WHERE id = ?1")?.query_row([id], |row| row.get(0)).optional()?;
-    match found {
-        Some(_) => Ok(()),
+pub(crate) fn ensure_exists(conn: &dyn Conn, id: &str) -> Result<()> {
+    const EXISTS: Statement =
+        Statement { sqlite: "SELECT 1 FROM tenants WHERE id = ?1", postgres: "SELECT 1 FROM tenants WHERE id = $1" };
+    match conn.row(&EXISTS, params![id], |_| Ok(()))? {
+        Some(()) => Ok(()),
         None => Err(Error::not_found(format!("tenant not found: {id}"))),
     }
 }
 
-const COLUMNS: &str = "id, name, status, policy, limits, created_at, updated_at";
-
-fn from_row(row: &Row<'_>) -> rusqlite::Result<(Tenant, Option<String>)> {
-    let status: String = row.get(2)?;
-    let limits: Option<String> = row.get(4)?;
-    let tenant = Tenant {
-        id: TenantId(row.get(0)?),
-        name: row.get(1)?,
-        status: TenantStatus::parse(&status),
-        policy: row.get(3)?,
-        limits: None,
-        created_at: from_micros(row.get(5)?),
-        updated_at: from_micros(row.get(6)?),
+macro_rules! columns {
+    () => {
+        "id, name, status, policy, limits, created_at, updated_at"
     };
-    Ok((tenant, limits))
 }
 
-fn decode((mut tenant, limits): (Tenant, Option<String>)) -> Result<Tenant> {
-    tenant.limits = limits.map(|text| serde_json::from_str(&text)).transpose()?;
-    Ok(tenant)
+fn from_row(row: &Row<'_>) -> Result<Tenant> {
+    let limits: Option<String> = row.get(4)?;
+    Ok(Tenant {
+        id: TenantId(row.get(0)?),
+        name: row.get(1)?,
+        status: TenantStatus::parse(row.str(2)?),
+        policy: row.get(3)?,
+        limits: limits.map(|text| serde_json::from_str(&text)).transpose()?,
+        created_at: from_micros(row.get(5)?),
+        updated_at: from_micros(row.get(6)?),
+    })
 }
 
 fn validate(tenant: &Tenant) -> Result<()> {
@@ -189,16 +185,18 @@ fn validate(tenant: &Tenant) -> Result<()> {
     Ok(())
 }
 
-/// Inserts a tenant. A tenant that exists: Conflict, the stored one untouched.
-pub(crate) fn create(conn: &Connection, tenant: &Tenant) -> Result<()> {
+pub(crate) fn create(conn: &dyn Conn, tenant: &Tenant) -> Result<()> {
+    const INSERT: Statement = Statement {
+        sqlite: "INSERT INTO tenants (id, name, status, policy, limits, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO NOTHING",
+        postgres: "INSERT INTO tenants (id, name, status, policy, limits, created_at, updated_at)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
+    };
     validate(tenant)?;
-    let limits = tenant.limits.as_ref().map(crate::storage::json_text).transpose()?;
-    let inserted = conn
-        .prepare_cached(
-            "INSERT INTO tenants (id, name, status, policy, limits, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO NOTHING",
-        )?
-        .execute(params![
+    let limits = tenant.limits.as_ref().map(crate::sql::json_text).transpose()?;
+    let inserted = conn.execute(
+        &INSERT,
+        params![
             tenant.id.as_str(),
             tenant.name,
             tenant.status.as_str(),
@@ -206,45 +204,50 @@ pub(crate) fn create(conn: &Connection, tenant: &Tenant) -> Result<()> {
             limits,
             to_micros(&tenant.created_at),
             to_micros(&tenant.updated_at),
-        ])?;
+        ],
+    )?;
     if inserted == 0 {
         return Err(Error::conflict(format!("tenant already exists: {}", tenant.id)));
     }
     crate::queue::index_tenant_views(conn)
 }
 
-pub(crate) fn get(conn: &Connection, id: &str) -> Result<Option<Tenant>> {
-    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM tenants WHERE id = ?1"))?
-        .query_row([id], from_row)
-        .optional()?
-        .map(decode)
-        .transpose()
+pub(crate) fn get(conn: &dyn Conn, id: &str) -> Result<Option<Tenant>> {
+    const GET: Statement = Statement {
+        sqlite: concat!("SELECT ", columns!(), " FROM tenants WHERE id = ?1"),
+        postgres: concat!("SELECT ", columns!(), " FROM tenants WHERE id = $1"),
+    };
+    conn.row(&GET, params![id], from_row)
 }
 
-pub(crate) fn list(conn: &Connection) -> Result<Vec<Tenant>> {
-    let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM tenants ORDER BY id"))?;
-    let rows = stmt.query_map([], from_row)?;
-    rows.map(|row| decode(row?)).collect()
+pub(crate) fn list(conn: &dyn Conn) -> Result<Vec<Tenant>> {
+    const LIST: Statement = Statement {
+        sqlite: concat!("SELECT ", columns!(), " FROM tenants ORDER BY id"),
+        postgres: concat!("SELECT ", columns!(), " FROM tenants ORDER BY id"),
+    };
+    conn.rows(&LIST, params![], from_row)
 }
 
-/// Replaces a tenant's name, status, policy and limits; `updated_at` is set to `now`.
-/// An unknown tenant: NotFound, nothing written.
-pub(crate) fn update(conn: &Connection, tenant: &Tenant, now: i64) -> Result<()> {
+pub(crate) fn update(conn: &dyn Conn, tenant: &Tenant, now: i64) -> Result<()> {
+    const UPDATE: Statement = Statement {
+        sqlite: "UPDATE tenants SET name = ?2, status = ?3, policy = ?4, limits = ?5, updated_at = ?6
+                 WHERE id = ?1",
+        postgres: "UPDATE tenants SET name = $2, status = $3, policy = $4, limits = $5, updated_at = $6
+                   WHERE id = $1",
+    };
     validate(tenant)?;
-    let limits = tenant.limits.as_ref().map(crate::storage::json_text).transpose()?;
-    let updated = conn
-        .prepare_cached(
-            "UPDATE tenants SET name = ?2, status = ?3, policy = ?4, limits = ?5, updated_at = ?6
-             WHERE id = ?1",
-        )?
-        .execute(params![
+    let limits = tenant.limits.as_ref().map(crate::sql::json_text).transpose()?;
+    let updated = conn.execute(
+        &UPDATE,
+        params![
             tenant.id.as_str(),
             tenant.name,
             tenant.status.as_str(),
             tenant.policy.as_ref().map(JsonText),
             limits,
             now
-        ])?;
+        ],
+    )?;
     if updated == 0 {
         return Err(Error::not_found(format!("tenant not found: {}", tenant.id)));
     }

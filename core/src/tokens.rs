@@ -10,7 +10,6 @@
 //!   live token records its last use; a view sees only its tenant's tokens.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -18,6 +17,7 @@ use subtle::ConstantTimeEq;
 use crate::clock::{from_micros, to_micros};
 use crate::error::{Error, Result};
 use crate::registry::default_tenant_string;
+use crate::sql::{params, Conn, Row, Statement};
 use crate::tenant::{self, Scope, DEFAULT_TENANT};
 
 /// The fixed prefix of every plaintext token, so that leaked tokens are easy to recognise.
@@ -60,13 +60,19 @@ fn new_plaintext() -> Result<String> {
 
 /// Creates a token for the scope's tenant (`default` unscoped); returns the plaintext, once.
 pub(crate) fn create(
-    conn: &Connection,
+    conn: &dyn Conn,
     scope: Scope<'_>,
     name: &str,
     role: &str,
     expires_at: Option<i64>,
     now: i64,
 ) -> Result<(String, ApiToken)> {
+    const INSERT: Statement = Statement {
+        sqlite: "INSERT INTO api_tokens (id, tenant_id, name, role, token_hash, created_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        postgres: "INSERT INTO api_tokens (id, tenant_id, name, role, token_hash, created_at, expires_at)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    };
     if name.is_empty() || role.is_empty() {
         return Err(Error::invalid("a token needs a name and a role"));
     }
@@ -74,11 +80,7 @@ pub(crate) fn create(
     tenant::ensure_exists(conn, tenant_id)?;
     let plaintext = new_plaintext()?;
     let id = uuid::Uuid::new_v4();
-    conn.prepare_cached(
-        "INSERT INTO api_tokens (id, tenant_id, name, role, token_hash, created_at, expires_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?
-    .execute(params![id, tenant_id, name, role, hash(&plaintext).as_slice(), now, expires_at])?;
+    conn.execute(&INSERT, params![id, tenant_id, name, role, hash(&plaintext).as_slice(), now, expires_at])?;
     let info = ApiToken {
         id: id.to_string(),
         name: name.to_string(),
@@ -90,37 +92,50 @@ pub(crate) fn create(
     Ok((plaintext, info))
 }
 
-const COLUMNS: &str = "id, name, role, created_at, expires_at, tenant_id, revoked_at, last_used_at";
+macro_rules! columns {
+    () => {
+        "id, name, role, created_at, expires_at, tenant_id, revoked_at, last_used_at"
+    };
+}
 
-fn from_row(row: &Row<'_>) -> rusqlite::Result<TokenRecord> {
+fn from_row(row: &Row<'_>) -> Result<TokenRecord> {
     Ok(TokenRecord {
         info: ApiToken {
-            id: row.get::<_, uuid::Uuid>(0)?.to_string(),
+            id: row.get::<uuid::Uuid>(0)?.to_string(),
             name: row.get(1)?,
             role: row.get(2)?,
             created_at: from_micros(row.get(3)?),
-            expires_at: row.get::<_, Option<i64>>(4)?.map(from_micros),
+            expires_at: row.get::<Option<i64>>(4)?.map(from_micros),
             tenant_id: row.get(5)?,
         },
-        revoked_at: row.get::<_, Option<i64>>(6)?.map(from_micros),
-        last_used_at: row.get::<_, Option<i64>>(7)?.map(from_micros),
+        revoked_at: row.get::<Option<i64>>(6)?.map(from_micros),
+        last_used_at: row.get::<Option<i64>>(7)?.map(from_micros),
     })
 }
 
-/// The token's info if `plaintext` names a live token in the scope; records its use.
-/// Anything else (malformed, unknown, revoked, expired, another tenant's): `None`.
-pub(crate) fn validate(conn: &Connection, scope: Scope<'_>, plaintext: &str, now: i64) -> Result<Option<ApiToken>> {
+pub(crate) fn validate(conn: &dyn Conn, scope: Scope<'_>, plaintext: &str, now: i64) -> Result<Option<ApiToken>> {
     if !plaintext.starts_with(TOKEN_PREFIX) || plaintext.len() > 256 {
         return Ok(None);
     }
     let presented = hash(plaintext);
-    let found = conn
-        .prepare_cached(&format!(
-            "SELECT {COLUMNS}, token_hash FROM api_tokens
-             WHERE token_hash = ?1 AND (?2 IS NULL OR tenant_id = ?2)"
-        ))?
-        .query_row(params![presented.as_slice(), scope], |row| Ok((from_row(row)?, row.get::<_, Vec<u8>>(8)?)))
-        .optional()?;
+    const FIND: Statement = Statement {
+        sqlite: concat!(
+            "SELECT ",
+            columns!(),
+            ", token_hash FROM api_tokens WHERE token_hash = ?1 AND (?2 IS NULL OR tenant_id = ?2)"
+        ),
+        postgres: concat!(
+            "SELECT ",
+            columns!(),
+            ", token_hash FROM api_tokens WHERE token_hash = $1 AND ($2::text IS NULL OR tenant_id = $2)"
+        ),
+    };
+    const USED: Statement = Statement {
+        sqlite: "UPDATE api_tokens SET last_used_at = ?2 WHERE token_hash = ?1",
+        postgres: "UPDATE api_tokens SET last_used_at = $2 WHERE token_hash = $1",
+    };
+    let found =
+        conn.row(&FIND, params![presented.as_slice(), scope], |row| Ok((from_row(row)?, row.get::<Vec<u8>>(8)?)))?;
     let Some((record, stored)) = found else { return Ok(None) };
     if !bool::from(stored.as_slice().ct_eq(presented.as_slice())) {
         return Ok(None);
@@ -129,8 +144,7 @@ pub(crate) fn validate(conn: &Connection, scope: Scope<'_>, plaintext: &str, now
     if record.revoked_at.is_some() || expired {
         return Ok(None);
     }
-    conn.prepare_cached("UPDATE api_tokens SET last_used_at = ?2 WHERE token_hash = ?1")?
-        .execute(params![presented.as_slice(), now])?;
+    conn.execute(&USED, params![presented.as_slice(), now])?;
     Ok(Some(record.info))
 }
 
@@ -140,14 +154,15 @@ fn parse_id(id: &str) -> Result<uuid::Uuid> {
 
 /// Revokes a token: it never validates again. Revoking twice keeps the first time.
 /// An unknown token (or another tenant's): NotFound.
-pub(crate) fn revoke(conn: &Connection, scope: Scope<'_>, id: &str, now: i64) -> Result<()> {
+pub(crate) fn revoke(conn: &dyn Conn, scope: Scope<'_>, id: &str, now: i64) -> Result<()> {
+    const REVOKE: Statement = Statement {
+        sqlite: "UPDATE api_tokens SET revoked_at = coalesce(revoked_at, ?3)
+                 WHERE id = ?1 AND (?2 IS NULL OR tenant_id = ?2)",
+        postgres: "UPDATE api_tokens SET revoked_at = coalesce(revoked_at, $3)
+                   WHERE id = $1 AND ($2::text IS NULL OR tenant_id = $2)",
+    };
     let id = parse_id(id)?;
-    let updated = conn
-        .prepare_cached(
-            "UPDATE api_tokens SET revoked_at = coalesce(revoked_at, ?3)
-             WHERE id = ?1 AND (?2 IS NULL OR tenant_id = ?2)",
-        )?
-        .execute(params![id, scope, now])?;
+    let updated = conn.execute(&REVOKE, params![id, scope, now])?;
     if updated == 0 {
         return Err(Error::not_found(format!("token not found: {id}")));
     }
@@ -155,10 +170,19 @@ pub(crate) fn revoke(conn: &Connection, scope: Scope<'_>, id: &str, now: i64) ->
 }
 
 /// Every token of the scope, oldest first (ties in creation order).
-pub(crate) fn list(conn: &Connection, scope: Scope<'_>) -> Result<Vec<TokenRecord>> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM api_tokens WHERE (?1 IS NULL OR tenant_id = ?1) ORDER BY created_at, rowid"
-    ))?;
-    let rows = stmt.query_map(params![scope], from_row)?;
-    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+pub(crate) fn list(conn: &dyn Conn, scope: Scope<'_>) -> Result<Vec<TokenRecord>> {
+    // Ties of creation time in the order of writing: SQLite's rowid, PostgreSQL's `position`.
+    const LIST: Statement = Statement {
+        sqlite: concat!(
+            "SELECT ",
+            columns!(),
+            " FROM api_tokens WHERE (?1 IS NULL OR tenant_id = ?1) ORDER BY created_at, rowid"
+        ),
+        postgres: concat!(
+            "SELECT ",
+            columns!(),
+            " FROM api_tokens WHERE ($1::text IS NULL OR tenant_id = $1) ORDER BY created_at, position"
+        ),
+    };
+    conn.rows(&LIST, params![scope], from_row)
 }

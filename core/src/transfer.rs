@@ -28,13 +28,14 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use rusqlite::types::{Value as SqlValue, ValueRef};
-use rusqlite::{ffi, params_from_iter, Connection};
+use std::sync::LazyLock;
+
 use serde_json::{json, Map, Value};
 
 use crate::clock::{from_micros, to_micros};
-use crate::error::{Error, ErrorKind, Result};
-use crate::schema::SCHEMA_VERSION;
+use crate::error::{Constraint, Error, ErrorKind, Result};
+use crate::sql::{params, ColumnValue, Conn, Engine, Param, Statement, Value as SqlValue};
+use crate::sqlite::schema::SCHEMA_VERSION;
 use crate::workflow::ExecutionId;
 
 /// The name and version of the format; a reader refuses any other.
@@ -86,23 +87,28 @@ struct Table {
     columns: &'static [Column],
     /// The primary key: an upsert is keyed on it.
     key: &'static str,
-    /// The export's row order: the key for tables without rowids; for the others their rowid,
-    /// the order rows were written in, which the core breaks ties with (tokens are listed by
-    /// creation time, then rowid), so the imported store keeps it.
-    order: &'static str,
+    /// The export's row order: the key for tables without rowids; `None` for the others, whose
+    /// rows are exported in the order they were written (SQLite's rowid, PostgreSQL's
+    /// `position`), which the core breaks ties with (tokens are listed by creation time, then
+    /// order of writing), so the imported store keeps it.
+    order: Option<&'static str>,
     /// Whether importing an existing key replaces the row (else it is a Conflict).
     upsert: bool,
     /// Which rows an export takes: `?1` is the execution (NULL: every one), `?2` the tenant of a
     /// view (NULL: every tenant).
-    filter: &'static str,
+    filter: Statement<'static>,
 }
 
 use Codec::{Hex, Integer, Json, Text, Time, Uuid};
 
 /// The filter of the rows that belong to an execution (events, snapshots): they have no tenant
 /// column of their own and follow their execution's.
-const OF_AN_EXECUTION: &str = "(?1 IS NULL OR execution_id = ?1)
-     AND (?2 IS NULL OR execution_id IN (SELECT id FROM executions WHERE tenant_id = ?2))";
+const OF_AN_EXECUTION: Statement = Statement {
+    sqlite: "(?1 IS NULL OR execution_id = ?1)
+             AND (?2 IS NULL OR execution_id IN (SELECT id FROM executions WHERE tenant_id = ?2))",
+    postgres: "($1::uuid IS NULL OR execution_id = $1)
+               AND ($2::text IS NULL OR execution_id IN (SELECT id FROM executions WHERE tenant_id = $2))",
+};
 
 /// Every table of the schema, in foreign-key order. A test checks this list against the schema,
 /// column by column, so a migration cannot add a column that exports would lose.
@@ -119,9 +125,12 @@ const TABLES: &[Table] = &[
             col("updated_at", Time),
         ],
         key: "id",
-        order: "id",
+        order: Some("id"),
         upsert: true,
-        filter: "?1 IS NULL AND (?2 IS NULL OR id = ?2)",
+        filter: Statement {
+            sqlite: "?1 IS NULL AND (?2 IS NULL OR id = ?2)",
+            postgres: "$1::uuid IS NULL AND ($2::text IS NULL OR id = $2)",
+        },
     },
     Table {
         name: "workflow_definitions",
@@ -133,10 +142,15 @@ const TABLES: &[Table] = &[
             col("created_at", Time),
         ],
         key: "tenant_id, workflow_id, version",
-        order: "tenant_id, workflow_id, version",
+        order: Some("tenant_id, workflow_id, version"),
         upsert: true,
-        filter: "(?2 IS NULL OR tenant_id = ?2) AND (?1 IS NULL OR (tenant_id, workflow_id, version) IN
-                 (SELECT tenant_id, workflow_id, workflow_version FROM executions WHERE id = ?1))",
+        filter: Statement {
+            sqlite: "(?2 IS NULL OR tenant_id = ?2) AND (?1 IS NULL OR (tenant_id, workflow_id, version) IN
+                     (SELECT tenant_id, workflow_id, workflow_version FROM executions WHERE id = ?1))",
+            postgres:
+                "($2::text IS NULL OR tenant_id = $2) AND ($1::uuid IS NULL OR (tenant_id, workflow_id, version) IN
+                       (SELECT tenant_id, workflow_id, workflow_version FROM executions WHERE id = $1))",
+        },
     },
     Table {
         name: "executions",
@@ -154,9 +168,12 @@ const TABLES: &[Table] = &[
             opt("completed_at", Time),
         ],
         key: "id",
-        order: "rowid",
+        order: None,
         upsert: false,
-        filter: "(?1 IS NULL OR id = ?1) AND (?2 IS NULL OR tenant_id = ?2)",
+        filter: Statement {
+            sqlite: "(?1 IS NULL OR id = ?1) AND (?2 IS NULL OR tenant_id = ?2)",
+            postgres: "($1::uuid IS NULL OR id = $1) AND ($2::text IS NULL OR tenant_id = $2)",
+        },
     },
     Table {
         name: "events",
@@ -169,7 +186,7 @@ const TABLES: &[Table] = &[
             col("created_at", Time),
         ],
         key: "execution_id, sequence",
-        order: "execution_id, sequence",
+        order: Some("execution_id, sequence"),
         upsert: false,
         filter: OF_AN_EXECUTION,
     },
@@ -183,7 +200,7 @@ const TABLES: &[Table] = &[
             col("created_at", Time),
         ],
         key: "execution_id, at_sequence",
-        order: "execution_id, at_sequence",
+        order: Some("execution_id, at_sequence"),
         upsert: false,
         filter: OF_AN_EXECUTION,
     },
@@ -208,9 +225,12 @@ const TABLES: &[Table] = &[
             col("updated_at", Time),
         ],
         key: "id",
-        order: "rowid",
+        order: None,
         upsert: false,
-        filter: "(?1 IS NULL OR execution_id = ?1) AND (?2 IS NULL OR tenant_id = ?2)",
+        filter: Statement {
+            sqlite: "(?1 IS NULL OR execution_id = ?1) AND (?2 IS NULL OR tenant_id = ?2)",
+            postgres: "($1::uuid IS NULL OR execution_id = $1) AND ($2::text IS NULL OR tenant_id = $2)",
+        },
     },
     Table {
         name: "api_tokens",
@@ -226,28 +246,37 @@ const TABLES: &[Table] = &[
             opt("last_used_at", Time),
         ],
         key: "id",
-        order: "rowid",
+        order: None,
         upsert: false,
-        filter: "?1 IS NULL AND (?2 IS NULL OR tenant_id = ?2)",
+        filter: Statement {
+            sqlite: "?1 IS NULL AND (?2 IS NULL OR tenant_id = ?2)",
+            postgres: "$1::uuid IS NULL AND ($2::text IS NULL OR tenant_id = $2)",
+        },
     },
 ];
 
+/// A table's statements, in both engines' dialects: built once from the list above.
+struct TableSql {
+    select: (String, String),
+    count: (String, String),
+    insert: (String, String),
+}
+
+fn statement(pair: &(String, String)) -> Statement<'_> {
+    Statement { sqlite: &pair.0, postgres: &pair.1 }
+}
+
 impl Table {
-    fn column_list(&self) -> String {
-        self.columns.iter().map(|c| c.name).collect::<Vec<_>>().join(", ")
-    }
-
-    fn select(&self) -> String {
-        format!("SELECT {} FROM {} WHERE {} ORDER BY {}", self.column_list(), self.name, self.filter, self.order)
-    }
-
-    fn count(&self) -> String {
-        format!("SELECT count(*) FROM {} WHERE {}", self.name, self.filter)
-    }
-
-    fn insert(&self) -> String {
-        let slots = (1..=self.columns.len()).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
-        let mut sql = format!("INSERT INTO {} ({}) VALUES ({slots})", self.name, self.column_list());
+    fn sql(&self, engine: Engine) -> [String; 3] {
+        let columns = self.columns.iter().map(|c| c.name).collect::<Vec<_>>().join(", ");
+        let (filter, order, slot) = match engine {
+            Engine::Sqlite => (self.filter.sqlite, self.order.unwrap_or("rowid"), "?"),
+            Engine::Postgres => (self.filter.postgres, self.order.unwrap_or("position"), "$"),
+        };
+        let select = format!("SELECT {columns} FROM {} WHERE {filter} ORDER BY {order}", self.name);
+        let count = format!("SELECT count(*) FROM {} WHERE {filter}", self.name);
+        let slots = (1..=self.columns.len()).map(|i| format!("{slot}{i}")).collect::<Vec<_>>().join(", ");
+        let mut insert = format!("INSERT INTO {} ({columns}) VALUES ({slots})", self.name);
         if self.upsert {
             let keys: Vec<&str> = self.key.split(", ").collect();
             let sets = self
@@ -257,38 +286,46 @@ impl Table {
                 .map(|c| format!("{0} = excluded.{0}", c.name))
                 .collect::<Vec<_>>()
                 .join(", ");
-            sql.push_str(&format!(" ON CONFLICT ({}) DO UPDATE SET {sets}", self.key));
+            insert.push_str(&format!(" ON CONFLICT ({}) DO UPDATE SET {sets}", self.key));
         }
-        sql
+        [select, count, insert]
     }
 }
+
+static TABLE_SQL: LazyLock<Vec<TableSql>> = LazyLock::new(|| {
+    TABLES
+        .iter()
+        .map(|table| {
+            let [select, count, insert] = table.sql(Engine::Sqlite);
+            let [pg_select, pg_count, pg_insert] = table.sql(Engine::Postgres);
+            TableSql { select: (select, pg_select), count: (count, pg_count), insert: (insert, pg_insert) }
+        })
+        .collect()
+});
 
 fn time_text(micros: i64) -> String {
     from_micros(micros).to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
 /// A stored value as it is written in a line.
-fn encode(column: &Column, value: ValueRef<'_>) -> Result<Value> {
+fn encode(column: &Column, value: ColumnValue<'_>) -> Result<Value> {
     let wrong = || Error::database(format!("column {} holds a value of an unexpected type", column.name));
     Ok(match (column.codec, value) {
-        (_, ValueRef::Null) if column.nullable => Value::Null,
-        (Text, ValueRef::Text(text)) => Value::String(String::from_utf8_lossy(text).into_owned()),
-        (Integer, ValueRef::Integer(n)) => json!(n),
-        (Uuid, ValueRef::Blob(bytes)) => {
+        (_, ColumnValue::Null) if column.nullable => Value::Null,
+        (Text, ColumnValue::Text(text)) => Value::String(text.to_string()),
+        (Integer, ColumnValue::Integer(n)) => json!(n),
+        (Uuid, ColumnValue::Blob(bytes)) => {
             Value::String(uuid::Uuid::from_slice(bytes).map_err(|_| wrong())?.hyphenated().to_string())
         }
-        (Time, ValueRef::Integer(micros)) => Value::String(time_text(micros)),
-        (Json, ValueRef::Text(text)) => {
-            let text = std::str::from_utf8(text).map_err(|_| wrong())?;
-            crate::wire::parse(text, 0)?
-        }
-        (Hex, ValueRef::Blob(bytes)) => Value::String(hex::encode(bytes)),
+        (Time, ColumnValue::Integer(micros)) => Value::String(time_text(micros)),
+        (Json, ColumnValue::Text(text)) => crate::wire::parse(text, 0)?,
+        (Hex, ColumnValue::Blob(bytes)) => Value::String(hex::encode(bytes)),
         _ => return Err(wrong()),
     })
 }
 
 /// A value read from a line as it is stored; the message names what was expected.
-fn decode(table: &Table, column: &Column, value: Option<&Value>) -> Result<SqlValue> {
+fn decode(table: &Table, column: &Column, value: Option<&Value>) -> Result<SqlValue<'static>> {
     let expected =
         |what: &str| Error::invalid(format!("{}.{}: expected {what}, got {}", table.name, column.name, short(value)));
     let value = match value {
@@ -299,21 +336,21 @@ fn decode(table: &Table, column: &Column, value: Option<&Value>) -> Result<SqlVa
         Some(value) => value,
     };
     Ok(match column.codec {
-        Text => SqlValue::Text(value.as_str().ok_or_else(|| expected("a string"))?.to_owned()),
+        Text => SqlValue::Text(value.as_str().ok_or_else(|| expected("a string"))?.to_owned().into()),
         Integer => SqlValue::Integer(value.as_i64().ok_or_else(|| expected("an integer"))?),
         Uuid => {
             let text = value.as_str().ok_or_else(|| expected("a UUID string"))?;
             let id = uuid::Uuid::parse_str(text).map_err(|_| expected("a UUID string"))?;
-            SqlValue::Blob(id.as_bytes().to_vec())
+            SqlValue::Blob(id.as_bytes().to_vec().into())
         }
         Time => {
             let text = value.as_str().ok_or_else(|| expected("an RFC 3339 time"))?;
             let at = DateTime::parse_from_rfc3339(text).map_err(|_| expected("an RFC 3339 time"))?;
             SqlValue::Integer(to_micros(&at.with_timezone(&Utc)))
         }
-        Json => SqlValue::Text(crate::storage::json_text(value)?),
+        Json => SqlValue::Text(crate::sql::json_text(value)?.into()),
         Hex => SqlValue::Blob(
-            value.as_str().and_then(|text| hex::decode(text).ok()).ok_or_else(|| expected("hex digits"))?,
+            value.as_str().and_then(|text| hex::decode(text).ok()).ok_or_else(|| expected("hex digits"))?.into(),
         ),
     })
 }
@@ -343,24 +380,25 @@ fn write_line(out: &mut dyn Write, value: &Value, suffix: &str) -> Result<()> {
 /// Writes the rows of one execution (`execution`), or of the whole store, seen by `scope`, as
 /// JSON Lines to `out`, in one read transaction (`conn` is already in it).
 pub(crate) fn export(
-    conn: &Connection,
+    conn: &dyn Conn,
     scope: Option<&str>,
     execution: Option<&ExecutionId>,
     now: i64,
     out: &mut dyn Write,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<RowCounts> {
-    let execution_key = execution.map(|id| id.0.as_bytes().to_vec());
-    let filter = rusqlite::params![execution_key, scope];
+    let execution_key = execution.map(|id| id.0);
+    let filter = params![execution_key, scope];
+    let sql = &*TABLE_SQL;
     if let Some(id) = execution {
-        let found: i64 = conn.query_row(&TABLES[2].count(), filter, |row| row.get(0))?;
+        let found: i64 = conn.value(&statement(&sql[2].count), filter)?;
         if found == 0 {
             return Err(Error::not_found(format!("execution not found: {}", id.0)));
         }
     }
     let mut total = 0u64;
-    for table in TABLES {
-        let n: i64 = conn.query_row(&table.count(), filter, |row| row.get(0))?;
+    for table in sql {
+        let n: i64 = conn.value(&statement(&table.count), filter)?;
         total += u64::try_from(n).unwrap_or(0);
     }
     write_line(
@@ -377,14 +415,12 @@ pub(crate) fn export(
     let mut counts = RowCounts::new();
     let mut done = 0u64;
     progress(Progress { done, total });
-    for table in TABLES {
-        let mut statement = conn.prepare(&table.select())?;
-        let mut rows = statement.query(filter)?;
+    for (table, sql) in TABLES.iter().zip(sql) {
         let mut written = 0u64;
-        while let Some(row) = rows.next()? {
+        conn.query(&statement(&sql.select), filter, &mut |row| {
             let mut fields = Map::new();
             for (index, column) in table.columns.iter().enumerate() {
-                fields.insert(column.name.to_string(), encode(column, row.get_ref(index)?)?);
+                fields.insert(column.name.to_string(), encode(column, row.value(index)?)?);
             }
             // Written by hand so that "table" comes first (a JSON map would sort it after "row").
             write!(out, "{{\"table\":\"{}\",\"row\":", table.name).map_err(cannot_write)?;
@@ -394,7 +430,8 @@ pub(crate) fn export(
             if done.is_multiple_of(1024) {
                 progress(Progress { done, total });
             }
-        }
+            Ok(true)
+        })?;
         counts.insert(table.name, written);
     }
     progress(Progress { done, total: total.max(done) });
@@ -468,7 +505,7 @@ fn check_row(table: &Table, row: &Map<String, Value>) -> Result<()> {
 /// `progress` gets the bytes read so far out of `total_bytes` (0 when unknown). Any error names
 /// its line; the caller's transaction then rolls back, leaving the store as it was.
 pub(crate) fn import(
-    conn: &Connection,
+    conn: &dyn Conn,
     input: &mut dyn BufRead,
     total_bytes: u64,
     progress: &mut dyn FnMut(Progress),
@@ -514,36 +551,34 @@ pub(crate) fn import(
     Ok(counts)
 }
 
-fn import_row(conn: &Connection, line: &Value, counts: &mut RowCounts) -> Result<()> {
+fn import_row(conn: &dyn Conn, line: &Value, counts: &mut RowCounts) -> Result<()> {
     let name = line.get("table").and_then(Value::as_str).unwrap_or("");
-    let table = TABLES.iter().find(|t| t.name == name).ok_or_else(|| {
+    let position = TABLES.iter().position(|t| t.name == name).ok_or_else(|| {
         Error::invalid(format!(
             "expected {{\"table\": NAME, \"row\": {{...}}}} with a table of the schema, got table {name:?}"
         ))
     })?;
+    let table = &TABLES[position];
     let row = line
         .get("row")
         .and_then(Value::as_object)
         .ok_or_else(|| Error::invalid(format!("{name}: \"row\" must be an object of columns")))?;
     check_row(table, row)?;
     let values = table.columns.iter().map(|c| decode(table, c, row.get(c.name))).collect::<Result<Vec<_>>>()?;
-    conn.prepare_cached(&table.insert())?.execute(params_from_iter(values)).map_err(|err| {
-        let extended = match &err {
-            rusqlite::Error::SqliteFailure(failure, _) => failure.extended_code,
-            _ => 0,
-        };
+    let params: Vec<&dyn Param> = values.iter().map(|value| value as &dyn Param).collect();
+    conn.execute(&statement(&TABLE_SQL[position].insert), &params).map_err(|err| {
         let key = key_of(table, row);
-        match extended {
-            ffi::SQLITE_CONSTRAINT_PRIMARYKEY | ffi::SQLITE_CONSTRAINT_UNIQUE => {
+        match err.constraint() {
+            Some(Constraint::Unique) => {
                 Error::conflict(format!("{name} row ({key}) already exists in this store; nothing was imported"))
             }
-            ffi::SQLITE_CONSTRAINT_FOREIGNKEY => Error::invalid(format!(
+            Some(Constraint::ForeignKey) => Error::invalid(format!(
                 "{name} row ({key}) refers to a tenant or execution that is neither in this store nor earlier in the export"
             )),
-            ffi::SQLITE_CONSTRAINT_CHECK | ffi::SQLITE_CONSTRAINT_NOTNULL => {
-                Error::invalid(format!("{name} row ({key}) holds a value the schema refuses: {}", Error::from(err).message()))
+            Some(Constraint::Check | Constraint::NotNull) => {
+                Error::invalid(format!("{name} row ({key}) holds a value the schema refuses: {}", err.message()))
             }
-            _ => Error::from(err),
+            None => err,
         }
     })?;
     *counts.entry(table.name).or_default() += 1;
@@ -565,7 +600,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("schema.db");
         crate::Store::open(&path, crate::Options::default()).expect("opens").close().expect("closes");
-        let conn = Connection::open(&path).expect("opens");
+        let conn = rusqlite::Connection::open(&path).expect("opens");
         let mut tables = conn
             .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
             .expect("prepares");

@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::event_log::StoredEvent;
 use crate::options::{Durability, Options};
 use crate::queue::WorkItem;
-use crate::storage::MAX_JSON_DEPTH;
+use crate::sql::MAX_JSON_DEPTH;
 use crate::store::Store;
 use crate::tenant::TenantId;
 use crate::workflow::ExecutionId;

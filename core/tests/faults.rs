@@ -809,7 +809,7 @@ fn power_cuts_at_every_step() {
 /// A file of schema version 1, with a row in each table of the queue and the log.
 fn version_1_file(path: &Path) {
     let conn = rusqlite::Connection::open(path).expect("opens");
-    conn.execute_batch(include_str!("../migrations/0001_initial.sql")).expect("version 1");
+    conn.execute_batch(include_str!("../migrations/sqlite/0001_initial.sql")).expect("version 1");
     conn.execute_batch(
         "INSERT INTO tenants (id, name, status, created_at, updated_at) VALUES ('default', 'Default', 'active', 1, 1);
          INSERT INTO executions (id, tenant_id, workflow_id, workflow_version, status, initial_input, current_state,

@@ -14,9 +14,9 @@ use std::path::PathBuf;
 
 use crate::error::{Error, ErrorKind};
 use crate::event::{Event, EventSequence};
+use crate::location::Location;
 use crate::options::Options;
 use crate::snapshot::Snapshot;
-use crate::storage::Location;
 use crate::store::Store;
 use crate::tenant::{Tenant, TenantId};
 use crate::workflow::{ExecutionId, WorkflowExecution, WorkflowStatus};

@@ -12,42 +12,27 @@
 //! * a read of several statements runs in one read transaction, so it sees one snapshot;
 //! * a file is identified and checked before any pragma writes to it (`schema::check_file`).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::{Connection, OpenFlags};
 
 use crate::error::{Error, Result};
+use crate::location::Location;
 use crate::options::{Durability, Options};
-use crate::schema;
-use crate::writer::Writer;
+
+pub(crate) mod conn;
+pub(crate) mod schema;
+pub(crate) mod writer;
+
+use writer::Writer;
 
 /// Readers kept open for reuse; more may exist for a moment under load.
 const IDLE_READERS: usize = 8;
 
 /// Prepared statements kept per connection: more than the core has, so none is re-prepared.
 const STATEMENT_CACHE: usize = 96;
-
-/// Where a store's data lives.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Location {
-    File(PathBuf),
-    /// A private in-memory database, gone when the store is dropped.
-    Memory,
-}
-
-impl Location {
-    /// `":memory:"` (or an empty path) means memory; anything else is a file path.
-    pub fn from_path(path: impl AsRef<Path>) -> Location {
-        let path = path.as_ref();
-        if path.as_os_str().is_empty() || path.as_os_str() == ":memory:" {
-            Location::Memory
-        } else {
-            Location::File(path.to_path_buf())
-        }
-    }
-}
 
 pub(crate) struct Database {
     location: Location,
@@ -153,7 +138,7 @@ impl Database {
         self.durability
     }
 
-    pub(crate) fn write_stats(&self) -> crate::writer::WriteStats {
+    pub(crate) fn write_stats(&self) -> writer::WriteStats {
         self.writer.stats()
     }
 
@@ -291,6 +276,11 @@ impl Database {
         self.writer.close()
     }
 
+    /// `PRAGMA integrity_check`: `["ok"]`, or the problems found.
+    pub(crate) fn integrity_check(&self) -> Result<Vec<String>> {
+        self.read(schema::integrity_check)
+    }
+
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::SeqCst)
     }
@@ -346,84 +336,5 @@ fn enable_wal(conn: &Connection) -> Result<()> {
             }
             Err(err) => return Err(err.into()),
         }
-    }
-}
-
-/// The deepest nesting of arrays and objects that serde_json reads back (its recursion limit
-/// refuses the 128th level). A deeper value would be stored but could never be read again, so it
-/// is refused on the way in.
-pub const MAX_JSON_DEPTH: usize = 127;
-
-/// Counts nesting while serde_json writes compact JSON; fails past [`MAX_JSON_DEPTH`].
-struct DepthLimit {
-    depth: usize,
-}
-
-#[derive(Debug)]
-struct TooDeep;
-
-impl std::fmt::Display for TooDeep {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "JSON nested deeper than {MAX_JSON_DEPTH} levels")
-    }
-}
-
-impl std::error::Error for TooDeep {}
-
-impl DepthLimit {
-    fn open<W: ?Sized + std::io::Write>(&mut self, writer: &mut W, bracket: &[u8]) -> std::io::Result<()> {
-        self.depth += 1;
-        if self.depth > MAX_JSON_DEPTH {
-            return Err(std::io::Error::other(TooDeep));
-        }
-        writer.write_all(bracket)
-    }
-}
-
-impl serde_json::ser::Formatter for DepthLimit {
-    fn begin_array<W: ?Sized + std::io::Write>(&mut self, writer: &mut W) -> std::io::Result<()> {
-        self.open(writer, b"[")
-    }
-
-    fn end_array<W: ?Sized + std::io::Write>(&mut self, writer: &mut W) -> std::io::Result<()> {
-        self.depth -= 1;
-        writer.write_all(b"]")
-    }
-
-    fn begin_object<W: ?Sized + std::io::Write>(&mut self, writer: &mut W) -> std::io::Result<()> {
-        self.open(writer, b"{")
-    }
-
-    fn end_object<W: ?Sized + std::io::Write>(&mut self, writer: &mut W) -> std::io::Result<()> {
-        self.depth -= 1;
-        writer.write_all(b"}")
-    }
-}
-
-/// The compact JSON text of `value` as it is stored: InvalidArgument if it is nested deeper than
-/// can be read back, Serialization if it cannot be encoded at all.
-pub(crate) fn json_text<T: serde::Serialize + ?Sized>(value: &T) -> Result<String> {
-    let mut text = Vec::with_capacity(128);
-    let mut serializer = serde_json::Serializer::with_formatter(&mut text, DepthLimit { depth: 0 });
-    match value.serialize(&mut serializer) {
-        Ok(()) => String::from_utf8(text).map_err(|_| Error::internal("serde_json wrote text that is not UTF-8")),
-        Err(err) if err.is_io() => Err(Error::invalid(format!(
-            "JSON nested deeper than {MAX_JSON_DEPTH} levels is refused: it could not be read back"
-        ))),
-        Err(err) => Err(err.into()),
-    }
-}
-
-/// A JSON value bound as its serialized text, whatever its type. (rusqlite's own binding of a
-/// `serde_json::Value` stores null as SQL NULL and numbers as SQL numbers, which breaks NOT NULL
-/// columns and, through TEXT affinity, rounds floats to 15 digits.) Reading back parses the text.
-/// A value too deep to read back fails the statement with InvalidArgument (see `error.rs`).
-pub(crate) struct JsonText<'a>(pub &'a serde_json::Value);
-
-impl rusqlite::ToSql for JsonText<'_> {
-    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
-        json_text(self.0)
-            .map(rusqlite::types::ToSqlOutput::from)
-            .map_err(|err| rusqlite::Error::ToSqlConversionFailure(Box::new(err)))
     }
 }

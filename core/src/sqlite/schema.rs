@@ -21,9 +21,9 @@ pub const APPLICATION_ID: i32 = 0x4A45_5453;
 
 /// The migrations, in order; migration `n` (1-based) brings a file to schema version `n`.
 const MIGRATIONS: &[&str] = &[
-    include_str!("../migrations/0001_initial.sql"),
-    include_str!("../migrations/0002_queue_status_check.sql"),
-    include_str!("../migrations/0003_queue_open_index.sql"),
+    include_str!("../../migrations/sqlite/0001_initial.sql"),
+    include_str!("../../migrations/sqlite/0002_queue_status_check.sql"),
+    include_str!("../../migrations/sqlite/0003_queue_open_index.sql"),
 ];
 
 /// The schema version this library writes and reads.
@@ -100,7 +100,7 @@ pub(crate) fn migrate(conn: &mut Connection, clock: &Clock) -> Result<()> {
     for sql in &MIGRATIONS[from as usize..] {
         tx.execute_batch(sql)?;
     }
-    crate::queue::index_tenant_views(&tx)?;
+    crate::queue::index_tenant_views(&*tx as &Connection)?;
     let now = clock.now_micros();
     tx.execute(
         "INSERT OR IGNORE INTO tenants (id, name, status, created_at, updated_at)
