@@ -149,20 +149,20 @@ pub(crate) fn append_next(
     conn: &dyn Conn,
     scope: Scope<'_>,
     execution_id: &ExecutionId,
-    kinds: Vec<(String, String)>,
+    kinds: &[(String, String)],
     now: i64,
 ) -> Result<Vec<(uuid::Uuid, EventSequence)>> {
     executions::lock(conn, scope, execution_id)?;
     let latest = latest_sequence(conn, None, execution_id)?;
     let new: Vec<NewEvent> = kinds
-        .into_iter()
+        .iter()
         .zip(latest + 1..)
         .map(|((event_type, kind_text), sequence)| NewEvent {
             id: uuid::Uuid::new_v4(),
             execution_id: execution_id.clone(),
             sequence,
-            event_type,
-            kind_text,
+            event_type: event_type.clone(),
+            kind_text: kind_text.clone(),
             created_at: now,
         })
         .collect();

@@ -105,12 +105,12 @@ pub(crate) fn get(conn: &dyn Conn, scope: Scope<'_>, id: &ExecutionId) -> Result
 }
 
 /// NotFound unless the execution exists in the scope. Events and snapshots check this first:
-/// they belong to their execution's tenant. On PostgreSQL the row is share-locked for the key
-/// until the call commits, so that the execution cannot be deleted under what refers to it.
+/// they belong to their execution's tenant. (What refers to the execution holds it by a foreign
+/// key, whose check locks the execution's key on PostgreSQL until the call commits.)
 pub(crate) fn ensure_exists(conn: &dyn Conn, scope: Scope<'_>, id: &ExecutionId) -> Result<()> {
     const EXISTS: Statement = Statement {
         sqlite: "SELECT 1 FROM executions WHERE id = ?1 AND (?2 IS NULL OR tenant_id = ?2)",
-        postgres: "SELECT 1 FROM executions WHERE id = $1 AND ($2::text IS NULL OR tenant_id = $2) FOR KEY SHARE",
+        postgres: "SELECT 1 FROM executions WHERE id = $1 AND ($2::text IS NULL OR tenant_id = $2)",
     };
     conn.row(&EXISTS, params![id.0, scope], |_| Ok(()))?.ok_or_else(|| not_found(id))
 }
@@ -177,7 +177,7 @@ pub(crate) fn patch_append_array(
     scope: Scope<'_>,
     id: &ExecutionId,
     key: &str,
-    value: Value,
+    value: &Value,
     now: i64,
 ) -> Result<()> {
     const STATE: Statement = Statement {
@@ -191,7 +191,7 @@ pub(crate) fn patch_append_array(
         return Err(Error::invalid(format!("cannot append to {key:?}: the state of {id} is not a JSON object")));
     };
     match fields.entry(key.to_string()).or_insert_with(|| Value::Array(Vec::new())) {
-        Value::Array(items) => items.push(value),
+        Value::Array(items) => items.push(value.clone()),
         _ => {
             return Err(Error::invalid(format!(
                 "cannot append to {key:?}: in the state of {id} it holds a value that is not an array"

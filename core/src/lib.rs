@@ -24,6 +24,7 @@
 
 pub mod backend;
 pub mod clock;
+mod database;
 pub mod error;
 pub mod event;
 mod event_log;
@@ -31,6 +32,8 @@ mod executions;
 mod location;
 pub mod materializer;
 pub mod options;
+#[cfg(feature = "postgres")]
+mod postgres;
 pub mod queue;
 mod registry;
 /// The schema version and the file's application id (SQLite).
@@ -56,7 +59,7 @@ pub use clock::Clock;
 pub use error::{Error, ErrorKind, Result};
 pub use event::{ApprovalDecision, Event, EventKind, EventSequence, ProvenanceMetadata};
 pub use event_log::{StoredEvent, MAX_SEQUENCE};
-pub use location::Location;
+pub use location::{Location, ServerUrl};
 pub use materializer::{apply_events, materialize, should_snapshot, MaterializedState};
 pub use options::{Durability, Options};
 pub use queue::{Lease, LeaseToken, QueueEntry, WorkItemStatus};

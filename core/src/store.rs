@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::clock::{from_micros, to_micros, Clock};
+use crate::database::Database;
 use crate::error::{Error, Result};
 use crate::event::{Event, EventKind, EventSequence};
 use crate::event_log::{self, NewEvent, StoredEvent};
@@ -26,7 +27,6 @@ use crate::queue::{
 use crate::registry::{self, WorkflowDefinition};
 use crate::snapshot::{self, Snapshot};
 use crate::sql::Conn;
-use crate::sqlite::Database;
 use crate::tenant::{self, Tenant, TenantId};
 use crate::tokens::{self, ApiToken, TokenRecord};
 use crate::transfer::{self, Progress, RowCounts};
@@ -137,22 +137,24 @@ impl Store {
         self.tenant.as_ref().map(TenantId::as_str)
     }
 
-    fn now_micros(&self) -> i64 {
-        self.shared.options.clock.now_micros()
+    /// The time on the store's clock (on PostgreSQL with the system clock, the server's).
+    fn now_micros(&self) -> Result<i64> {
+        self.shared.db.now_micros(&self.shared.options.clock)
     }
 
-    /// One atomic write; `work` gets the connection, the scope and the time of the call.
-    fn write<T>(&self, work: impl FnOnce(&dyn Conn, Option<&str>, i64) -> Result<T>) -> Result<T> {
-        self.shared.db.write(|conn| work(conn, self.scope(), self.now_micros()))
+    /// One atomic write; `work` gets the connection, the scope and the time of the call. An engine
+    /// may make a call again after a transient failure (PostgreSQL), so `work` is `FnMut`.
+    fn write<T>(&self, mut work: impl FnMut(&dyn Conn, Option<&str>, i64) -> Result<T>) -> Result<T> {
+        self.shared.db.write(&self.shared.options.clock, |conn, now| work(conn, self.scope(), now))
     }
 
     /// A read of one statement.
-    fn read<T>(&self, work: impl FnOnce(&dyn Conn, Option<&str>) -> Result<T>) -> Result<T> {
+    fn read<T>(&self, mut work: impl FnMut(&dyn Conn, Option<&str>) -> Result<T>) -> Result<T> {
         self.shared.db.read(|conn| work(conn, self.scope()))
     }
 
     /// A read of several statements, in one snapshot.
-    fn read_consistent<T>(&self, work: impl FnOnce(&dyn Conn, Option<&str>) -> Result<T>) -> Result<T> {
+    fn read_consistent<T>(&self, mut work: impl FnMut(&dyn Conn, Option<&str>) -> Result<T>) -> Result<T> {
         self.shared.db.read_consistent(|conn| work(conn, self.scope()))
     }
 
@@ -203,7 +205,7 @@ impl Store {
     /// Appends `value` to the array at `key` of the state (created if absent), atomically.
     /// A state that is not an object or a key holding a non-array: InvalidArgument, state untouched.
     pub fn patch_append_array(&self, id: &ExecutionId, key: &str, value: Value) -> Result<()> {
-        self.write(|conn, scope, now| executions::patch_append_array(conn, scope, id, key, value, now))
+        self.write(|conn, scope, now| executions::patch_append_array(conn, scope, id, key, &value, now))
     }
 
     /// Executions, newest `updated_at` first (ties by id), optionally of one status.
@@ -289,7 +291,7 @@ impl Store {
         record: impl Fn(uuid::Uuid, EventSequence, K, DateTime<Utc>) -> R,
     ) -> Result<Vec<R>> {
         let (written, now) = self.write(|conn, scope, now| {
-            event_log::append_next(conn, scope, execution_id, encoded, now).map(|written| (written, now))
+            event_log::append_next(conn, scope, execution_id, &encoded, now).map(|written| (written, now))
         })?;
         Ok(written
             .into_iter()
@@ -570,7 +572,7 @@ impl Store {
         out: &mut dyn std::io::Write,
         progress: &mut dyn FnMut(Progress),
     ) -> Result<RowCounts> {
-        let now = self.now_micros();
+        let now = self.now_micros()?;
         self.read_consistent(|conn, scope| transfer::export(conn, scope, execution, now, out, progress))
     }
 
@@ -602,12 +604,13 @@ impl Store {
     /// The store at a glance (executions by status, queue depth, expired leases, dead letters,
     /// the oldest pending item), read in one snapshot. Through a view, the view's tenant only.
     pub fn summary(&self) -> Result<crate::summary::Summary> {
-        let now = self.now_micros();
+        let now = self.now_micros()?;
         self.read_consistent(|conn, scope| crate::summary::read(conn, scope, now))
     }
 
     /// The time on the store's clock.
+    /// (On PostgreSQL, should the server be out of reach, this host's clock.)
     pub fn now(&self) -> DateTime<Utc> {
-        from_micros(self.now_micros())
+        from_micros(self.now_micros().unwrap_or_else(|_| self.shared.options.clock.now_micros()))
     }
 }

@@ -73,7 +73,16 @@ fn open(options: &Value) -> Store {
     for name in ["clock", "lease_ms", "backoff_base_ms", "backoff_cap_ms"] {
         assert!(options.get(name).is_some(), "options.{name} is required");
     }
-    Store::open_in_memory(wire::options(options).expect("valid options")).expect("a fresh in-memory store opens")
+    let options = wire::options(options).expect("valid options");
+    // With a server named, each scenario gets a fresh store of its own: a new schema.
+    match std::env::var("JETSTATE_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => {
+            let schema = format!("conformance_{}", uuid::Uuid::new_v4().simple());
+            let separator = if url.contains('?') { '&' } else { '?' };
+            Store::open(format!("{url}{separator}schema={schema}"), options).expect("a fresh server store opens")
+        }
+        _ => Store::open_in_memory(options).expect("a fresh in-memory store opens"),
+    }
 }
 
 fn replay(path: &Path) -> Vec<String> {

@@ -92,6 +92,7 @@ impl Database {
             }
             Location::Memory => Connection::open_in_memory()?,
             Location::File(path) => open_file(path, read_only, options.vfs.as_deref())?,
+            Location::Postgres(_) => return Err(Error::internal("a server's URL reached the SQLite engine")),
         };
         configure(&writer, options.busy_timeout)?;
         if options.exclusive && location != Location::Memory {

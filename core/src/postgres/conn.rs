@@ -1,0 +1,174 @@
+//! The rules' statements on a PostgreSQL connection: [`Conn`] over one client inside the
+//! transaction the engine opened for the call.
+//!
+//! Values cross by the type PostgreSQL gives each parameter and column (`bigint`, `text`, `uuid`,
+//! `bytea`, `boolean`, ...), in its binary format: the seam's five value kinds map onto them here
+//! and nowhere else. Statements are prepared once per connection and kept in its cache.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::error::Error as StdError;
+
+use postgres::types::{FromSql, IsNull, ToSql, Type};
+use postgres::Client;
+
+use crate::error::{Error, Result};
+use crate::sql::{ColumnValue, Conn, Engine, Param, Row, Statement, Value};
+
+/// A client and the statements prepared on it.
+pub(crate) struct Connection {
+    pub(crate) client: Client,
+    statements: HashMap<String, postgres::Statement>,
+}
+
+impl Connection {
+    pub(crate) fn new(client: Client) -> Connection {
+        Connection { client, statements: HashMap::new() }
+    }
+
+    fn prepared(&mut self, text: &str) -> Result<postgres::Statement> {
+        if let Some(statement) = self.statements.get(text) {
+            return Ok(statement.clone());
+        }
+        let statement = self.client.prepare(text).map_err(super::error)?;
+        self.statements.insert(text.to_string(), statement.clone());
+        Ok(statement)
+    }
+}
+
+/// [`Conn`] for the calls of one transaction.
+pub(crate) struct InTransaction<'c>(pub(crate) RefCell<&'c mut Connection>);
+
+/// The values of `params` for the statement's parameters: PostgreSQL takes exactly as many as
+/// the statement names, so trailing ones it does not name are left out.
+fn values<'p>(statement: &postgres::Statement, params: &'p [&dyn Param]) -> Result<Vec<Value<'p>>> {
+    let wanted = statement.params().len();
+    if params.len() < wanted {
+        return Err(Error::internal(format!("a statement takes {wanted} parameters, {} given", params.len())));
+    }
+    params[..wanted].iter().map(|param| param.value()).collect()
+}
+
+impl Conn for InTransaction<'_> {
+    fn engine(&self) -> Engine {
+        Engine::Postgres
+    }
+
+    fn execute(&self, statement: &Statement<'_>, params: &[&dyn Param]) -> Result<usize> {
+        let mut conn = self.0.borrow_mut();
+        let prepared = conn.prepared(statement.postgres)?;
+        let values = values(&prepared, params)?;
+        let refs: Vec<&(dyn ToSql + Sync)> = values.iter().map(|value| value as &(dyn ToSql + Sync)).collect();
+        let changed = conn.client.execute(&prepared, &refs).map_err(super::error)?;
+        Ok(usize::try_from(changed).unwrap_or(usize::MAX))
+    }
+
+    fn query(
+        &self,
+        statement: &Statement<'_>,
+        params: &[&dyn Param],
+        each: &mut dyn FnMut(&Row<'_>) -> Result<bool>,
+    ) -> Result<()> {
+        use postgres::fallible_iterator::FallibleIterator;
+        let mut conn = self.0.borrow_mut();
+        let prepared = conn.prepared(statement.postgres)?;
+        let values = values(&prepared, params)?;
+        let mut rows = conn.client.query_raw(&prepared, values.iter()).map_err(super::error)?;
+        while let Some(row) = rows.next().map_err(super::error)? {
+            if !each(&Row::Postgres(&row))? {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl ToSql for Value<'_> {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut postgres::types::private::BytesMut,
+    ) -> std::result::Result<IsNull, Box<dyn StdError + Sync + Send>> {
+        let wrong = || -> Box<dyn StdError + Sync + Send> {
+            format!("a value of the seam's kind {self:?} cannot be bound to a parameter of type {ty}").into()
+        };
+        match (self, ty) {
+            (Value::Null, _) => return Ok(IsNull::Yes),
+            (Value::Integer(n), &Type::INT8) => n.to_sql(ty, out)?,
+            (Value::Integer(n), &Type::INT4) => i32::try_from(*n)?.to_sql(ty, out)?,
+            (Value::Integer(n), &Type::INT2) => i16::try_from(*n)?.to_sql(ty, out)?,
+            (Value::Integer(n), &Type::BOOL) => (*n != 0).to_sql(ty, out)?,
+            (Value::Integer(n), &Type::FLOAT8) => (*n as f64).to_sql(ty, out)?,
+            (Value::Real(x), &Type::FLOAT8) => x.to_sql(ty, out)?,
+            (Value::Text(text), &Type::TEXT | &Type::VARCHAR | &Type::BPCHAR | &Type::NAME | &Type::JSON) => {
+                out.extend_from_slice(text.as_bytes());
+                IsNull::No
+            }
+            (Value::Text(text), &Type::JSONB) => {
+                // jsonb's binary format: a version byte, then the text.
+                out.extend_from_slice(&[1]);
+                out.extend_from_slice(text.as_bytes());
+                IsNull::No
+            }
+            (Value::Blob(bytes), &Type::BYTEA) => {
+                out.extend_from_slice(bytes);
+                IsNull::No
+            }
+            (Value::Blob(bytes), &Type::UUID) if bytes.len() == 16 => {
+                out.extend_from_slice(bytes);
+                IsNull::No
+            }
+            _ => return Err(wrong()),
+        };
+        Ok(IsNull::No)
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    postgres::types::to_sql_checked!();
+}
+
+/// A column's bytes as the server sent them (binary format), decoded by [`column`].
+struct Raw<'r>(Option<&'r [u8]>);
+
+impl<'r> FromSql<'r> for Raw<'r> {
+    fn from_sql(_: &Type, raw: &'r [u8]) -> std::result::Result<Self, Box<dyn StdError + Sync + Send>> {
+        Ok(Raw(Some(raw)))
+    }
+
+    fn from_sql_null(_: &Type) -> std::result::Result<Self, Box<dyn StdError + Sync + Send>> {
+        Ok(Raw(None))
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+}
+
+/// Column `index` of a PostgreSQL row, as the seam's value.
+pub(crate) fn column(row: &postgres::Row, index: usize) -> Result<ColumnValue<'_>> {
+    let ty = row.columns().get(index).ok_or_else(|| Error::internal(format!("a row has no column {index}")))?.type_();
+    let Raw(raw) = row.try_get::<_, Raw<'_>>(index).map_err(super::error)?;
+    let Some(raw) = raw else { return Ok(ColumnValue::Null) };
+    let bad =
+        |err: Box<dyn StdError + Sync + Send>| Error::database(format!("column {index} ({ty}) is not readable: {err}"));
+    Ok(match *ty {
+        Type::INT8 => ColumnValue::Integer(i64::from_sql(ty, raw).map_err(bad)?),
+        Type::INT4 => ColumnValue::Integer(i32::from_sql(ty, raw).map_err(bad)?.into()),
+        Type::INT2 => ColumnValue::Integer(i16::from_sql(ty, raw).map_err(bad)?.into()),
+        Type::BOOL => ColumnValue::Integer(bool::from_sql(ty, raw).map_err(bad)?.into()),
+        Type::FLOAT8 => ColumnValue::Real(f64::from_sql(ty, raw).map_err(bad)?),
+        Type::FLOAT4 => ColumnValue::Real(f32::from_sql(ty, raw).map_err(bad)?.into()),
+        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::JSON => {
+            ColumnValue::Text(<&str>::from_sql(ty, raw).map_err(bad)?)
+        }
+        Type::JSONB => match raw.split_first() {
+            Some((1, text)) => ColumnValue::Text(std::str::from_utf8(text).map_err(|err| bad(Box::new(err)))?),
+            _ => return Err(Error::database(format!("column {index} holds jsonb of an unknown version"))),
+        },
+        Type::BYTEA | Type::UUID => ColumnValue::Blob(raw),
+        _ => return Err(Error::internal(format!("column {index} is of type {ty}, which the core never reads"))),
+    })
+}

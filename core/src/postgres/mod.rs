@@ -1,0 +1,348 @@
+//! The PostgreSQL engine: a pool of connections to one server, the transaction each call runs in,
+//! the server's clock, and the classification of the server's errors.
+//!
+//! Invariants kept here:
+//! * every state change is exactly one transaction (READ COMMITTED: the rules' statements take
+//!   the row locks they need, see `queue.rs` and `executions.rs`), and no call returns success
+//!   before its COMMIT did;
+//! * a read of several statements runs in one REPEATABLE READ, READ ONLY transaction: one snapshot;
+//! * a transient failure (a serialization failure, a deadlock, a connection lost before COMMIT) is
+//!   rolled back and the call made again, a bounded number of times; a connection found broken
+//!   is dropped, and the next call opens another, without the caller reopening the store;
+//! * a call whose COMMIT was sent but not answered (the server or the network died) fails with a
+//!   Database error that says its outcome is unknown ([`Error::outcome_unknown`]);
+//! * with the system clock, "now" is the server's clock (lease expiry, backoff and record times
+//!   judged by one clock, whatever the hosts' clocks say);
+//! * the URL's password appears in no error, log or debug output (`ServerUrl` redacts it).
+
+pub(crate) mod conn;
+pub(crate) mod schema;
+
+use std::cell::RefCell;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use postgres::error::SqlState;
+use postgres::NoTls;
+
+use crate::clock::Clock;
+use crate::error::{Constraint, Error, ErrorKind, Result};
+use crate::location::{Location, ServerUrl};
+use crate::options::{Durability, Options};
+use crate::sql::Conn;
+use crate::sqlite::writer::WriteStats;
+use conn::{Connection, InTransaction};
+
+/// Connections kept open for reuse; more may exist for a moment under load.
+const IDLE_CONNECTIONS: usize = 8;
+
+/// How many times a call is made in all when it fails transiently.
+const ATTEMPTS: u32 = 6;
+
+/// How long the server's time, once read, is carried forward on this host's monotonic clock
+/// before it is read again.
+const CLOCK_REFRESH: Duration = Duration::from_secs(2);
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn closed() -> Error {
+    Error::database("the store is closed")
+}
+
+/// A server's error as the core's: constraint violations by SQLSTATE (a unique key: Conflict),
+/// transient failures marked retryable, a lost connection said as such. Never the message text.
+pub(crate) fn error(err: postgres::Error) -> Error {
+    if let Some(db) = err.as_db_error() {
+        let detail = db.message();
+        let code = db.code();
+        let constraint = match *code {
+            SqlState::UNIQUE_VIOLATION => Some(Constraint::Unique),
+            SqlState::FOREIGN_KEY_VIOLATION => Some(Constraint::ForeignKey),
+            SqlState::CHECK_VIOLATION => Some(Constraint::Check),
+            SqlState::NOT_NULL_VIOLATION => Some(Constraint::NotNull),
+            _ => None,
+        };
+        return match constraint {
+            Some(Constraint::Unique) => {
+                Error::conflict(format!("record already exists ({detail})")).with_constraint(Constraint::Unique)
+            }
+            Some(constraint) => Error::database(format!("constraint violated: {detail}")).with_constraint(constraint),
+            None if *code == SqlState::T_R_SERIALIZATION_FAILURE || *code == SqlState::T_R_DEADLOCK_DETECTED => {
+                Error::database(format!("the server aborted the transaction ({}): {detail}", code.code())).with_retry()
+            }
+            None if *code == SqlState::LOCK_NOT_AVAILABLE || *code == SqlState::QUERY_CANCELED => {
+                Error::database(format!("database is busy: a lock was held past the busy timeout ({detail})"))
+            }
+            None if *code == SqlState::ADMIN_SHUTDOWN
+                || *code == SqlState::CRASH_SHUTDOWN
+                || *code == SqlState::CANNOT_CONNECT_NOW =>
+            {
+                Error::database(format!("the server is shutting down or restarting ({detail})")).with_retry()
+            }
+            // SQLite keeps such text; PostgreSQL's text type cannot hold the NUL character.
+            None if *code == SqlState::CHARACTER_NOT_IN_REPERTOIRE || *code == SqlState::UNTRANSLATABLE_CHARACTER => {
+                Error::invalid(format!("text refused by PostgreSQL: {detail} (its text cannot hold NUL characters)"))
+            }
+            None if *code == SqlState::DISK_FULL => Error::database(format!("disk full on the server: {detail}")),
+            None if *code == SqlState::READ_ONLY_SQL_TRANSACTION => {
+                Error::database(format!("database is read-only: {detail}"))
+            }
+            None => Error::database(format!("PostgreSQL error {}: {detail}", code.code())),
+        };
+    }
+    if err.is_closed() || std::error::Error::source(&err).is_some_and(|source| source.is::<std::io::Error>()) {
+        return Error::database(format!("the connection to the server was lost: {err}")).with_retry();
+    }
+    Error::database(format!("PostgreSQL: {err}"))
+}
+
+/// The server's time carried on this host's monotonic clock (see [`CLOCK_REFRESH`]).
+struct ServerClock {
+    read: Mutex<Option<(i64, Instant)>>,
+}
+
+pub(crate) struct Database {
+    location: Location,
+    config: postgres::Config,
+    schema: String,
+    durability: Durability,
+    busy_timeout: Duration,
+    read_only: bool,
+    clock: Clock,
+    server_clock: ServerClock,
+    idle: Mutex<Vec<Connection>>,
+    closed: AtomicBool,
+    calls: AtomicUsize,
+}
+
+impl Database {
+    pub(crate) fn open(url: ServerUrl, options: &Options) -> Result<Database> {
+        if options.exclusive || options.vfs.is_some() {
+            return Err(Error::invalid(
+                "the options exclusive and vfs apply to a SQLite file, not to a PostgreSQL server",
+            ));
+        }
+        let (config, schema) = url.config()?;
+        let db = Database {
+            location: Location::Postgres(url),
+            config,
+            schema,
+            durability: options.durability,
+            busy_timeout: options.busy_timeout,
+            read_only: options.read_only,
+            clock: options.clock.clone(),
+            server_clock: ServerClock { read: Mutex::new(None) },
+            idle: Mutex::new(Vec::new()),
+            closed: AtomicBool::new(false),
+            calls: AtomicUsize::new(0),
+        };
+        let mut conn = db.connect()?;
+        schema::migrate(&mut conn.client, &db.schema, &db.clock, db.read_only)?;
+        db.give_back(conn);
+        Ok(db)
+    }
+
+    /// A new connection, set up for the store: its schema alone on the search path (it may not
+    /// exist yet: the migration creates it), its durability, its lock timeout.
+    fn connect(&self) -> Result<Connection> {
+        let mut config = self.config.clone();
+        config.connect_timeout(self.busy_timeout.max(Duration::from_secs(1)));
+        let mut client = config.connect(NoTls).map_err(|err| {
+            let err = error(err);
+            Error::database(format!("cannot connect to {}: {}", self.location_text(), err.message())).with_retry()
+        })?;
+        let mut setup = format!(
+            "SET synchronous_commit = {}; SET lock_timeout = {}; SET TIME ZONE 'UTC';",
+            match self.durability {
+                Durability::Full => "on",
+                Durability::Normal => "off",
+            },
+            self.busy_timeout.as_millis().max(1)
+        );
+        setup.push_str(&format!(" SET search_path TO {};", schema::quoted(&self.schema)));
+        if self.read_only {
+            setup.push_str(" SET default_transaction_read_only = on;");
+        }
+        client.batch_execute(&setup).map_err(error)?;
+        Ok(Connection::new(client))
+    }
+
+    fn location_text(&self) -> String {
+        match &self.location {
+            Location::Postgres(url) => url.to_string(),
+            other => format!("{other:?}"),
+        }
+    }
+
+    fn take(&self) -> Result<Connection> {
+        if self.is_closed() {
+            return Err(closed());
+        }
+        while let Some(conn) = lock(&self.idle).pop() {
+            if !conn.client.is_closed() {
+                return Ok(conn);
+            }
+        }
+        self.connect()
+    }
+
+    fn give_back(&self, conn: Connection) {
+        if conn.client.is_closed() {
+            return;
+        }
+        let mut idle = lock(&self.idle);
+        if idle.len() < IDLE_CONNECTIONS && !self.is_closed() {
+            idle.push(conn);
+        }
+    }
+
+    /// Runs `work` in one transaction opened by `begin`, on a pooled connection; makes it again
+    /// when it fails transiently (see the module).
+    fn run<T>(&self, begin: &str, work: &mut dyn FnMut(&dyn Conn) -> Result<T>) -> Result<T> {
+        let mut attempt = 1;
+        loop {
+            let outcome = self.take().and_then(|mut conn| {
+                let outcome = transaction(&mut conn, begin, &mut *work);
+                self.give_back(conn);
+                outcome
+            });
+            match outcome {
+                Err(err) if err.retryable() && !err.outcome_unknown() && attempt < ATTEMPTS => {
+                    // Apart, so that the transactions that collided do not collide again.
+                    std::thread::sleep(Duration::from_millis(2u64 << attempt));
+                    attempt += 1;
+                }
+                outcome => return outcome,
+            }
+        }
+    }
+
+    pub(crate) fn write<T>(&self, mut work: impl FnMut(&dyn Conn) -> Result<T>) -> Result<T> {
+        if self.read_only {
+            return Err(Error::database("the store was opened read-only: writes are refused"));
+        }
+        let outcome = self.run("BEGIN", &mut work);
+        if outcome.is_ok() {
+            self.calls.fetch_add(1, Ordering::Relaxed);
+        }
+        outcome
+    }
+
+    /// A read of one statement: no transaction of its own beyond the statement's.
+    pub(crate) fn read<T>(&self, mut work: impl FnMut(&dyn Conn) -> Result<T>) -> Result<T> {
+        self.run("BEGIN READ ONLY", &mut work)
+    }
+
+    /// A read of several statements, in one snapshot.
+    pub(crate) fn read_consistent<T>(&self, mut work: impl FnMut(&dyn Conn) -> Result<T>) -> Result<T> {
+        self.run("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", &mut work)
+    }
+
+    /// The time of a call: the store's clock when it is manual (tests), else the server's.
+    pub(crate) fn now_micros(&self) -> Result<i64> {
+        if self.clock.is_manual() {
+            return Ok(self.clock.now_micros());
+        }
+        let mut read = lock(&self.server_clock.read);
+        if let Some((at, when)) = *read {
+            let elapsed = when.elapsed();
+            if elapsed < CLOCK_REFRESH {
+                return Ok(at.saturating_add(i64::try_from(elapsed.as_micros()).unwrap_or(i64::MAX)));
+            }
+        }
+        drop(read);
+        let asked = Instant::now();
+        let server: i64 = self.read(|conn| {
+            const NOW: crate::sql::Statement = crate::sql::Statement {
+                sqlite: "",
+                postgres: "SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint",
+            };
+            conn.value(&NOW, crate::sql::params![])
+        })?;
+        // The server read its clock somewhere in the round trip: take the middle.
+        let answered = Instant::now();
+        let at = asked + (answered - asked) / 2;
+        read = lock(&self.server_clock.read);
+        *read = Some((server, at));
+        Ok(server.saturating_add(i64::try_from(at.elapsed().as_micros()).unwrap_or(i64::MAX)))
+    }
+
+    pub(crate) fn location(&self) -> &Location {
+        &self.location
+    }
+
+    pub(crate) fn durability(&self) -> Durability {
+        self.durability
+    }
+
+    /// Every committed write call is its own commit on the server.
+    pub(crate) fn write_stats(&self) -> WriteStats {
+        let calls = self.calls.load(Ordering::Relaxed);
+        WriteStats { calls, commits: calls }
+    }
+
+    pub(crate) fn close(&self) -> Result<()> {
+        self.closed.store(true, Ordering::SeqCst);
+        lock(&self.idle).clear();
+        Ok(())
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+}
+
+/// Runs `work` between `begin` and COMMIT (ROLLBACK if it fails) on `conn`.
+fn transaction<T>(conn: &mut Connection, begin: &str, work: &mut dyn FnMut(&dyn Conn) -> Result<T>) -> Result<T> {
+    conn.client.batch_execute(begin).map_err(error)?;
+    let outcome = work(&InTransaction(RefCell::new(&mut *conn)));
+    match outcome {
+        Ok(value) => match conn.client.batch_execute("COMMIT") {
+            Ok(()) => Ok(value),
+            Err(err) if err.as_db_error().is_none() => Err(Error::new(
+                ErrorKind::Database,
+                format!("the connection to the server was lost during COMMIT: {err}"),
+            )
+            .with_unknown_outcome("the server may have committed the call before the connection broke")),
+            Err(err) => Err(error(err)),
+        },
+        Err(err) => {
+            // A broken connection has nothing to roll back: the server ends its transaction.
+            let _ = conn.client.batch_execute("ROLLBACK");
+            Err(err)
+        }
+    }
+}
+
+impl ServerUrl {
+    /// The client's configuration and the store's schema: the URL without its `schema`
+    /// parameter, which names the schema (default `public`).
+    fn config(&self) -> Result<(postgres::Config, String)> {
+        let text = self.as_str();
+        let (base, query) = match text.split_once('?') {
+            Some((base, query)) => (base, query),
+            None => (text, ""),
+        };
+        let mut schema = "public".to_string();
+        let mut kept = Vec::new();
+        for pair in query.split('&').filter(|pair| !pair.is_empty()) {
+            match pair.split_once('=') {
+                Some(("schema", name)) => schema = name.to_string(),
+                _ => kept.push(pair),
+            }
+        }
+        if schema.is_empty() || schema.len() > 63 || schema.contains('\0') {
+            return Err(Error::invalid(format!(
+                "schema {schema:?} in {self}: a schema name is 1 to 63 bytes, without NUL"
+            )));
+        }
+        let url = if kept.is_empty() { base.to_string() } else { format!("{base}?{}", kept.join("&")) };
+        let config = postgres::Config::from_str(&url)
+            .map_err(|err| Error::invalid(format!("malformed PostgreSQL URL {self}: {err}")))?;
+        Ok((config, schema))
+    }
+}
