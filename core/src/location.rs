@@ -39,6 +39,7 @@ impl ServerUrl {
     }
 
     /// The URL as given, password included: for the driver only.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
