@@ -9,8 +9,9 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::error::Error as StdError;
 
-use postgres::types::{FromSql, IsNull, ToSql, Type};
-use postgres::Client;
+use tokio_postgres::types::{FromSql, IsNull, ToSql, Type};
+
+use super::driver::Client;
 
 use crate::error::{Error, Result};
 use crate::sql::{ColumnValue, Conn, Engine, Param, Row, Statement, Value};
@@ -18,7 +19,7 @@ use crate::sql::{ColumnValue, Conn, Engine, Param, Row, Statement, Value};
 /// A client and the statements prepared on it.
 pub(crate) struct Connection {
     pub(crate) client: Client,
-    statements: HashMap<String, postgres::Statement>,
+    statements: HashMap<String, tokio_postgres::Statement>,
 }
 
 impl Connection {
@@ -26,7 +27,7 @@ impl Connection {
         Connection { client, statements: HashMap::new() }
     }
 
-    fn prepared(&mut self, text: &str) -> Result<postgres::Statement> {
+    fn prepared(&mut self, text: &str) -> Result<tokio_postgres::Statement> {
         if let Some(statement) = self.statements.get(text) {
             return Ok(statement.clone());
         }
@@ -41,7 +42,7 @@ pub(crate) struct InTransaction<'c>(pub(crate) RefCell<&'c mut Connection>);
 
 /// The values of `params` for the statement's parameters: PostgreSQL takes exactly as many as
 /// the statement names, so trailing ones it does not name are left out.
-fn values<'p>(statement: &postgres::Statement, params: &'p [&dyn Param]) -> Result<Vec<Value<'p>>> {
+fn values<'p>(statement: &tokio_postgres::Statement, params: &'p [&dyn Param]) -> Result<Vec<Value<'p>>> {
     let wanted = statement.params().len();
     if params.len() < wanted {
         return Err(Error::internal(format!("a statement takes {wanted} parameters, {} given", params.len())));
@@ -59,7 +60,7 @@ impl Conn for InTransaction<'_> {
         let prepared = conn.prepared(statement.postgres)?;
         let values = values(&prepared, params)?;
         let refs: Vec<&(dyn ToSql + Sync)> = values.iter().map(|value| value as &(dyn ToSql + Sync)).collect();
-        let changed = conn.client.execute(&prepared, &refs).map_err(super::error)?;
+        let changed = conn.client.execute_prepared(&prepared, &refs).map_err(super::error)?;
         Ok(usize::try_from(changed).unwrap_or(usize::MAX))
     }
 
@@ -69,17 +70,10 @@ impl Conn for InTransaction<'_> {
         params: &[&dyn Param],
         each: &mut dyn FnMut(&Row<'_>) -> Result<bool>,
     ) -> Result<()> {
-        use postgres::fallible_iterator::FallibleIterator;
         let mut conn = self.0.borrow_mut();
         let prepared = conn.prepared(statement.postgres)?;
         let values = values(&prepared, params)?;
-        let mut rows = conn.client.query_raw(&prepared, values.iter()).map_err(super::error)?;
-        while let Some(row) = rows.next().map_err(super::error)? {
-            if !each(&Row::Postgres(&row))? {
-                break;
-            }
-        }
-        Ok(())
+        conn.client.query_each(&prepared, values.iter(), &mut |row| each(&Row::Postgres(row)))
     }
 }
 
@@ -87,7 +81,7 @@ impl ToSql for Value<'_> {
     fn to_sql(
         &self,
         ty: &Type,
-        out: &mut postgres::types::private::BytesMut,
+        out: &mut tokio_postgres::types::private::BytesMut,
     ) -> std::result::Result<IsNull, Box<dyn StdError + Sync + Send>> {
         let wrong = || -> Box<dyn StdError + Sync + Send> {
             format!("a value of the seam's kind {self:?} cannot be bound to a parameter of type {ty}").into()
@@ -127,7 +121,7 @@ impl ToSql for Value<'_> {
         true
     }
 
-    postgres::types::to_sql_checked!();
+    tokio_postgres::types::to_sql_checked!();
 }
 
 /// A column's bytes as the server sent them (binary format), decoded by [`column`].
@@ -148,7 +142,7 @@ impl<'r> FromSql<'r> for Raw<'r> {
 }
 
 /// Column `index` of a PostgreSQL row, as the seam's value.
-pub(crate) fn column(row: &postgres::Row, index: usize) -> Result<ColumnValue<'_>> {
+pub(crate) fn column(row: &tokio_postgres::Row, index: usize) -> Result<ColumnValue<'_>> {
     let ty = row.columns().get(index).ok_or_else(|| Error::internal(format!("a row has no column {index}")))?.type_();
     let Raw(raw) = row.try_get::<_, Raw<'_>>(index).map_err(super::error)?;
     let Some(raw) = raw else { return Ok(ColumnValue::Null) };

@@ -16,6 +16,7 @@
 //! * the URL's password appears in no error, log or debug output (`ServerUrl` redacts it).
 
 pub(crate) mod conn;
+mod driver;
 pub(crate) mod schema;
 
 use std::cell::RefCell;
@@ -24,8 +25,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use postgres::error::SqlState;
-use postgres::NoTls;
+use tokio_postgres::error::SqlState;
 
 use crate::clock::Clock;
 use crate::error::{Constraint, Error, ErrorKind, Result};
@@ -55,7 +55,7 @@ fn closed() -> Error {
 
 /// A server's error as the core's: constraint violations by SQLSTATE (a unique key: Conflict),
 /// transient failures marked retryable, a lost connection said as such. Never the message text.
-pub(crate) fn error(err: postgres::Error) -> Error {
+pub(crate) fn error(err: tokio_postgres::Error) -> Error {
     if let Some(db) = err.as_db_error() {
         let detail = db.message();
         let code = db.code();
@@ -107,7 +107,7 @@ struct ServerClock {
 
 pub(crate) struct Database {
     location: Location,
-    config: postgres::Config,
+    config: tokio_postgres::Config,
     schema: String,
     durability: Durability,
     busy_timeout: Duration,
@@ -140,8 +140,8 @@ impl Database {
             closed: AtomicBool::new(false),
             calls: AtomicUsize::new(0),
         };
-        let mut conn = db.connect()?;
-        schema::migrate(&mut conn.client, &db.schema, &db.clock, db.read_only)?;
+        let conn = db.connect()?;
+        schema::migrate(&conn.client, &db.schema, &db.clock, db.read_only)?;
         db.give_back(conn);
         Ok(db)
     }
@@ -151,7 +151,7 @@ impl Database {
     fn connect(&self) -> Result<Connection> {
         let mut config = self.config.clone();
         config.connect_timeout(self.busy_timeout.max(Duration::from_secs(1)));
-        let mut client = config.connect(NoTls).map_err(|err| {
+        let client = driver::Client::connect(&config)?.map_err(|err| {
             let err = error(err);
             Error::database(format!("cannot connect to {}: {}", self.location_text(), err.message())).with_retry()
         })?;
@@ -321,7 +321,7 @@ fn transaction<T>(conn: &mut Connection, begin: &str, work: &mut dyn FnMut(&dyn 
 impl ServerUrl {
     /// The client's configuration and the store's schema: the URL without its `schema`
     /// parameter, which names the schema (default `public`).
-    fn config(&self) -> Result<(postgres::Config, String)> {
+    fn config(&self) -> Result<(tokio_postgres::Config, String)> {
         let text = self.as_str();
         let (base, query) = match text.split_once('?') {
             Some((base, query)) => (base, query),
@@ -341,7 +341,7 @@ impl ServerUrl {
             )));
         }
         let url = if kept.is_empty() { base.to_string() } else { format!("{base}?{}", kept.join("&")) };
-        let config = postgres::Config::from_str(&url)
+        let config = tokio_postgres::Config::from_str(&url)
             .map_err(|err| Error::invalid(format!("malformed PostgreSQL URL {self}: {err}")))?;
         Ok((config, schema))
     }

@@ -13,7 +13,7 @@
 //! two processes opening a fresh database at once end with one schema: the second waits, then
 //! finds the first one's work and has nothing to do.
 
-use postgres::Client;
+use super::driver::Client;
 
 use crate::clock::Clock;
 use crate::error::{Error, Result};
@@ -33,8 +33,19 @@ pub(crate) fn quoted(schema: &str) -> String {
 }
 
 /// Brings the store in `schema` to [`SCHEMA_VERSION`], or refuses it (see the module).
-pub(crate) fn migrate(client: &mut Client, schema: &str, clock: &Clock, read_only: bool) -> Result<()> {
-    let mut tx = client.transaction().map_err(error)?;
+pub(crate) fn migrate(client: &Client, schema: &str, clock: &Clock, read_only: bool) -> Result<()> {
+    client.batch_execute("BEGIN").map_err(error)?;
+    match migrate_in(client, schema, clock, read_only) {
+        Ok(()) => client.batch_execute("COMMIT").map_err(error),
+        Err(err) => {
+            let _ = client.batch_execute("ROLLBACK");
+            Err(err)
+        }
+    }
+}
+
+/// The migration's statements, inside its transaction.
+fn migrate_in(tx: &Client, schema: &str, clock: &Clock, read_only: bool) -> Result<()> {
     // Keyed by the schema, so that stores in other schemas of the database do not wait.
     tx.execute("SELECT pg_advisory_xact_lock(hashtextextended('jetstate:' || $1, 0))", &[&schema]).map_err(error)?;
     let exists: bool = tx
@@ -76,7 +87,7 @@ pub(crate) fn migrate(client: &mut Client, schema: &str, clock: &Clock, read_onl
         )));
     }
     if version == SCHEMA_VERSION {
-        return tx.commit().map_err(error);
+        return Ok(());
     }
     if read_only {
         return Err(Error::database(format!(
@@ -102,7 +113,7 @@ pub(crate) fn migrate(client: &mut Client, schema: &str, clock: &Clock, read_onl
         &[&DEFAULT_TENANT, &now],
     )
     .map_err(error)?;
-    tx.commit().map_err(error)
+    Ok(())
 }
 
 #[cfg(test)]

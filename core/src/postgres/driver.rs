@@ -1,0 +1,136 @@
+//! The client's side of a server connection, synchronous, over tokio-postgres.
+//!
+//! The sockets are driven by one background thread of the core's own (a tokio runtime that
+//! nothing else sees); a call hands its request over and parks its own thread until the answer
+//! is there. So a store's call never enters a runtime on the caller's thread: it may be made from
+//! inside any executor's task, tokio's included, where entering a runtime of one's own (as the
+//! synchronous `postgres` crate does) panics.
+
+use std::future::Future;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::Thread;
+
+use futures::StreamExt;
+use tokio_postgres::types::{BorrowToSql, ToSql};
+use tokio_postgres::{Config, NoTls, Row, Statement};
+
+use crate::error::{Error, Result};
+
+/// The runtime that drives every connection's socket, started at the first connect.
+fn runtime() -> Result<&'static tokio::runtime::Runtime> {
+    static RUNTIME: OnceLock<std::result::Result<tokio::runtime::Runtime, String>> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("jetstate-postgres")
+                .enable_all()
+                .build()
+                .map_err(|err| err.to_string())
+        })
+        .as_ref()
+        .map_err(|err| Error::database(format!("cannot start the thread that drives PostgreSQL connections: {err}")))
+}
+
+/// Wakes the parked caller.
+struct Unpark(Thread);
+
+impl Wake for Unpark {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// Polls `future` to its end on this thread, parked between polls. (Not an executor's
+/// `block_on`: those refuse to run inside another executor, and a store's call may be made there.)
+fn wait<F: Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut context = Context::from_waker(&waker);
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut context) {
+            return output;
+        }
+        std::thread::park();
+    }
+}
+
+pub(crate) type PgResult<T> = std::result::Result<T, tokio_postgres::Error>;
+
+/// One connection to the server.
+pub(crate) struct Client(tokio_postgres::Client);
+
+impl Client {
+    /// Connects as `config` says; the connection's socket is then driven by the background thread.
+    /// The outer error is the driver thread's; the inner one the server's or the network's.
+    pub(crate) fn connect(config: &Config) -> Result<PgResult<Client>> {
+        let config = config.clone();
+        let connected = runtime()?.spawn(async move {
+            let (client, connection) = config.connect(NoTls).await?;
+            // Ends when the client is dropped or the connection breaks; the client then reports
+            // itself closed, and the pool drops it.
+            tokio::spawn(async move {
+                let _ = connection.await;
+            });
+            Ok(Client(client))
+        });
+        wait(connected).map_err(|err| Error::internal(format!("connecting to PostgreSQL failed: {err}")))
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.0.is_closed()
+    }
+
+    pub(crate) fn batch_execute(&self, text: &str) -> PgResult<()> {
+        wait(self.0.batch_execute(text))
+    }
+
+    pub(crate) fn prepare(&self, text: &str) -> PgResult<Statement> {
+        wait(self.0.prepare(text))
+    }
+
+    pub(crate) fn execute(&self, text: &str, params: &[&(dyn ToSql + Sync)]) -> PgResult<u64> {
+        wait(self.0.execute(text, params))
+    }
+
+    pub(crate) fn execute_prepared(&self, statement: &Statement, params: &[&(dyn ToSql + Sync)]) -> PgResult<u64> {
+        wait(self.0.execute(statement, params))
+    }
+
+    pub(crate) fn query(&self, text: &str, params: &[&(dyn ToSql + Sync)]) -> PgResult<Vec<Row>> {
+        wait(self.0.query(text, params))
+    }
+
+    pub(crate) fn query_one(&self, text: &str, params: &[&(dyn ToSql + Sync)]) -> PgResult<Row> {
+        wait(self.0.query_one(text, params))
+    }
+
+    /// Runs `statement` and hands its rows to `each` as they arrive, until it returns false.
+    pub(crate) fn query_each<P, I>(
+        &self,
+        statement: &Statement,
+        params: I,
+        each: &mut dyn FnMut(&Row) -> Result<bool>,
+    ) -> Result<()>
+    where
+        P: BorrowToSql,
+        I: IntoIterator<Item = P>,
+        I::IntoIter: ExactSizeIterator,
+    {
+        wait(async {
+            let rows = self.0.query_raw(statement, params).await.map_err(super::error)?;
+            let mut rows = std::pin::pin!(rows);
+            while let Some(row) = rows.next().await {
+                if !each(&row.map_err(super::error)?)? {
+                    break;
+                }
+            }
+            Ok(())
+        })
+    }
+}
