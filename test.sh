@@ -20,6 +20,22 @@ for component in clippy rustfmt; do
     fi
 done
 
+# PostgreSQL: the suites run every scenario on both engines. Unless JETSTATE_TEST_POSTGRES_URL
+# names a server already, a throwaway cluster of our own (installed from Debian's packages when
+# absent), stopped at exit.
+pg_dir=
+if [ -z "${JETSTATE_TEST_POSTGRES_URL:-}" ]; then
+    step "PostgreSQL: a throwaway cluster for the suites (tests/postgres/cluster.sh)"
+    eval "$(tests/postgres/cluster.sh start)"
+    pg_dir=$JETSTATE_TEST_POSTGRES_DIR
+    echo "started: $JETSTATE_TEST_POSTGRES_URL"
+fi
+cleanup() {
+    rm -rf "${demo_dir:-}" "${clean_venv:-}" "${node_project:-}"
+    [ -z "$pg_dir" ] || tests/postgres/cluster.sh stop "$pg_dir"
+}
+trap cleanup EXIT
+
 # ── Rust: format, lint, the main job, the tests ───────────────────────────────────────────────
 step "format (cargo fmt --check)"
 cargo fmt --all -- --check
@@ -29,10 +45,15 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 step "main job (the durable workflow example, on a fresh file)"
 demo_dir=$(mktemp -d)
-trap 'rm -rf "$demo_dir" "${clean_venv:-}" "${node_project:-}"' EXIT
 cargo run --quiet -p jetstate-cli -- demo "$demo_dir/demo.db" | tee "$demo_dir/out.txt"
 grep -q "Materialized final state (completed" "$demo_dir/out.txt" || { echo "the main job did not complete its workflow" >&2; exit 1; }
 grep -q "crashing while holding the lease" "$demo_dir/out.txt" || { echo "the main job did not show a worker dying" >&2; exit 1; }
+
+step "the main job on the PostgreSQL server (jetstate demo postgresql://...)"
+case "$JETSTATE_TEST_POSTGRES_URL" in *\?*) sep='&' ;; *) sep='?' ;; esac
+cargo run --quiet -p jetstate-cli -- demo "${JETSTATE_TEST_POSTGRES_URL}${sep}schema=demo_$$" >"$demo_dir/server.txt"
+grep -q "Materialized final state (completed" "$demo_dir/server.txt" || { cat "$demo_dir/server.txt"; echo "the main job did not complete on the server" >&2; exit 1; }
+grep -q "crashing while holding the lease" "$demo_dir/server.txt" || { echo "the main job did not show a worker dying on the server" >&2; exit 1; }
 
 step "tests (unit, integration, conformance, races, crash, doc)"
 cargo test --workspace

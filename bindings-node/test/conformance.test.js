@@ -4,17 +4,21 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 
 const { Store } = require('..');
-const { SCENARIOS, replay, mismatch } = require('./replay.js');
+const { SCENARIOS, replay, mismatch, notOn } = require('./replay.js');
+const { ENGINES } = require('./helpers.js');
 
 test('the scenarios are there', () => {
   assert.ok(SCENARIOS.length >= 8, `expected the conformance scenarios, found ${SCENARIOS.length}`);
 });
 
-for (const file of SCENARIOS) {
-  test(`conformance: ${file}`, async () => {
-    const failures = await replay(file, (options) => Store.open(null, options));
-    assert.deepEqual(failures, []);
-  });
+for (const [engine, location] of Object.entries(ENGINES)) {
+  for (const file of SCENARIOS) {
+    const reason = notOn(file, engine);
+    test(`conformance on ${engine}: ${file}`, { skip: reason ? `not on ${engine}, as the corpus says: ${reason}` : false }, async () => {
+      const failures = await replay(file, (options) => Store.open(location(), options));
+      assert.deepEqual(failures, []);
+    });
+  }
 }
 
 test('the matcher rejects what it should', () => {

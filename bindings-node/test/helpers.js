@@ -4,6 +4,7 @@ const { spawn } = require('node:child_process');
 const os = require('node:os');
 const fs = require('node:fs');
 const path = require('node:path');
+const crypto = require('node:crypto');
 
 const HOLD = `
 import sqlite3, sys, time
@@ -30,4 +31,15 @@ function tempFile(name = 'store.db') {
   return path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'jetstate-node-')), name);
 }
 
-module.exports = { holdWriteLock, tempFile };
+/** A URL naming a fresh store on the test server (a schema of its own). The test command
+ * (./test.sh) starts the server and sets JETSTATE_TEST_POSTGRES_URL; nothing skips without one. */
+function postgresUrl() {
+  const url = process.env.JETSTATE_TEST_POSTGRES_URL;
+  if (!url) throw new Error('JETSTATE_TEST_POSTGRES_URL names no server: run ./test.sh, or eval "$(tests/postgres/cluster.sh start)"');
+  return `${url}${url.includes('?') ? '&' : '?'}schema=test_${crypto.randomUUID().replace(/-/g, '')}`;
+}
+
+/** The engines the corpus runs on (the names its `not_on` uses), and where a fresh store of each lives. */
+const ENGINES = { sqlite: () => null, postgresql: postgresUrl };
+
+module.exports = { holdWriteLock, tempFile, postgresUrl, ENGINES };

@@ -120,4 +120,11 @@ async function replay(file, open) {
   return failures;
 }
 
-module.exports = { SCENARIOS, replay, mismatch };
+/** Why scenario `file` cannot apply to `engine` (`sqlite`, `postgresql`), if its `not_on` says so. */
+function notOn(file, engine) {
+  const reasons = JSON.parse(fs.readFileSync(path.join(DIR, file), 'utf8')).not_on || {};
+  for (const name of Object.keys(reasons)) assert.ok(['sqlite', 'postgresql'].includes(name), `${file}: not_on names no engine: ${name}`);
+  return reasons[engine] || null;
+}
+
+module.exports = { SCENARIOS, replay, mismatch, notOn };

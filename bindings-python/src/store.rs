@@ -87,10 +87,7 @@ fn open(path: Option<PathBuf>, options: Options) -> jetstate::Result<jetstate::S
 }
 
 fn describe(store: &jetstate::Store, class: &str) -> String {
-    let location = match store.location() {
-        jetstate::Location::Memory => ":memory:".to_string(),
-        jetstate::Location::File(path) => path.display().to_string(),
-    };
+    let location = store.location().to_string();
     match store.tenant() {
         Some(tenant) => format!("{class}({location:?}, tenant={:?})", tenant.0),
         None => format!("{class}({location:?})"),

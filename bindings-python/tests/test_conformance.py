@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, List, Optional
 import pytest
 
 import jetstate
-from conftest import CONFORMANCE
+from conftest import CONFORMANCE, ENGINES, location
 
 SCENARIOS = sorted(CONFORMANCE.glob("*.json"))
 
@@ -124,6 +124,13 @@ def shape(op: str, result: Any) -> Any:
     return to_json(result)
 
 
+def not_on(path: Path, engine: str) -> Optional[str]:
+    """Why the scenario cannot apply to `engine`, if its `not_on` says so."""
+    reasons = json.loads(path.read_text()).get("not_on", {})
+    assert set(reasons) <= set(ENGINES), f"{path.name}: not_on names no engine: {sorted(reasons)}"
+    return reasons.get(engine)
+
+
 def replay(path: Path, call: Callable[[Any, str, Dict[str, Any]], Any], opener: Callable[..., Any]) -> List[str]:
     scenario = json.loads(path.read_text())
     root = opener(**store_options(scenario["options"]))
@@ -160,14 +167,27 @@ def sync_call(store: jetstate.Store, name: str, kwargs: Dict[str, Any]) -> Any:
     return getattr(store, name)(**kwargs)
 
 
+def applies(path: Path, engine: str) -> None:
+    reason = not_on(path, engine)
+    if reason:
+        pytest.skip(f"not on {engine}, as the corpus says: {reason}")
+
+
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
-def test_scenario_through_store(path: Path) -> None:
-    failures = replay(path, sync_call, jetstate.Store)
+def test_scenario_through_store(path: Path, engine: str) -> None:
+    applies(path, engine)
+    where = location(engine)
+    failures = replay(path, sync_call, lambda **options: jetstate.Store(where, **options))
     assert not failures, "\n".join(failures)
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
-def test_scenario_through_async_store(path: Path) -> None:
+def test_scenario_through_async_store(path: Path, engine: str) -> None:
+    applies(path, engine)
+    where = location(engine)
+
     async def main() -> List[str]:
         loop = asyncio.get_running_loop()
 
@@ -185,7 +205,7 @@ def test_scenario_through_async_store(path: Path) -> None:
             return on_loop(lambda: getattr(store, name)(**kwargs))
 
         def opener(**options: Any) -> jetstate.AsyncStore:
-            return on_loop(lambda: jetstate.AsyncStore.open(**options))
+            return on_loop(lambda: jetstate.AsyncStore.open(where, **options))
 
         return await asyncio.to_thread(replay, path, async_call, opener)
 

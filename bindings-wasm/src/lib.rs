@@ -99,6 +99,10 @@ impl NativeStore {
         if memory {
             return Ok(NativeStore { store: Store::open_in_memory(options)? });
         }
+        // A server's URL goes to the core, whose browser build has no server engine and says why.
+        if jetstate::ServerUrl::is_server_url(name) {
+            return Ok(NativeStore { store: Store::open(name, options)? });
+        }
         if INSTALLED.with(|i| i.borrow().is_none()) {
             return Err(Error::new(ErrorKind::Database, "OPFS is not installed in this worker"));
         }

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use jetstate::chrono::Utc;
 use jetstate::serde_json::{json, Value};
 use jetstate::{
-    EventKind, ExecutionId, Options, Store, WorkItem, WorkflowDefinition, WorkflowExecution, WorkflowStatus,
+    EventKind, ExecutionId, Location, Options, Store, WorkItem, WorkflowDefinition, WorkflowExecution, WorkflowStatus,
     DEFAULT_TENANT,
 };
 
@@ -33,8 +33,10 @@ fn options() -> Options {
 /// directory; an earlier demo file there is replaced).
 pub fn run(file: Option<PathBuf>) -> Result<(), Box<dyn std::error::Error>> {
     let path = file.unwrap_or_else(|| PathBuf::from("jetstate-demo.db"));
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    if let Location::File(file) = Location::from_path(&path) {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
+        }
     }
     orchestrate(&path)
 }
@@ -48,7 +50,7 @@ pub fn run_worker(name: &str, file: &Path, execution_id: &str) -> Result<(), Box
 
 fn orchestrate(path: &Path) -> Result<(), Box<dyn std::error::Error>> {
     let store = Store::open(path, options())?;
-    println!("jetstate demo: a durable workflow in {}\n", path.display());
+    println!("jetstate demo: a durable workflow in {}\n", Location::from_path(path));
 
     store.store_workflow(&WorkflowDefinition {
         workflow_id: "research-brief".into(),

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use jetstate::{wire, Error, ErrorKind, Options, Store, Tenant, TenantId, TenantStatus, WorkItemStatus};
+use jetstate::{wire, Error, ErrorKind, Location, Options, Store, Tenant, TenantId, TenantStatus, WorkItemStatus};
 
 use output::{field, or_dash, table, time, Bar};
 
@@ -30,18 +30,23 @@ struct Cli {
 enum Command {
     /// Run a small durable workflow on FILE (default ./jetstate-demo.db) with two worker
     /// processes, one of which dies holding a lease; then show the timeline, queue and state.
-    Demo { file: Option<PathBuf> },
+    Demo {
+        #[arg(value_name = "FILE|URL")]
+        file: Option<PathBuf>,
+    },
     /// One worker process of the demo (started by `demo` itself).
     #[command(hide = true)]
     DemoWorker { name: String, file: PathBuf, execution_id: String },
     /// Executions by status, queue depth, expired leases, dead letters, the oldest pending item.
     Status {
+        #[arg(value_name = "FILE|URL")]
         file: PathBuf,
         #[arg(long)]
         json: bool,
     },
     /// Executions, newest first.
     Executions {
+        #[arg(value_name = "FILE|URL")]
         file: PathBuf,
         #[arg(long)]
         status: Option<String>,
@@ -54,6 +59,7 @@ enum Command {
     },
     /// One execution: its record, its materialized state and its event timeline.
     Show {
+        #[arg(value_name = "FILE|URL")]
         file: PathBuf,
         execution_id: String,
         #[arg(long)]
@@ -61,6 +67,7 @@ enum Command {
     },
     /// Work items with their state, oldest first.
     Queue {
+        #[arg(value_name = "FILE|URL")]
         file: PathBuf,
         #[arg(long)]
         status: Option<String>,
@@ -71,33 +78,42 @@ enum Command {
     },
     /// The dead-letter queue: list, requeue, purge.
     Dlq {
+        #[arg(value_name = "FILE|URL")]
         file: PathBuf,
         #[command(subcommand)]
         action: DlqAction,
     },
     /// Run a reclaim pass now: expired leases are counted and retried or dead-lettered.
     Reclaim {
+        #[arg(value_name = "FILE|URL")]
         file: PathBuf,
         #[arg(long)]
         json: bool,
     },
     /// API tokens: create, list, revoke.
     Tokens {
+        #[arg(value_name = "FILE|URL")]
         file: PathBuf,
         #[command(subcommand)]
         action: TokenAction,
     },
     /// Tenants: list, create, suspend.
     Tenants {
+        #[arg(value_name = "FILE|URL")]
         file: PathBuf,
         #[command(subcommand)]
         action: TenantAction,
     },
     /// Copy the database to DEST (SQLite online backup: consistent, safe while writers run).
-    Backup { file: PathBuf, dest: PathBuf },
+    Backup {
+        #[arg(value_name = "FILE|URL")]
+        file: PathBuf,
+        dest: PathBuf,
+    },
     /// Write the store (or one execution, with its events, snapshots, work items and workflow
     /// definition) as JSON Lines, one consistent snapshot, to stdout or --output.
     Export {
+        #[arg(value_name = "FILE|URL")]
         file: PathBuf,
         #[arg(long)]
         execution: Option<String>,
@@ -106,10 +122,15 @@ enum Command {
     },
     /// Write the rows of an export (stdin, or INPUT) into FILE, created if it does not exist:
     /// all of them in one transaction, or on any error none.
-    Import { file: PathBuf, input: Option<PathBuf> },
+    Import {
+        #[arg(value_name = "FILE|URL")]
+        file: PathBuf,
+        input: Option<PathBuf>,
+    },
     /// Serve a read-only web inspector of FILE on 127.0.0.1 (executions, timelines, queues,
     /// dead letters). Port 0 takes any free port; the address is printed on start.
     Ui {
+        #[arg(value_name = "FILE|URL")]
         file: PathBuf,
         #[arg(long, default_value_t = 7070)]
         port: u16,
@@ -164,9 +185,15 @@ enum TenantAction {
     },
 }
 
-/// Opens an existing file: read-only for read commands, as a writer otherwise.
+/// Where FILE|URL names, as it may be shown: a server's password never is.
+fn shown(file: &Path) -> String {
+    Location::from_path(file).to_string()
+}
+
+/// Opens an existing store (a file that exists, or a server's): read-only for read commands, as
+/// a writer otherwise.
 fn open(file: &Path, read_only: bool) -> jetstate::Result<Store> {
-    if !file.exists() {
+    if matches!(Location::from_path(file), Location::File(_)) && !file.exists() {
         return Err(Error::new(ErrorKind::Database, format!("no such file: {}", file.display())));
     }
     Store::open(file, Options::default().read_only(read_only))
@@ -252,7 +279,7 @@ fn run(command: Command) -> jetstate::Result<()> {
             let bar = Bar::new("backup", "pages");
             let bytes = store.backup_with_progress(&dest, &mut |p| bar.update(p))?;
             bar.finish();
-            println!("copied {} ({bytes} bytes) to {}", file.display(), dest.display());
+            println!("copied {} ({bytes} bytes) to {}", shown(&file), dest.display());
             Ok(())
         }
         Command::Export { file, execution, output } => export(&file, execution.as_deref(), output.as_deref()),
@@ -308,7 +335,7 @@ fn import(file: &Path, input: Option<&Path>) -> jetstate::Result<()> {
     };
     // Restoring into a new file is import's main use, so it may create FILE; a failed import
     // then removes what it created, so that it leaves nothing behind.
-    let created = !file.exists();
+    let created = matches!(Location::from_path(file), Location::File(_)) && !file.exists();
     let store = Store::open(file, Options::default())?;
     let bar = Bar::new("import", "bytes");
     let result = store.import(&mut reader, total, &mut |p| bar.update(p));
@@ -337,9 +364,11 @@ fn status(file: &Path, json: bool) -> jetstate::Result<()> {
         return Ok(());
     }
     let summary = store.summary()?;
-    let file_bytes = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
     field("schema version", summary.schema_version);
-    field("file size", format!("{file_bytes} bytes"));
+    match report::file_bytes(file) {
+        Some(bytes) => field("file size", format!("{bytes} bytes")),
+        None => field("server", shown(file)),
+    }
     let executions: Vec<String> = summary.executions.iter().map(|(status, n)| format!("{status} {n}")).collect();
     field("executions", if executions.is_empty() { "none".into() } else { executions.join(", ") });
     field("expired leases", summary.expired_leases);

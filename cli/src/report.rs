@@ -4,13 +4,22 @@
 use std::path::Path;
 
 use jetstate::serde_json::{json, Value};
-use jetstate::{wire, Error, ErrorKind, Store};
+use jetstate::{wire, Error, ErrorKind, Location, Store};
 
-/// The store at a glance (`jetstate status --json`): the core's summary and the file's size.
+/// The store at a glance (`jetstate status --json`): the core's summary and the file's size
+/// (null for a store on a server, which has no file).
 pub fn status(store: &Store, file: &Path) -> jetstate::Result<Value> {
     let mut value = wire::to_json(&store.summary()?)?;
-    value["file_bytes"] = json!(std::fs::metadata(file).map(|m| m.len()).unwrap_or(0));
+    value["file_bytes"] = json!(file_bytes(file));
     Ok(value)
+}
+
+/// The size of the store's file, or None when the location is not a file.
+pub fn file_bytes(file: &Path) -> Option<u64> {
+    match Location::from_path(file) {
+        Location::File(path) => Some(std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)),
+        _ => None,
+    }
 }
 
 /// One execution (`jetstate show --json`): its record, its materialized state, its events.

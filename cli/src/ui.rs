@@ -15,7 +15,7 @@
 use std::path::Path;
 
 use jetstate::serde_json::{json, Value};
-use jetstate::{wire, Error, ErrorKind, Store, WorkItemStatus};
+use jetstate::{wire, Error, ErrorKind, Location, Store, WorkItemStatus};
 use tiny_http::{Header, Method, Request, Response, Server};
 
 use crate::report;
@@ -30,7 +30,7 @@ pub fn serve(store: Store, file: &Path, port: u16) -> jetstate::Result<()> {
         .map_err(|err| Error::new(ErrorKind::Database, format!("cannot listen on 127.0.0.1:{port}: {err}")))?;
     let address =
         server.server_addr().to_ip().ok_or_else(|| Error::new(ErrorKind::Database, "the server has no IP address"))?;
-    println!("jetstate ui: serving {} read-only at http://{address}/ (Ctrl-C stops)", file.display());
+    println!("jetstate ui: serving {} read-only at http://{address}/ (Ctrl-C stops)", Location::from_path(file));
     use std::io::Write;
     let _ = std::io::stdout().flush();
     let hosts = [format!("127.0.0.1:{}", address.port()), format!("localhost:{}", address.port())];
@@ -110,7 +110,7 @@ fn api(store: &Store, file: &Path, path: &str, params: &[(String, String)]) -> j
     Ok(Some(match path {
         "/api/status" => {
             let mut value = report::status(store, file)?;
-            value["file"] = json!(file.display().to_string());
+            value["file"] = json!(Location::from_path(file).to_string());
             value
         }
         "/api/executions" => {

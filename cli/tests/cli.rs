@@ -21,7 +21,13 @@ fn json_of(output: &Output) -> Value {
 /// A file with two executions (one with events), items in several states and a dead letter.
 fn prepared(dir: &Path) -> (PathBuf, ExecutionId, WorkItem) {
     let path = dir.join("state.db");
-    let store = Store::open(&path, Options::default().lease(Duration::from_millis(1))).expect("opens");
+    let (id, poison) = prepared_at(path.to_str().expect("utf-8 path"));
+    (path, id, poison)
+}
+
+/// The same store as `prepared`'s, at `location` (a file or a server's URL).
+fn prepared_at(location: &str) -> (ExecutionId, WorkItem) {
+    let store = Store::open(location, Options::default().lease(Duration::from_millis(1))).expect("opens");
     let running = WorkflowExecution::new("triage", "2", json!({"ticket": 7}));
     store.create_execution(&running).expect("created");
     store.create_execution(&WorkflowExecution::new("digest", "1", json!({}))).expect("created");
@@ -43,7 +49,95 @@ fn prepared(dir: &Path) -> (PathBuf, ExecutionId, WorkItem) {
         .expect("items");
     store.move_to_dead_letter(&poison.id, "poison").expect("dead-lettered");
     store.close().expect("close");
-    (path, running.execution_id, poison)
+    (running.execution_id, poison)
+}
+
+/// A URL naming a fresh store on the test server (a schema of its own), with a password in it that
+/// the server does not need (it trusts local connections), so that its absence from every output
+/// can be checked. The test command starts the server; nothing skips without one.
+fn server_url() -> String {
+    let url = std::env::var("JETSTATE_TEST_POSTGRES_URL").unwrap_or_default();
+    assert!(!url.is_empty(), "JETSTATE_TEST_POSTGRES_URL names no server: run ./test.sh, which starts one");
+    let url = url.replacen("postgresql://postgres@", "postgresql://postgres:s3cret@", 1);
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}schema=cli_{}", jetstate::uuid::Uuid::new_v4().simple())
+}
+
+/// Asserts that `output` succeeded and shows no password.
+fn no_password(output: Output) -> Output {
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(!text.contains("s3cret"), "a password shown: {text}");
+    output
+}
+
+#[test]
+fn a_server_url_works_wherever_a_file_does() {
+    let url = server_url();
+    let (id, poison) = prepared_at(&url);
+    let run = |args: &[&str]| no_password(jetstate(args));
+
+    let status = json_of(&run(&["status", &url, "--json"]));
+    assert_eq!(status["executions"]["pending"], json!(2));
+    assert_eq!(status["dead_letter"], json!(1));
+    assert_eq!(status["file_bytes"], Value::Null, "a server has no file");
+    let human = run(&["status", &url]);
+    assert!(String::from_utf8_lossy(&human.stdout).contains("postgres:***@"), "{human:?}");
+    assert_eq!(json_of(&run(&["executions", &url, "--json"])).as_array().expect("list").len(), 2);
+    let shown = json_of(&run(&["show", &url, &id.to_string(), "--json"]));
+    assert_eq!(shown["materialized"]["active_nodes"], json!(["classify"]));
+    assert_eq!(json_of(&run(&["queue", &url, "--json"])).as_array().expect("items").len(), 2);
+    assert_eq!(json_of(&run(&["dlq", &url, "list", "--json"]))[0]["item"]["id"], json!(poison.id.to_string()));
+    assert!(run(&["dlq", &url, "requeue", &poison.id.to_string()]).status.success());
+    assert_eq!(json_of(&run(&["dlq", &url, "list", "--json"])), json!([]));
+    assert_eq!(json_of(&run(&["reclaim", &url, "--json"]))["retryable"], json!([]));
+    assert!(run(&["tokens", &url, "create", "ci", "admin"]).status.success());
+    assert_eq!(json_of(&run(&["tokens", &url, "list", "--json"])).as_array().expect("tokens").len(), 1);
+    assert!(run(&["tenants", &url, "create", "acme", "Acme Corp"]).status.success());
+    assert!(run(&["tenants", &url, "suspend", "acme"]).status.success());
+    assert!(json_of(&run(&["tenants", &url, "list", "--json"])).to_string().contains("suspended"));
+
+    // backup is SQLite's; on a server the command says what to use instead, and writes nothing.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let copy = dir.path().join("copy.db");
+    let backup = run(&["backup", &url, copy.to_str().expect("path")]);
+    assert_eq!(backup.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&backup.stderr).contains("pg_dump"), "{backup:?}");
+    assert!(!copy.exists());
+
+    let ui = Inspector::start(&url);
+    let (code, body) = ui.get("/api/status");
+    assert_eq!(code, 200);
+    assert!(!body.contains("s3cret"), "{body}");
+    let served: Value = jetstate::serde_json::from_str(&body).expect("JSON");
+    assert_eq!(served["executions"], json_of(&run(&["status", &url, "--json"]))["executions"]);
+}
+
+/// `jetstate export state.db | jetstate import postgresql://...` and back: not a bit lost.
+#[test]
+fn export_and_import_move_a_store_to_a_server_and_back() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (path, _, _) = prepared(dir.path());
+    let file = path.to_str().expect("path");
+    let dump = dir.path().join("dump.jsonl");
+    assert!(jetstate(&["export", file, "--output", dump.to_str().expect("path")]).status.success());
+    let original = export_rows(&jetstate(&["export", file]));
+
+    let url = server_url();
+    let imported = no_password(jetstate_with(&["import", &url], &[], Some(&dump)));
+    assert!(imported.status.success(), "{}", String::from_utf8_lossy(&imported.stderr));
+    assert_eq!(export_rows(&no_password(jetstate(&["export", &url]))), original);
+
+    // A second import is refused whole, as on a file.
+    let again = no_password(jetstate_with(&["import", &url], &[], Some(&dump)));
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"), "{again:?}");
+    assert_eq!(export_rows(&jetstate(&["export", &url])), original);
+
+    let back = dir.path().join("back.jsonl");
+    assert!(jetstate(&["export", &url, "--output", back.to_str().expect("path")]).status.success());
+    let returned = dir.path().join("returned.db");
+    assert!(jetstate(&["import", returned.to_str().expect("path"), back.to_str().expect("path")]).status.success());
+    assert_eq!(export_rows(&jetstate(&["export", returned.to_str().expect("path")])), original);
 }
 
 #[test]

@@ -1,10 +1,11 @@
-//! jetstate: the durable state of a workflow or AI-agent engine, embedded in one SQLite file.
+//! jetstate: the durable state of a workflow or AI-agent engine, embedded in one SQLite file or,
+//! with the `postgres` feature, on a PostgreSQL server.
 //!
 //! A registry of workflow definitions, executions with their state, an append-only event log with
 //! snapshots, a work queue with leases, fencing tokens, retries and a dead-letter queue, API
 //! tokens and tenants. One synchronous core ([`Store`]) holds every rule; the async
-//! [`StateBackend`] surface ([`SqliteBackend`]) and the Python, Node and browser bindings are
-//! thin layers over it.
+//! [`StateBackend`] surface ([`SqliteBackend`], and `PostgresBackend` with the `postgres`
+//! feature) and the Python, Node and browser bindings are thin layers over it.
 //!
 //! ```
 //! use jetstate::{Options, Store, WorkItem, WorkflowExecution};
@@ -55,6 +56,8 @@ pub use backend::{
     ApiToken, BackendResult, ReclaimResult, SqliteBackend, StateBackend, StateBackendError, TenantScopedSqliteBackend,
     WorkItem, WorkItemId, WorkflowDefinition,
 };
+#[cfg(feature = "postgres")]
+pub use backend::{PostgresBackend, TenantScopedPostgresBackend};
 pub use clock::Clock;
 pub use error::{Error, ErrorKind, Result};
 pub use event::{ApprovalDecision, Event, EventKind, EventSequence, ProvenanceMetadata};

@@ -28,6 +28,17 @@ impl Location {
     }
 }
 
+/// As a caller would write it: `:memory:`, the file's path, or the server's URL without its password.
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Location::File(path) => write!(f, "{}", path.display()),
+            Location::Memory => f.write_str(":memory:"),
+            Location::Postgres(url) => fmt::Display::fmt(url, f),
+        }
+    }
+}
+
 /// A server's URL. Shown (`Display`, `Debug`) with its password replaced by `***`, so that no
 /// error, log or summary can carry it.
 #[derive(Clone, PartialEq, Eq)]

@@ -15,6 +15,8 @@ use jetstate::tenant::{Tenant, TenantId, TenantStatus, DEFAULT_TENANT};
 use jetstate::workflow::{ExecutionId, WorkflowExecution, WorkflowStatus};
 use jetstate::{SqliteBackend, Store};
 
+mod support;
+
 fn execution(id: &ExecutionId) -> WorkflowExecution {
     WorkflowExecution {
         execution_id: id.clone(),
@@ -325,4 +327,119 @@ fn a_blocked_call_does_not_stall_a_current_thread_runtime() {
     locker.join().expect("locker thread");
     assert!(waited >= Duration::from_millis(200), "the call should have waited for the lock ({waited:?})");
     assert!(ticks_during_call >= 5, "the runtime stalled: {ticks_during_call} ticks in {waited:?}");
+}
+
+#[test]
+fn each_backend_refuses_the_other_engines_location() {
+    futures::executor::block_on(async {
+        let err = SqliteBackend::open("postgresql://ann:s3cret@db.example/app").await.unwrap_err();
+        assert_eq!(err.kind(), jetstate::ErrorKind::InvalidArgument);
+        assert!(err.message().contains("PostgresBackend") && !err.message().contains("s3cret"), "{err}");
+    });
+}
+
+/// The same trait on the server engine: `PostgresBackend`, under the same executors.
+#[cfg(feature = "postgres")]
+mod on_postgresql {
+    use super::*;
+    use jetstate::PostgresBackend;
+
+    async fn open() -> PostgresBackend {
+        PostgresBackend::open(&support::server::fresh_url("backend")).await.expect("server opens")
+    }
+
+    #[test]
+    fn the_whole_trait_works_under_tokio() {
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("rt");
+        runtime.block_on(async { whole_lifecycle(Arc::new(open().await)).await });
+    }
+
+    #[test]
+    fn the_whole_trait_works_under_smol() {
+        smol::block_on(async { whole_lifecycle(Arc::new(open().await)).await });
+    }
+
+    #[test]
+    fn the_whole_trait_works_under_a_plain_block_on() {
+        futures::executor::block_on(async { whole_lifecycle(Arc::new(open().await)).await });
+    }
+
+    /// The sync store's calls, made straight from inside an executor's task (tokio's, whose
+    /// runtime may not be entered twice, and a plain `block_on`), neither panic nor hang.
+    #[test]
+    fn the_sync_store_may_be_called_from_inside_any_executor() {
+        let url = support::server::fresh_url("inside");
+        let id = ExecutionId::new();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        runtime.block_on(async {
+            let store = Store::open(&url, jetstate::Options::default()).expect("opens inside tokio");
+            store.create_execution(&execution(&id)).expect("writes inside tokio");
+            drop(store);
+        });
+        futures::executor::block_on(async {
+            let store = Store::open(&url, jetstate::Options::default()).expect("opens inside block_on");
+            assert!(store.get_execution(&id).expect("reads inside block_on").is_some());
+        });
+    }
+
+    #[test]
+    fn a_file_is_refused_and_a_reopened_schema_keeps_its_data() {
+        futures::executor::block_on(async {
+            let err = PostgresBackend::open("state.db").await.unwrap_err();
+            assert_eq!(err.kind(), jetstate::ErrorKind::InvalidArgument);
+            let url = support::server::fresh_url("reopened");
+            let id = ExecutionId::new();
+            PostgresBackend::open(&url).await.expect("opens").create_execution(execution(&id)).await.expect("created");
+            let again = PostgresBackend::open(&url).await.expect("opens again");
+            assert!(again.get_execution(&id).await.expect("read").is_some());
+        });
+    }
+
+    #[test]
+    fn errors_map_onto_the_same_variants() {
+        futures::executor::block_on(async {
+            let backend = open().await;
+            let id = ExecutionId::new();
+            backend.create_execution(execution(&id)).await.expect("created");
+            assert!(matches!(
+                backend.create_execution(execution(&id)).await,
+                Err(StateBackendError::Database(message)) if message.starts_with("CONFLICT")
+            ));
+            let kind = EventKind::WorkflowFailed { error: "x".into() };
+            backend.append_event(Event::new(id.clone(), 1, kind.clone())).await.expect("first");
+            assert!(matches!(
+                backend.append_event(Event::new(id.clone(), 1, kind)).await,
+                Err(StateBackendError::SequenceConflict(_))
+            ));
+            let item = work_item(&id, "n");
+            backend.enqueue_work_item(item.clone()).await.expect("enqueued");
+            assert!(matches!(
+                backend.complete_work_item(item.id).await,
+                Err(StateBackendError::NotFound(message)) if message.starts_with("LEASE_LOST")
+            ));
+        });
+    }
+
+    #[test]
+    fn a_tenant_view_is_confined_to_its_tenant() {
+        futures::executor::block_on(async {
+            let backend = open().await;
+            let now = Utc::now();
+            let tenant = Tenant {
+                id: "acme".into(),
+                name: "Acme".into(),
+                status: TenantStatus::Active,
+                policy: None,
+                limits: None,
+                created_at: now,
+                updated_at: now,
+            };
+            backend.create_tenant(tenant).await.expect("tenant");
+            let acme: Arc<dyn StateBackend> = Arc::new(backend.for_tenant(TenantId::from("acme")));
+            let id = ExecutionId::new();
+            acme.create_execution(execution(&id)).await.expect("created through acme");
+            assert!(backend.for_tenant(TenantId::from("default")).get_execution(&id).await.expect("read").is_none());
+            assert_eq!(backend.list_executions(None, 10, 0).await.expect("unscoped").len(), 1);
+        });
+    }
 }

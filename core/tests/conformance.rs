@@ -10,6 +10,8 @@ use jetstate::chrono::DateTime;
 use jetstate::serde_json::{self, json, Value};
 use jetstate::{wire, Store};
 
+mod support;
+
 fn scenario_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/conformance")
 }
@@ -69,26 +71,62 @@ fn same_instant(want: &str, got: &str) -> bool {
     }
 }
 
-fn open(options: &Value) -> Store {
+/// The engines a scenario runs on, by the names its `not_on` uses.
+#[derive(Clone, Copy)]
+enum Engine {
+    Sqlite,
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    Postgresql,
+}
+
+impl Engine {
+    fn name(self) -> &'static str {
+        match self {
+            Engine::Sqlite => "sqlite",
+            Engine::Postgresql => "postgresql",
+        }
+    }
+}
+
+/// A fresh store for one scenario: in memory, or on the test server in a schema of its own.
+fn open(options: &Value, engine: Engine) -> Store {
     for name in ["clock", "lease_ms", "backoff_base_ms", "backoff_cap_ms"] {
         assert!(options.get(name).is_some(), "options.{name} is required");
     }
     let options = wire::options(options).expect("valid options");
-    // With a server named, each scenario gets a fresh store of its own: a new schema.
-    match std::env::var("JETSTATE_TEST_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => {
-            let schema = format!("conformance_{}", uuid::Uuid::new_v4().simple());
-            let separator = if url.contains('?') { '&' } else { '?' };
-            Store::open(format!("{url}{separator}schema={schema}"), options).expect("a fresh server store opens")
+    match engine {
+        Engine::Sqlite => Store::open_in_memory(options).expect("a fresh in-memory store opens"),
+        #[cfg(feature = "postgres")]
+        Engine::Postgresql => {
+            Store::open(support::server::fresh_url("conformance"), options).expect("a fresh server store opens")
         }
-        _ => Store::open_in_memory(options).expect("a fresh in-memory store opens"),
+        #[cfg(not(feature = "postgres"))]
+        Engine::Postgresql => unreachable!("only builds with the server engine replay on it"),
     }
 }
 
-fn replay(path: &Path) -> Vec<String> {
+/// Why the scenario cannot apply to `engine` (its `not_on`), if it says so.
+fn not_on(scenario: &Value, engine: Engine, place: &Path) -> Option<String> {
+    let reasons = scenario.get("not_on")?.as_object().expect("not_on maps engine names to reasons");
+    for (name, reason) in reasons {
+        assert!(
+            ["sqlite", "postgresql"].contains(&name.as_str()),
+            "{}: not_on names no engine: {name}",
+            place.display()
+        );
+        assert!(reason.as_str().is_some_and(|r| r.len() > 20), "{}: not_on.{name} must say why", place.display());
+    }
+    reasons.get(engine.name()).map(|reason| reason.as_str().unwrap_or_default().to_string())
+}
+
+fn replay(path: &Path, engine: Engine) -> Vec<String> {
     let text = std::fs::read_to_string(path).expect("scenario readable");
     let scenario: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: not JSON: {e}", path.display()));
-    let store = open(&scenario["options"]);
+    if let Some(reason) = not_on(&scenario, engine, path) {
+        eprintln!("{}: not on {}: {reason}", path.display(), engine.name());
+        return Vec::new();
+    }
+    let store = open(&scenario["options"], engine);
     let mut vars = HashMap::new();
     let mut failures = Vec::new();
     let steps = scenario["steps"].as_array().expect("steps is a list");
@@ -131,8 +169,7 @@ fn replay(path: &Path) -> Vec<String> {
     failures
 }
 
-#[test]
-fn every_scenario_holds_on_the_rust_core() {
+fn replay_all(engine: Engine) {
     let mut files: Vec<PathBuf> = std::fs::read_dir(scenario_dir())
         .expect("tests/conformance exists")
         .map(|entry| entry.expect("readable entry").path())
@@ -140,8 +177,20 @@ fn every_scenario_holds_on_the_rust_core() {
         .collect();
     files.sort();
     assert!(files.len() >= 8, "expected the conformance scenarios, found {}", files.len());
-    let failures: Vec<String> = files.iter().flat_map(|file| replay(file)).collect();
+    let failures: Vec<String> = files.iter().flat_map(|file| replay(file, engine)).collect();
     assert!(failures.is_empty(), "{} failing step(s):\n{}", failures.len(), failures.join("\n"));
+}
+
+#[test]
+fn every_scenario_holds_on_sqlite() {
+    replay_all(Engine::Sqlite);
+}
+
+/// Builds with the server engine replay the corpus on it too; the test command starts the server.
+#[cfg(feature = "postgres")]
+#[test]
+fn every_scenario_holds_on_postgresql() {
+    replay_all(Engine::Postgresql);
 }
 
 #[test]

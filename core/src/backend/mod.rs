@@ -242,14 +242,65 @@ impl SqliteBackend {
     pub fn for_tenant(&self, tenant_id: TenantId) -> TenantScopedSqliteBackend {
         SqliteBackend { store: self.store.for_tenant(tenant_id) }
     }
+}
 
-    /// Runs a sync store call off the caller's thread.
-    async fn call<T: Send + 'static>(
-        &self,
-        call: impl FnOnce(&Store) -> crate::Result<T> + Send + 'static,
-    ) -> BackendResult<T> {
-        let store = self.store.clone();
-        offload::run(move || call(&store)).await.map_err(to_backend_error)
+/// Runs a sync store call off the caller's thread.
+async fn call<T: Send + 'static>(
+    store: &Store,
+    call: impl FnOnce(&Store) -> crate::Result<T> + Send + 'static,
+) -> BackendResult<T> {
+    let store = store.clone();
+    offload::run(move || call(&store)).await.map_err(to_backend_error)
+}
+
+/// [`StateBackend`] over a PostgreSQL database, through the sync [`Store`]: the same rules and
+/// statements' twins (`core/src/postgres`), for workers on several hosts.
+///
+/// A tenant view (`for_tenant`) is a `PostgresBackend` too, confined to its tenant.
+#[cfg(feature = "postgres")]
+#[derive(Debug, Clone)]
+pub struct PostgresBackend {
+    store: Store,
+}
+
+/// The tenant view's type, named as [`TenantScopedSqliteBackend`] is.
+#[cfg(feature = "postgres")]
+pub type TenantScopedPostgresBackend = PostgresBackend;
+
+#[cfg(feature = "postgres")]
+impl PostgresBackend {
+    /// Connects to the server named by `url` (`postgresql://` or `postgres://`, with libpq's
+    /// parameters, `sslmode` among them, and `schema=NAME` for a store's own schema), migrating
+    /// its schema on first use.
+    pub async fn open(url: &str) -> Result<Self, Error> {
+        PostgresBackend::open_with(url, Options::default()).await
+    }
+
+    /// [`PostgresBackend::open`] with options (durability, lease, backoff, clock).
+    pub async fn open_with(url: &str, options: Options) -> Result<Self, Error> {
+        let location = Location::from_path(url);
+        if !matches!(location, Location::Postgres(_)) {
+            return Err(Error::invalid(format!(
+                "a PostgresBackend opens a postgresql:// or postgres:// URL, not {location}: a file is SqliteBackend's"
+            )));
+        }
+        let store = offload::run(move || Store::open_at(location, options)).await?;
+        Ok(PostgresBackend { store })
+    }
+
+    /// Wraps an open store.
+    pub fn from_store(store: Store) -> Self {
+        PostgresBackend { store }
+    }
+
+    /// The sync store underneath, for the calls beyond the trait.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// A view confined to `tenant_id`, itself a [`StateBackend`].
+    pub fn for_tenant(&self, tenant_id: TenantId) -> TenantScopedPostgresBackend {
+        PostgresBackend { store: self.store.for_tenant(tenant_id) }
     }
 }
 
@@ -271,158 +322,177 @@ pub fn parse_url(url: &str) -> Result<Location, Error> {
     if path.is_empty() {
         return Err(Error::invalid(format!("database URL {url:?} names no path")));
     }
-    Ok(Location::from_path(PathBuf::from(path)))
-}
-
-#[async_trait]
-impl StateBackend for SqliteBackend {
-    async fn store_workflow(&self, def: WorkflowDefinition) -> BackendResult<()> {
-        self.call(move |store| store.store_workflow(&def)).await
-    }
-
-    async fn get_workflow(&self, workflow_id: &str, version: &str) -> BackendResult<Option<WorkflowDefinition>> {
-        let (workflow_id, version) = (workflow_id.to_owned(), version.to_owned());
-        self.call(move |store| store.get_workflow(&workflow_id, &version)).await
-    }
-
-    async fn create_execution(&self, execution: WorkflowExecution) -> BackendResult<()> {
-        self.call(move |store| store.create_execution(&execution)).await
-    }
-
-    async fn get_execution(&self, id: &ExecutionId) -> BackendResult<Option<WorkflowExecution>> {
-        let id = id.clone();
-        self.call(move |store| store.get_execution(&id)).await
-    }
-
-    async fn update_execution_status(&self, id: &ExecutionId, status: WorkflowStatus) -> BackendResult<()> {
-        let id = id.clone();
-        self.call(move |store| store.update_execution_status(&id, status)).await
-    }
-
-    async fn update_execution_current_state(
-        &self,
-        id: &ExecutionId,
-        current_state: &serde_json::Value,
-    ) -> BackendResult<()> {
-        let (id, state) = (id.clone(), current_state.clone());
-        self.call(move |store| store.update_execution_current_state(&id, &state)).await
-    }
-
-    async fn patch_append_array(
-        &self,
-        execution_id: &ExecutionId,
-        key: &str,
-        value: serde_json::Value,
-    ) -> BackendResult<()> {
-        let (id, key) = (execution_id.clone(), key.to_owned());
-        self.call(move |store| store.patch_append_array(&id, &key, value)).await
-    }
-
-    async fn list_executions(
-        &self,
-        status: Option<WorkflowStatus>,
-        limit: u32,
-        offset: u32,
-    ) -> BackendResult<Vec<WorkflowExecution>> {
-        self.call(move |store| store.list_executions(status, limit, offset)).await
-    }
-
-    async fn append_event(&self, event: Event) -> BackendResult<EventSequence> {
-        self.call(move |store| store.append_event(event)).await
-    }
-
-    async fn get_events(&self, execution_id: &ExecutionId) -> BackendResult<Vec<Event>> {
-        let id = execution_id.clone();
-        self.call(move |store| store.get_events(&id)).await
-    }
-
-    async fn get_events_since(
-        &self,
-        execution_id: &ExecutionId,
-        since_sequence: EventSequence,
-    ) -> BackendResult<Vec<Event>> {
-        let id = execution_id.clone();
-        self.call(move |store| store.get_events_since(&id, since_sequence)).await
-    }
-
-    async fn latest_sequence(&self, execution_id: &ExecutionId) -> BackendResult<EventSequence> {
-        let id = execution_id.clone();
-        self.call(move |store| store.latest_sequence(&id)).await
-    }
-
-    async fn write_snapshot(&self, snapshot: Snapshot) -> BackendResult<()> {
-        self.call(move |store| store.write_snapshot(&snapshot)).await
-    }
-
-    async fn latest_snapshot(&self, execution_id: &ExecutionId) -> BackendResult<Option<Snapshot>> {
-        let id = execution_id.clone();
-        self.call(move |store| store.latest_snapshot(&id)).await
-    }
-
-    async fn enqueue_work_item(&self, item: WorkItem) -> BackendResult<WorkItemId> {
-        self.call(move |store| store.enqueue_work_item(&item)).await
-    }
-
-    async fn claim_work_item(&self, worker_id: &str, queue_types: &[&str]) -> BackendResult<Option<WorkItem>> {
-        let worker_id = worker_id.to_owned();
-        let queue_types: Vec<String> = queue_types.iter().map(|t| t.to_string()).collect();
-        self.call(move |store| {
-            let queue_types: Vec<&str> = queue_types.iter().map(String::as_str).collect();
-            store.claim_work_item(&worker_id, &queue_types)
-        })
-        .await
-    }
-
-    async fn renew_lease(&self, item_id: WorkItemId, worker_id: &str) -> BackendResult<()> {
-        let worker_id = worker_id.to_owned();
-        self.call(move |store| store.renew_lease(&item_id, &worker_id)).await
-    }
-
-    async fn complete_work_item(&self, item_id: WorkItemId) -> BackendResult<()> {
-        self.call(move |store| store.complete_work_item(&item_id)).await
-    }
-
-    async fn fail_work_item(&self, item_id: WorkItemId, error: &str) -> BackendResult<()> {
-        let error = error.to_owned();
-        self.call(move |store| store.fail_work_item(&item_id, &error)).await
-    }
-
-    async fn reclaim_expired_leases(&self) -> BackendResult<ReclaimResult> {
-        self.call(|store| store.reclaim_expired_leases()).await
-    }
-
-    async fn move_to_dead_letter(&self, item_id: WorkItemId, last_error: &str) -> BackendResult<()> {
-        let error = last_error.to_owned();
-        self.call(move |store| store.move_to_dead_letter(&item_id, &error)).await
-    }
-
-    async fn create_token(&self, name: &str, role: &str) -> BackendResult<(String, ApiToken)> {
-        let (name, role) = (name.to_owned(), role.to_owned());
-        self.call(move |store| store.create_token(&name, &role)).await
-    }
-
-    async fn validate_token(&self, token: &str) -> BackendResult<Option<ApiToken>> {
-        let token = token.to_owned();
-        self.call(move |store| store.validate_token(&token)).await
-    }
-
-    async fn create_tenant(&self, tenant: Tenant) -> BackendResult<()> {
-        self.call(move |store| store.create_tenant(&tenant)).await
-    }
-
-    async fn get_tenant(&self, id: &TenantId) -> BackendResult<Option<Tenant>> {
-        let id = id.clone();
-        self.call(move |store| store.get_tenant(&id)).await
-    }
-
-    async fn list_tenants(&self) -> BackendResult<Vec<Tenant>> {
-        self.call(|store| store.list_tenants()).await
-    }
-
-    async fn update_tenant(&self, tenant: Tenant) -> BackendResult<()> {
-        self.call(move |store| store.update_tenant(&tenant)).await
+    match Location::from_path(PathBuf::from(path)) {
+        Location::Postgres(url) => Err(Error::invalid(format!(
+            "{url} names a PostgreSQL server: open it with PostgresBackend (or Store::open), not SqliteBackend"
+        ))),
+        location => Ok(location),
     }
 }
+
+/// The trait's methods over the sync [`Store`], for each backend type: one definition, so that
+/// the two engines' backends cannot drift apart. Each call runs off the caller's thread.
+macro_rules! state_backend_over_the_store {
+    ($backend:ty) => {
+        #[async_trait]
+        impl StateBackend for $backend {
+            async fn store_workflow(&self, def: WorkflowDefinition) -> BackendResult<()> {
+                call(&self.store, move |store| store.store_workflow(&def)).await
+            }
+
+            async fn get_workflow(
+                &self,
+                workflow_id: &str,
+                version: &str,
+            ) -> BackendResult<Option<WorkflowDefinition>> {
+                let (workflow_id, version) = (workflow_id.to_owned(), version.to_owned());
+                call(&self.store, move |store| store.get_workflow(&workflow_id, &version)).await
+            }
+
+            async fn create_execution(&self, execution: WorkflowExecution) -> BackendResult<()> {
+                call(&self.store, move |store| store.create_execution(&execution)).await
+            }
+
+            async fn get_execution(&self, id: &ExecutionId) -> BackendResult<Option<WorkflowExecution>> {
+                let id = id.clone();
+                call(&self.store, move |store| store.get_execution(&id)).await
+            }
+
+            async fn update_execution_status(&self, id: &ExecutionId, status: WorkflowStatus) -> BackendResult<()> {
+                let id = id.clone();
+                call(&self.store, move |store| store.update_execution_status(&id, status)).await
+            }
+
+            async fn update_execution_current_state(
+                &self,
+                id: &ExecutionId,
+                current_state: &serde_json::Value,
+            ) -> BackendResult<()> {
+                let (id, state) = (id.clone(), current_state.clone());
+                call(&self.store, move |store| store.update_execution_current_state(&id, &state)).await
+            }
+
+            async fn patch_append_array(
+                &self,
+                execution_id: &ExecutionId,
+                key: &str,
+                value: serde_json::Value,
+            ) -> BackendResult<()> {
+                let (id, key) = (execution_id.clone(), key.to_owned());
+                call(&self.store, move |store| store.patch_append_array(&id, &key, value)).await
+            }
+
+            async fn list_executions(
+                &self,
+                status: Option<WorkflowStatus>,
+                limit: u32,
+                offset: u32,
+            ) -> BackendResult<Vec<WorkflowExecution>> {
+                call(&self.store, move |store| store.list_executions(status, limit, offset)).await
+            }
+
+            async fn append_event(&self, event: Event) -> BackendResult<EventSequence> {
+                call(&self.store, move |store| store.append_event(event)).await
+            }
+
+            async fn get_events(&self, execution_id: &ExecutionId) -> BackendResult<Vec<Event>> {
+                let id = execution_id.clone();
+                call(&self.store, move |store| store.get_events(&id)).await
+            }
+
+            async fn get_events_since(
+                &self,
+                execution_id: &ExecutionId,
+                since_sequence: EventSequence,
+            ) -> BackendResult<Vec<Event>> {
+                let id = execution_id.clone();
+                call(&self.store, move |store| store.get_events_since(&id, since_sequence)).await
+            }
+
+            async fn latest_sequence(&self, execution_id: &ExecutionId) -> BackendResult<EventSequence> {
+                let id = execution_id.clone();
+                call(&self.store, move |store| store.latest_sequence(&id)).await
+            }
+
+            async fn write_snapshot(&self, snapshot: Snapshot) -> BackendResult<()> {
+                call(&self.store, move |store| store.write_snapshot(&snapshot)).await
+            }
+
+            async fn latest_snapshot(&self, execution_id: &ExecutionId) -> BackendResult<Option<Snapshot>> {
+                let id = execution_id.clone();
+                call(&self.store, move |store| store.latest_snapshot(&id)).await
+            }
+
+            async fn enqueue_work_item(&self, item: WorkItem) -> BackendResult<WorkItemId> {
+                call(&self.store, move |store| store.enqueue_work_item(&item)).await
+            }
+
+            async fn claim_work_item(&self, worker_id: &str, queue_types: &[&str]) -> BackendResult<Option<WorkItem>> {
+                let worker_id = worker_id.to_owned();
+                let queue_types: Vec<String> = queue_types.iter().map(|t| t.to_string()).collect();
+                call(&self.store, move |store| {
+                    let queue_types: Vec<&str> = queue_types.iter().map(String::as_str).collect();
+                    store.claim_work_item(&worker_id, &queue_types)
+                })
+                .await
+            }
+
+            async fn renew_lease(&self, item_id: WorkItemId, worker_id: &str) -> BackendResult<()> {
+                let worker_id = worker_id.to_owned();
+                call(&self.store, move |store| store.renew_lease(&item_id, &worker_id)).await
+            }
+
+            async fn complete_work_item(&self, item_id: WorkItemId) -> BackendResult<()> {
+                call(&self.store, move |store| store.complete_work_item(&item_id)).await
+            }
+
+            async fn fail_work_item(&self, item_id: WorkItemId, error: &str) -> BackendResult<()> {
+                let error = error.to_owned();
+                call(&self.store, move |store| store.fail_work_item(&item_id, &error)).await
+            }
+
+            async fn reclaim_expired_leases(&self) -> BackendResult<ReclaimResult> {
+                call(&self.store, |store| store.reclaim_expired_leases()).await
+            }
+
+            async fn move_to_dead_letter(&self, item_id: WorkItemId, last_error: &str) -> BackendResult<()> {
+                let error = last_error.to_owned();
+                call(&self.store, move |store| store.move_to_dead_letter(&item_id, &error)).await
+            }
+
+            async fn create_token(&self, name: &str, role: &str) -> BackendResult<(String, ApiToken)> {
+                let (name, role) = (name.to_owned(), role.to_owned());
+                call(&self.store, move |store| store.create_token(&name, &role)).await
+            }
+
+            async fn validate_token(&self, token: &str) -> BackendResult<Option<ApiToken>> {
+                let token = token.to_owned();
+                call(&self.store, move |store| store.validate_token(&token)).await
+            }
+
+            async fn create_tenant(&self, tenant: Tenant) -> BackendResult<()> {
+                call(&self.store, move |store| store.create_tenant(&tenant)).await
+            }
+
+            async fn get_tenant(&self, id: &TenantId) -> BackendResult<Option<Tenant>> {
+                let id = id.clone();
+                call(&self.store, move |store| store.get_tenant(&id)).await
+            }
+
+            async fn list_tenants(&self) -> BackendResult<Vec<Tenant>> {
+                call(&self.store, |store| store.list_tenants()).await
+            }
+
+            async fn update_tenant(&self, tenant: Tenant) -> BackendResult<()> {
+                call(&self.store, move |store| store.update_tenant(&tenant)).await
+            }
+        }
+    };
+}
+
+state_backend_over_the_store!(SqliteBackend);
+#[cfg(feature = "postgres")]
+state_backend_over_the_store!(PostgresBackend);
 
 #[cfg(test)]
 mod tests {

@@ -3,3 +3,5 @@
 #![allow(dead_code)]
 
 pub mod fault_vfs;
+#[cfg(feature = "postgres")]
+pub mod server;
