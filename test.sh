@@ -20,6 +20,16 @@ for component in clippy rustfmt; do
     fi
 done
 
+apt_install() {
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+    else
+        sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+    fi
+}
+# Debian's faketime runs a process with its clock shifted: the clock-skew tests of the server engine.
+command -v faketime >/dev/null 2>&1 || apt_install faketime
+
 # PostgreSQL: the suites run every scenario on both engines. Unless JETSTATE_TEST_POSTGRES_URL
 # names a server already, a throwaway cluster of our own (installed from Debian's packages when
 # absent), stopped at exit.
@@ -106,13 +116,6 @@ step "crash safety through the bindings: Python and Node writers killed with SIG
 "$venv/bin/python" -m pytest -q tests/crash
 
 # ── Browsers: Debian's Chromium, driven by playwright-core (never a browser a tool downloads) ──
-apt_install() {
-    if [ "$(id -u)" = 0 ]; then
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
-    else
-        sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
-    fi
-}
 # chromium-driver comes along for WebDriver clients; the tests speak CDP through playwright-core.
 { [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; } || apt_install chromium chromium-driver
 

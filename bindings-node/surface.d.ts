@@ -38,7 +38,11 @@ export type ErrorCodeName =
 /** The error every failed call rejects with; `code` names its kind (CONTRACT.md, section 8). */
 export class JetstateError extends Error {
   readonly code: ErrorCodeName;
-  constructor(code: ErrorCodeName, message: string);
+  /** The failure is transient and wrote nothing: the same call may succeed if made again. */
+  readonly retryable: boolean;
+  /** The call may have been written after all (its commit's answer was lost); never retryable. */
+  readonly outcomeUnknown: boolean;
+  constructor(code: ErrorCodeName, message: string, flags?: { retryable?: boolean; outcomeUnknown?: boolean });
 }
 
 export const ErrorCode: { readonly [K in ErrorCodeName]: K };

@@ -19,10 +19,15 @@
 
 /** An error of the store; `code` names its kind (CONTRACT.md, section 8). */
 class JetstateError extends Error {
-  constructor(code, message) {
+  /** `retryable`: the failure is transient and wrote nothing; the same call may succeed if made
+   * again. `outcomeUnknown`: the call may have been written after all (a commit whose answer was
+   * lost); never retryable. */
+  constructor(code, message, { retryable = false, outcomeUnknown = false } = {}) {
     super(message);
     this.name = 'JetstateError';
     this.code = code;
+    this.retryable = retryable;
+    this.outcomeUnknown = outcomeUnknown;
   }
 }
 
@@ -36,10 +41,12 @@ const ErrorCode = Object.freeze({
   SERIALIZATION: 'SERIALIZATION',
 });
 
-/** The addon answers a refused call with `!CODE message` (a JSON text never starts with `!`). */
+/** The addon answers a refused call with `!CODE message`, the code maybe followed by
+ * `+retryable` or `+outcome_unknown` (`wire::refusal`; a JSON text never starts with `!`). */
 function refusal(text) {
   const space = text.indexOf(' ');
-  return new JetstateError(text.slice(1, space), text.slice(space + 1));
+  const [code, flag] = text.slice(1, space).split('+');
+  return new JetstateError(code, text.slice(space + 1), { retryable: flag === 'retryable', outcomeUnknown: flag === 'outcome_unknown' });
 }
 
 /** A call's result from the host's answer: the JSON text's value, or its refusal thrown. */

@@ -162,7 +162,9 @@ const WEB_OPTIONS = ['memory', 'lockTimeoutMs'];
  * 5,000).
  */
 export async function open(name, options = {}) {
-  if (typeof name !== 'string' || name === '' || name.includes('/')) {
+  // A server's URL goes on to the core, which says why a page cannot open one.
+  const url = typeof name === 'string' && /^postgres(ql)?:\/\//.test(name);
+  if (typeof name !== 'string' || name === '' || (name.includes('/') && !url)) {
     throw new JetstateError(ErrorCode.INVALID_ARGUMENT, `name must be a non-empty string without '/', got ${typeof name === 'string' ? JSON.stringify(name) : describe(name)}`);
   }
   if (options === null || typeof options !== 'object') {

@@ -229,6 +229,22 @@ test('the event loop keeps running while a call waits on SQLite', async () => {
   assert.ok(ticks >= 10, `the timer fired only ${ticks} times during a ${waited.toFixed(0)} ms call`);
 });
 
+test('a transient failure says it is retryable, and wrote nothing', async () => {
+  const file = tempFile();
+  const { store, id } = await withExecution({}, { path: file, store: { busyTimeoutMs: 50 } });
+  const lock = await holdWriteLock(file, 1.0);
+  const err = await store.appendNextEvent(id, { type: 'workflow_started' }).catch((e) => e);
+  await lock.done;
+  assert.equal(err.code, 'DATABASE', String(err));
+  assert.equal(err.retryable, true);
+  assert.equal(err.outcomeUnknown, false);
+  assert.equal(await store.latestSequence(id), 0, 'nothing written');
+  assert.equal((await store.appendNextEvent(id, { type: 'workflow_started' })).sequence, 1, 'made again, it goes through');
+  const missing = await store.updateExecutionStatus('00000000-0000-4000-8000-000000000000', 'failed').catch((e) => e);
+  assert.equal(missing.code, 'NOT_FOUND');
+  assert.equal(missing.retryable, false);
+});
+
 test('many calls in flight each get their own answer', async () => {
   const store = await Store.open(tempFile(), { durability: 'normal' });
   const executions = Array.from({ length: 50 }, (_, n) => newExecution('wf', '1', { n }));

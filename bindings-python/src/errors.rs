@@ -30,9 +30,19 @@ pub fn to_py_err(py: Python<'_>, err: Error) -> PyErr {
     let class = errors_module(py)
         .and_then(|module| module.getattr(class_name(err.kind())))
         .and_then(|class| class.cast_into::<PyType>().map_err(PyErr::from));
-    match class {
+    let raised = match class {
         Ok(class) => PyErr::from_type(class, err.message().to_string()),
-        Err(import_failed) => import_failed,
+        Err(import_failed) => return import_failed,
+    };
+    // The flags only when set: the classes default both to False.
+    let value = raised.value(py);
+    let flagged = [("retryable", err.retryable()), ("outcome_unknown", err.outcome_unknown())]
+        .into_iter()
+        .filter(|(_, set)| *set)
+        .try_for_each(|(name, _)| value.setattr(name, true));
+    match flagged {
+        Ok(()) => raised,
+        Err(failed) => failed,
     }
 }
 

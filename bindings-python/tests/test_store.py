@@ -349,3 +349,20 @@ def test_the_gil_is_released_while_sqlite_works(db_path: Path) -> None:
         assert waited >= 0.4, "the call did wait for the lock"
         # With the GIL held through the call, this thread would not have run at all meanwhile.
         assert ticks >= 10, f"the main thread ran only {ticks} times during a {waited:.2f} s call"
+
+
+def test_a_transient_failure_says_it_is_retryable_and_wrote_nothing(db_path: Path) -> None:
+    with jetstate.Store(db_path, busy_timeout=0.05) as store:
+        execution = new_execution(store)
+        holder = WriteLockHolder(db_path, seconds=1.0)
+        with pytest.raises(jetstate.DatabaseError) as raised:
+            store.append_next_event(execution.execution_id, {"type": "workflow_started"})
+        holder.wait()
+        assert raised.value.retryable is True, raised.value
+        assert raised.value.outcome_unknown is False
+        assert store.latest_sequence(execution.execution_id) == 0, "a retryable error wrote nothing"
+        store.append_next_event(execution.execution_id, {"type": "workflow_started"})
+        assert store.latest_sequence(execution.execution_id) == 1, "made again, it goes through"
+        with pytest.raises(jetstate.NotFoundError) as missing:
+            store.update_execution_status("00000000-0000-4000-8000-000000000000", "failed")
+        assert missing.value.retryable is False and missing.value.outcome_unknown is False

@@ -107,12 +107,19 @@ impl Error {
 
     /// This error, for a call whose outcome is unknown.
     pub(crate) fn with_unknown_outcome(self, why: &str) -> Self {
-        Error { message: format!("{}; the outcome is unknown: {why}", self.message), outcome_unknown: true, ..self }
+        Error {
+            message: format!("{}; the outcome is unknown: {why}", self.message),
+            outcome_unknown: true,
+            retryable: false,
+            ..self
+        }
     }
 
-    /// Whether the engine called the failure transient (see the field).
-    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
-    pub(crate) fn retryable(&self) -> bool {
+    /// Whether the failure is transient, so that the same call may succeed if made again: a lock
+    /// held past the busy timeout, a serialization failure or deadlock the engine's own retries
+    /// did not outlast, a lost connection, a server restarting. Every retryable error wrote nothing
+    /// (one whose outcome is unknown is never retryable: making it again could apply it twice).
+    pub fn retryable(&self) -> bool {
         self.retryable
     }
 

@@ -55,22 +55,20 @@ impl ServerUrl {
         &self.0
     }
 
-    /// The URL with any password (`user:password@`, `password=`) replaced by `***`.
+    /// The URL with any password (`user:password@`, `password=`) replaced by `***`. Safe before
+    /// exact: everything up to the last `@` counts as the user's part, so that a password holding
+    /// a raw `/`, `?` or `@` (a malformed URL, but one a user may type) is hidden too.
     pub fn redacted(&self) -> String {
         let text = &self.0;
         let Some((scheme, rest)) = text.split_once("://") else { return "***".to_string() };
-        let (authority, tail) = match rest.find(['/', '?']) {
-            Some(end) => rest.split_at(end),
-            None => (rest, ""),
-        };
-        let authority = match authority.rsplit_once('@') {
-            Some((user, host)) => match user.split_once(':') {
-                Some((name, _)) => format!("{name}:***@{host}"),
-                None => format!("{user}@{host}"),
+        let (user, rest) = match rest.rsplit_once('@') {
+            Some((userinfo, host)) => match userinfo.split_once(':') {
+                Some((name, _)) => (format!("{name}:***@"), host),
+                None => (format!("{userinfo}@"), host),
             },
-            None => authority.to_string(),
+            None => (String::new(), rest),
         };
-        let tail = match tail.split_once('?') {
+        let rest = match rest.split_once('?') {
             Some((path, query)) => {
                 let query = query
                     .split('&')
@@ -82,9 +80,9 @@ impl ServerUrl {
                     .join("&");
                 format!("{path}?{query}")
             }
-            None => tail.to_string(),
+            None => rest.to_string(),
         };
-        format!("{scheme}://{authority}{tail}")
+        format!("{scheme}://{user}{rest}")
     }
 }
 
@@ -111,6 +109,11 @@ mod tests {
         assert!(!shown.contains("s3cret") && !shown.contains("other"), "{shown}");
         assert_eq!(url.redacted(), "postgresql://ann:***@db.example:5432/app?sslmode=require&password=***");
         assert_eq!(ServerUrl("postgres://h/db".into()).redacted(), "postgres://h/db");
+        // Malformed, with a raw '?', '/' or '@' in the password: hidden all the same.
+        for raw in ["postgresql://ann:pa?ss@h/db", "postgresql://ann:pa/ss@h/db", "postgresql://ann:p@ss@h/db?x=1"] {
+            let shown = ServerUrl(raw.into()).redacted();
+            assert!(!shown.contains("pa") && !shown.contains("ss@"), "{raw}: {shown}");
+        }
     }
 
     #[test]

@@ -131,10 +131,16 @@ fn has_lone_surrogate(text: &str) -> bool {
     false
 }
 
-/// A refused call as the JSON-text bindings hand it to their hosts: `!CODE message` (a result's
-/// JSON text never starts with `!`). The JavaScript layer (`bindings-node/surface.js`) reads it.
+/// A refused call as the JSON-text bindings hand it to their hosts: `!CODE message`, the code
+/// followed by `+retryable` or `+outcome_unknown` when the error is so (a result's JSON text
+/// never starts with `!`). The JavaScript layer (`bindings-node/surface.js`) reads it.
 pub fn refusal(err: &Error) -> String {
-    format!("!{} {}", err.code(), err.message())
+    let flags = match (err.retryable(), err.outcome_unknown()) {
+        (true, _) => "+retryable",
+        (_, true) => "+outcome_unknown",
+        _ => "",
+    };
+    format!("!{}{flags} {}", err.code(), err.message())
 }
 
 /// Nesting of a call's arguments around a value: the arguments object and a record.
@@ -446,6 +452,15 @@ pub fn call_json(store: &Store, op: &str, args: &Value) -> Result<String> {
 mod tests {
     use super::*;
     use crate::WorkflowExecution;
+
+    #[test]
+    fn a_refusal_carries_its_code_its_flag_and_its_message() {
+        assert_eq!(refusal(&Error::invalid("bad id")), "!INVALID_ARGUMENT bad id");
+        assert_eq!(refusal(&Error::database("busy").with_retry()), "!DATABASE+retryable busy");
+        let unknown = Error::database("lost").with_retry().with_unknown_outcome("the commit's answer was lost");
+        assert!(!unknown.retryable(), "an unknown outcome is never retryable");
+        assert!(refusal(&unknown).starts_with("!DATABASE+outcome_unknown lost; the outcome is unknown"));
+    }
 
     #[test]
     fn a_record_that_does_not_fit_is_an_invalid_argument() {

@@ -9,9 +9,17 @@ from __future__ import annotations
 
 
 class JetstateError(Exception):
-    """Base class of every error the store raises."""
+    """Base class of every error the store raises.
+
+    ``retryable``: the failure is transient and wrote nothing (a lock held past the busy timeout, a
+    serialization failure, a lost connection, a server restarting): the same call may succeed if made
+    again. ``outcome_unknown``: the call may have been written after all (its commit's answer was
+    lost); never retryable.
+    """
 
     code: str = "JETSTATE"
+    retryable: bool = False
+    outcome_unknown: bool = False
 
 
 class NotFoundError(JetstateError, LookupError):

@@ -15,6 +15,7 @@ use futures::StreamExt;
 use tokio_postgres::types::{BorrowToSql, ToSql};
 use tokio_postgres::{Config, NoTls, Row, Statement};
 
+use super::tls::Tls;
 use crate::error::{Error, Result};
 
 /// The runtime that drives every connection's socket, started at the first connect.
@@ -68,15 +69,23 @@ pub(crate) struct Client(tokio_postgres::Client);
 impl Client {
     /// Connects as `config` says; the connection's socket is then driven by the background thread.
     /// The outer error is the driver thread's; the inner one the server's or the network's.
-    pub(crate) fn connect(config: &Config) -> Result<PgResult<Client>> {
-        let config = config.clone();
+    pub(crate) fn connect(config: &Config, tls: &Tls) -> Result<PgResult<Client>> {
+        let (config, tls) = (config.clone(), tls.clone());
         let connected = runtime()?.spawn(async move {
-            let (client, connection) = config.connect(NoTls).await?;
-            // Ends when the client is dropped or the connection breaks; the client then reports
-            // itself closed, and the pool drops it.
-            tokio::spawn(async move {
-                let _ = connection.await;
-            });
+            // The connection's task ends when the client is dropped or the connection breaks;
+            // the client then reports itself closed, and the pool drops it.
+            let client = match tls {
+                Tls::Off => {
+                    let (client, connection) = config.connect(NoTls).await?;
+                    tokio::spawn(async move { drop(connection.await) });
+                    client
+                }
+                Tls::On(tls) => {
+                    let (client, connection) = config.connect(tls).await?;
+                    tokio::spawn(async move { drop(connection.await) });
+                    client
+                }
+            };
             Ok(Client(client))
         });
         wait(connected).map_err(|err| Error::internal(format!("connecting to PostgreSQL failed: {err}")))

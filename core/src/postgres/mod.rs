@@ -18,6 +18,7 @@
 pub(crate) mod conn;
 mod driver;
 pub(crate) mod schema;
+mod tls;
 
 use std::cell::RefCell;
 use std::str::FromStr;
@@ -108,6 +109,7 @@ struct ServerClock {
 pub(crate) struct Database {
     location: Location,
     config: tokio_postgres::Config,
+    tls: tls::Tls,
     schema: String,
     durability: Durability,
     busy_timeout: Duration,
@@ -126,10 +128,13 @@ impl Database {
                 "the options exclusive and vfs apply to a SQLite file, not to a PostgreSQL server",
             ));
         }
-        let (config, schema) = url.config()?;
+        let (mut config, schema, tls) = url.config()?;
+        let (mode, tls) = tls.connector(&url.to_string())?;
+        config.ssl_mode(mode);
         let db = Database {
             location: Location::Postgres(url),
             config,
+            tls,
             schema,
             durability: options.durability,
             busy_timeout: options.busy_timeout,
@@ -151,7 +156,7 @@ impl Database {
     fn connect(&self) -> Result<Connection> {
         let mut config = self.config.clone();
         config.connect_timeout(self.busy_timeout.max(Duration::from_secs(1)));
-        let client = driver::Client::connect(&config)?.map_err(|err| {
+        let client = driver::Client::connect(&config, &self.tls)?.map_err(|err| {
             let err = error(err);
             Error::database(format!("cannot connect to {}: {}", self.location_text(), err.message())).with_retry()
         })?;
@@ -319,19 +324,25 @@ fn transaction<T>(conn: &mut Connection, begin: &str, work: &mut dyn FnMut(&dyn 
 }
 
 impl ServerUrl {
-    /// The client's configuration and the store's schema: the URL without its `schema`
-    /// parameter, which names the schema (default `public`).
-    fn config(&self) -> Result<(tokio_postgres::Config, String)> {
+    /// The client's configuration, the store's schema and what TLS is asked for: the URL's own
+    /// parameters (`schema`, default `public`; `sslmode`, `sslrootcert`, see `tls.rs`) are taken
+    /// out, the rest is the driver's.
+    fn config(&self) -> Result<(tokio_postgres::Config, String, tls::TlsParams)> {
         let text = self.as_str();
         let (base, query) = match text.split_once('?') {
             Some((base, query)) => (base, query),
             None => (text, ""),
         };
         let mut schema = "public".to_string();
+        let mut tls = tls::TlsParams { mode: None, root_cert: None };
         let mut kept = Vec::new();
         for pair in query.split('&').filter(|pair| !pair.is_empty()) {
-            match pair.split_once('=') {
-                Some(("schema", name)) => schema = name.to_string(),
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let value = percent_decoded(value)
+                .ok_or_else(|| Error::invalid(format!("parameter {key} in {self} is not percent-encoded UTF-8")))?;
+            match key {
+                "schema" => schema = value,
+                _ if tls.take(key, &value) => {}
                 _ => kept.push(pair),
             }
         }
@@ -343,6 +354,25 @@ impl ServerUrl {
         let url = if kept.is_empty() { base.to_string() } else { format!("{base}?{}", kept.join("&")) };
         let config = tokio_postgres::Config::from_str(&url)
             .map_err(|err| Error::invalid(format!("malformed PostgreSQL URL {self}: {err}")))?;
-        Ok((config, schema))
+        Ok((config, schema, tls))
     }
+}
+
+/// `%XX` escapes decoded (a URL's parameter values may carry them), or None if the result is not
+/// UTF-8 or an escape is malformed.
+fn percent_decoded(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }
