@@ -1,5 +1,5 @@
 """Races across processes and languages: Rust, Python and Node worker processes claim from one
-file at once, with leases expiring mid-run.
+store at once (a file, and a PostgreSQL database), with leases expiring mid-run.
 
 10,000 items; each must be completed exactly once, by the holder of its last lease (fencing), and
 no worker may see any error but a lost lease. Run by ./test.sh after the Python package's suite:
@@ -8,11 +8,15 @@ no worker may see any error but a lost lease. Run by ./test.sh after the Python 
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Dict, List
+
+import pytest
 
 import jetstate
 
@@ -24,10 +28,18 @@ NODE_ADDON = ROOT / "bindings-node" / "jetstate.linux-x64.node"
 ITEMS = 10_000
 
 
-def test_rust_python_and_node_workers_complete_each_item_exactly_once(tmp_path: Path) -> None:
+def server_url() -> str:
+    """A fresh store on the test server (./test.sh starts it); no skipping without one."""
+    url = os.environ.get("JETSTATE_TEST_POSTGRES_URL", "")
+    assert url, 'JETSTATE_TEST_POSTGRES_URL names no server: run ./test.sh, or eval "$(tests/postgres/cluster.sh start)"'
+    return f"{url}{'&' if '?' in url else '?'}schema=race_{uuid.uuid4().hex}"
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_rust_python_and_node_workers_complete_each_item_exactly_once(tmp_path: Path, engine: str) -> None:
     assert RUST_WORKER.exists(), f"build the Rust worker first: cargo build --example race_worker ({RUST_WORKER})"
     assert NODE_ADDON.exists(), f"build the Node addon first: cd bindings-node && npm run build ({NODE_ADDON})"
-    path = tmp_path / "race.db"
+    path = str(tmp_path / "race.db") if engine == "sqlite" else server_url()
     with jetstate.Store(path) as store:
         execution = jetstate.WorkflowExecution("race", "1")
         store.create_execution(execution)
@@ -71,4 +83,4 @@ def test_rust_python_and_node_workers_complete_each_item_exactly_once(tmp_path: 
             entry = store.get_work_item(item_id)
             assert entry is not None and entry.status == "completed"
             assert done[item_id] == entry.lease_token, f"{item_id} was completed under a lease that was no longer current"
-    print(f"{ITEMS} items: {dict(by_language)} completions, {lost} leases lost mid-run")
+    print(f"{engine}: {ITEMS} items: {dict(by_language)} completions, {lost} leases lost mid-run")

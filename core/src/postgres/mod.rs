@@ -308,7 +308,8 @@ fn transaction<T>(conn: &mut Connection, begin: &str, work: &mut dyn FnMut(&dyn 
     match outcome {
         Ok(value) => match conn.client.batch_execute("COMMIT") {
             Ok(()) => Ok(value),
-            Err(err) if err.as_db_error().is_none() => Err(Error::new(
+            // A read wrote nothing, so its lost COMMIT is only a lost connection: made again.
+            Err(err) if err.as_db_error().is_none() && !begin.ends_with("READ ONLY") => Err(Error::new(
                 ErrorKind::Database,
                 format!("the connection to the server was lost during COMMIT: {err}"),
             )
