@@ -8,6 +8,9 @@ use jetstate::{
     wire, ErrorKind, Event, EventKind, ExecutionId, Options, Store, StoredEvent, TenantId, WorkItem, WorkflowExecution,
 };
 use proptest::prelude::*;
+use proptest::test_runner::TestCaseError;
+
+mod support;
 
 fn json_value() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
@@ -124,42 +127,71 @@ fn run(store: &Store, call: Call) -> Result<(), jetstate::Error> {
     }
 }
 
+/// The calls on `store`, around a sentinel execution, event and item that must come out unchanged.
+fn hostile_calls_on(store: Store, calls: Vec<Call>) -> Result<(), TestCaseError> {
+    let sentinel = WorkflowExecution::new("sentinel", "1", json!({"keep": ["me", 1, null]}));
+    store.create_execution(&sentinel).expect("sentinel");
+    store.append_next_raw(&sentinel.execution_id, vec![json!({"type": "kept", "n": 1})]).expect("sentinel event");
+    let item = WorkItem::new(sentinel.execution_id.clone(), "n", "sentinel-queue", json!({"keep": true}));
+    store.enqueue_work_item(&item).expect("sentinel item");
+    let events_before: Vec<StoredEvent> = store.get_events_raw(&sentinel.execution_id, 0).expect("events");
+
+    for call in calls {
+        let shown = format!("{call:?}");
+        if let Err(err) = run(&store, call) {
+            prop_assert!(
+                matches!(err.kind(), ErrorKind::NotFound | ErrorKind::SequenceConflict | ErrorKind::Conflict
+                    | ErrorKind::LeaseLost | ErrorKind::InvalidArgument | ErrorKind::Serialization),
+                "{} gave {} ({})", shown, err.code(), err
+            );
+            prop_assert!(!err.message().is_empty());
+        }
+    }
+    let kept = store.get_execution(&sentinel.execution_id).expect("read").expect("the sentinel stays");
+    prop_assert_eq!(kept.current_state, json!({"keep": ["me", 1, null]}));
+    prop_assert_eq!(store.get_events_raw(&sentinel.execution_id, 0).expect("events"), events_before);
+    let entry = store.get_work_item(&item.id).expect("read").expect("the sentinel item stays");
+    prop_assert_eq!(entry.item.payload, json!({"keep": true}));
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
     #[test]
     fn hostile_calls_get_clear_errors_and_change_nothing_stored(calls in prop::collection::vec(call(), 1..40)) {
-        let store = Store::open_in_memory(Options::default()).expect("opens");
-        let sentinel = WorkflowExecution::new("sentinel", "1", json!({"keep": ["me", 1, null]}));
-        store.create_execution(&sentinel).expect("sentinel");
-        store.append_next_raw(&sentinel.execution_id, vec![json!({"type": "kept", "n": 1})]).expect("sentinel event");
-        let item = WorkItem::new(sentinel.execution_id.clone(), "n", "sentinel-queue", json!({"keep": true}));
-        store.enqueue_work_item(&item).expect("sentinel item");
-        let events_before: Vec<StoredEvent> = store.get_events_raw(&sentinel.execution_id, 0).expect("events");
+        hostile_calls_on(Store::open_in_memory(Options::default()).expect("opens"), calls)?;
+    }
+}
 
-        for call in calls {
-            let shown = format!("{call:?}");
-            if let Err(err) = run(&store, call) {
-                prop_assert!(
-                    matches!(err.kind(), ErrorKind::NotFound | ErrorKind::SequenceConflict | ErrorKind::Conflict
-                        | ErrorKind::LeaseLost | ErrorKind::InvalidArgument | ErrorKind::Serialization),
-                    "{} gave {} ({})", shown, err.code(), err
-                );
-                prop_assert!(!err.message().is_empty());
-            }
+/// The same on the server engine, each case on a fresh schema (fewer cases: each one migrates).
+#[cfg(feature = "postgres")]
+mod on_postgresql {
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+        #[test]
+        fn hostile_calls_get_clear_errors_and_change_nothing_stored(calls in prop::collection::vec(call(), 1..40)) {
+            let store = Store::open(support::server::fresh_url("hostile"), Options::default()).expect("opens");
+            hostile_calls_on(store, calls)?;
         }
-        let kept = store.get_execution(&sentinel.execution_id).expect("read").expect("the sentinel stays");
-        prop_assert_eq!(kept.current_state, json!({"keep": ["me", 1, null]}));
-        prop_assert_eq!(store.get_events_raw(&sentinel.execution_id, 0).expect("events"), events_before);
-        let entry = store.get_work_item(&item.id).expect("read").expect("the sentinel item stays");
-        prop_assert_eq!(entry.item.payload, json!({"keep": true}));
+    }
+
+    #[test]
+    fn a_hundred_megabyte_payload_round_trips() {
+        round_trips_a_hundred_megabytes(Store::open(support::server::fresh_url("big"), Options::default()).expect("opens"));
     }
 }
 
 #[test]
 fn a_hundred_megabyte_payload_round_trips() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(dir.path().join("big.db"), Options::default()).expect("opens");
+    round_trips_a_hundred_megabytes(Store::open(dir.path().join("big.db"), Options::default()).expect("opens"));
+}
+
+fn round_trips_a_hundred_megabytes(store: Store) {
     let big = "x".repeat(100 << 20);
     let execution = WorkflowExecution::new("wf", "1", json!({}));
     store.create_execution(&execution).expect("an execution");

@@ -129,6 +129,12 @@ impl Database {
             ));
         }
         let (mut config, schema, tls) = url.config()?;
+        // A server that vanished without closing the socket (a host down, a partition) is found
+        // by TCP keepalives after about a minute, not libpq's two hours, unless the URL says.
+        if config.get_keepalives_idle() == Duration::from_secs(2 * 3600) {
+            config.keepalives_idle(Duration::from_secs(30)).keepalives_interval(Duration::from_secs(10));
+            config.keepalives_retries(3);
+        }
         let (mode, tls) = tls.connector(&url.to_string())?;
         config.ssl_mode(mode);
         let db = Database {
