@@ -112,6 +112,10 @@ step "races across languages: Rust, Python and Node worker processes on one file
 cargo build --quiet --example race_worker
 "$venv/bin/python" -m pytest -q tests/races
 
+step "benchmark harness on PostgreSQL, small scale: it runs (bench/postgres.py --quick; figures not kept)"
+cargo build --quiet -p jetstate-bench
+JETSTATE_BENCH_POSTGRES_URL="$JETSTATE_TEST_POSTGRES_URL" python3 bench/postgres.py --quick --debug --out /dev/null >/dev/null
+
 step "crash safety through the bindings: Python and Node writers killed with SIGKILL mid-write (tests/crash)"
 "$venv/bin/python" -m pytest -q tests/crash
 

@@ -305,8 +305,16 @@ def write_report(results, growth, reps, command):
         "everything, and rewrites this file and `bench/ratios.svg`.",
         "",
     ]
-    with open(os.path.join(ROOT, "BENCHMARKS.md"), "w") as f:
-        f.write("\n".join(lines))
+    path = os.path.join(ROOT, "BENCHMARKS.md")
+    # The PostgreSQL section is bench/postgres.py's: kept as it is.
+    kept = ""
+    if os.path.exists(path):
+        old = open(path).read()
+        start = old.find("<!-- postgres: written by bench/postgres.py -->")
+        if start >= 0:
+            kept = "\n" + old[start:]
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + kept)
     with open(os.path.join(ROOT, "bench", "ratios.svg"), "w") as f:
         f.write(chart_svg(results))
 

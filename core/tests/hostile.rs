@@ -140,9 +140,19 @@ fn hostile_calls_on(store: Store, calls: Vec<Call>) -> Result<(), TestCaseError>
         let shown = format!("{call:?}");
         if let Err(err) = run(&store, call) {
             prop_assert!(
-                matches!(err.kind(), ErrorKind::NotFound | ErrorKind::SequenceConflict | ErrorKind::Conflict
-                    | ErrorKind::LeaseLost | ErrorKind::InvalidArgument | ErrorKind::Serialization),
-                "{} gave {} ({})", shown, err.code(), err
+                matches!(
+                    err.kind(),
+                    ErrorKind::NotFound
+                        | ErrorKind::SequenceConflict
+                        | ErrorKind::Conflict
+                        | ErrorKind::LeaseLost
+                        | ErrorKind::InvalidArgument
+                        | ErrorKind::Serialization
+                ),
+                "{} gave {} ({})",
+                shown,
+                err.code(),
+                err
             );
             prop_assert!(!err.message().is_empty());
         }
@@ -181,7 +191,9 @@ mod on_postgresql {
 
     #[test]
     fn a_hundred_megabyte_payload_round_trips() {
-        round_trips_a_hundred_megabytes(Store::open(support::server::fresh_url("big"), Options::default()).expect("opens"));
+        round_trips_a_hundred_megabytes(
+            Store::open(support::server::fresh_url("big"), Options::default()).expect("opens"),
+        );
     }
 }
 

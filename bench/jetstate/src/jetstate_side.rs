@@ -14,9 +14,9 @@ use jetstate::{
 use crate::{event_kind, initial_input, payload, Measured, EXPIRED_LEASES, HISTORY};
 
 #[path = "../../workloads.rs"]
-mod workloads;
+pub(crate) mod workloads;
 
-fn execution() -> WorkflowExecution {
+pub(crate) fn execution() -> WorkflowExecution {
     WorkflowExecution {
         execution_id: ExecutionId::new(),
         workflow_id: "bench".into(),
@@ -31,11 +31,11 @@ fn execution() -> WorkflowExecution {
     }
 }
 
-fn kind(n: usize) -> EventKind {
+pub(crate) fn kind(n: usize) -> EventKind {
     EventKind::from_json(event_kind(n))
 }
 
-fn item(execution_id: &ExecutionId, n: usize) -> WorkItem {
+pub(crate) fn item(execution_id: &ExecutionId, n: usize) -> WorkItem {
     WorkItem {
         id: uuid::Uuid::new_v4(),
         execution_id: execution_id.clone(),

@@ -1,4 +1,6 @@
-//! One benchmark run: `jetstate-bench <jetstate|core|floor> <workload> <full|normal> <dir> <n>`.
+//! One benchmark run: `jetstate-bench <jetstate|core|floor> <workload> <full|normal> <dir|url> <n>`:
+//! on SQLite files in `dir`, or, given a `postgresql://...?schema=NAME` URL, on that schema of a
+//! PostgreSQL server (`pg.rs`; `bench/postgres.py` drives those runs).
 //! `core` runs jetstate's workload code with each call on the caller's thread (`inline.rs`): the
 //! difference from `jetstate` is the async surface's hand-off.
 //!
@@ -10,6 +12,7 @@
 mod floor;
 mod inline;
 mod jetstate_side;
+mod pg;
 #[path = "../../workload_data.rs"]
 mod workload_data;
 
@@ -21,7 +24,7 @@ use std::time::Instant;
 use serde_json::json;
 
 /// The workloads; each takes `n`, its size, from the driver.
-pub const WORKLOADS: [&str; 9] = [
+pub const WORKLOADS: [&str; 10] = [
     "create_executions",
     "append_one_writer",
     "append_8_writers",
@@ -31,6 +34,8 @@ pub const WORKLOADS: [&str; 9] = [
     "reclaim_1000",
     "claim_1k_pending",
     "claim_1m_pending",
+    // PostgreSQL only: queue cycles, then the dead tuples and sizes they left.
+    "churn",
 ];
 
 /// Write calls per commit during the whole run (jetstate only; the others commit once per call).
@@ -59,6 +64,7 @@ fn main() {
         other => panic!("unknown durability {other}"),
     };
     let measured = match implementation {
+        _ if args[4].starts_with("postgres") => pg::run(implementation, workload, full, &args[4], n),
         "jetstate" => jetstate_side::run(workload, full, &dir, n, false),
         "core" => jetstate_side::run(workload, full, &dir, n, true),
         "floor" => floor::run(workload, full, &dir, n),

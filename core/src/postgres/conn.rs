@@ -5,7 +5,7 @@
 //! `bytea`, `boolean`, ...), in its binary format: the seam's five value kinds map onto them here
 //! and nowhere else. Statements are prepared once per connection and kept in its cache.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::error::Error as StdError;
 
@@ -37,8 +37,34 @@ impl Connection {
     }
 }
 
-/// [`Conn`] for the calls of one transaction.
-pub(crate) struct InTransaction<'c>(pub(crate) RefCell<&'c mut Connection>);
+/// [`Conn`] for the calls of one transaction. Its BEGIN is not sent alone: it goes out with the
+/// first statement, pipelined, so that a call's transaction costs no round trip of its own.
+pub(crate) struct InTransaction<'c> {
+    conn: RefCell<&'c mut Connection>,
+    begin: Cell<Option<&'c str>>,
+    begun: Cell<bool>,
+}
+
+impl<'c> InTransaction<'c> {
+    /// The calls on `conn`, inside a transaction that `begin` opens (None: each statement alone).
+    pub(crate) fn new(conn: &'c mut Connection, begin: Option<&'c str>) -> InTransaction<'c> {
+        InTransaction { conn: RefCell::new(conn), begin: Cell::new(begin), begun: Cell::new(false) }
+    }
+
+    /// Whether BEGIN was sent (with a first statement): only then is there a transaction to end.
+    pub(crate) fn begun(&self) -> bool {
+        self.begun.get()
+    }
+
+    /// The BEGIN to send with this statement, if it is the first.
+    fn begin(&self) -> Option<&'c str> {
+        let begin = self.begin.take();
+        if begin.is_some() {
+            self.begun.set(true);
+        }
+        begin
+    }
+}
 
 /// The values of `params` for the statement's parameters: PostgreSQL takes exactly as many as
 /// the statement names, so trailing ones it does not name are left out.
@@ -56,11 +82,11 @@ impl Conn for InTransaction<'_> {
     }
 
     fn execute(&self, statement: &Statement<'_>, params: &[&dyn Param]) -> Result<usize> {
-        let mut conn = self.0.borrow_mut();
+        let mut conn = self.conn.borrow_mut();
         let prepared = conn.prepared(statement.postgres)?;
         let values = values(&prepared, params)?;
         let refs: Vec<&(dyn ToSql + Sync)> = values.iter().map(|value| value as &(dyn ToSql + Sync)).collect();
-        let changed = conn.client.execute_prepared(&prepared, &refs).map_err(super::error)?;
+        let changed = conn.client.execute_prepared(self.begin(), &prepared, &refs).map_err(super::error)?;
         Ok(usize::try_from(changed).unwrap_or(usize::MAX))
     }
 
@@ -70,10 +96,10 @@ impl Conn for InTransaction<'_> {
         params: &[&dyn Param],
         each: &mut dyn FnMut(&Row<'_>) -> Result<bool>,
     ) -> Result<()> {
-        let mut conn = self.0.borrow_mut();
+        let mut conn = self.conn.borrow_mut();
         let prepared = conn.prepared(statement.postgres)?;
         let values = values(&prepared, params)?;
-        conn.client.query_each(&prepared, values.iter(), &mut |row| each(&Row::Postgres(row)))
+        conn.client.query_each(self.begin(), &prepared, values.iter(), &mut |row| each(&Row::Postgres(row)))
     }
 }
 

@@ -107,8 +107,24 @@ impl Client {
         wait(self.0.execute(text, params))
     }
 
-    pub(crate) fn execute_prepared(&self, statement: &Statement, params: &[&(dyn ToSql + Sync)]) -> PgResult<u64> {
-        wait(self.0.execute(statement, params))
+    /// Runs `statement`, after `begin` when given: the two sent together (pipelined), so that
+    /// opening the transaction costs no round trip of its own.
+    pub(crate) fn execute_prepared(
+        &self,
+        begin: Option<&str>,
+        statement: &Statement,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> PgResult<u64> {
+        wait(async {
+            match begin {
+                Some(begin) => {
+                    let (begun, executed) =
+                        futures::future::join(self.0.batch_execute(begin), self.0.execute(statement, params)).await;
+                    begun.and(executed)
+                }
+                None => self.0.execute(statement, params).await,
+            }
+        })
     }
 
     pub(crate) fn query(&self, text: &str, params: &[&(dyn ToSql + Sync)]) -> PgResult<Vec<Row>> {
@@ -119,9 +135,11 @@ impl Client {
         wait(self.0.query_one(text, params))
     }
 
-    /// Runs `statement` and hands its rows to `each` as they arrive, until it returns false.
+    /// Runs `statement` (after `begin`, pipelined, as [`Client::execute_prepared`]) and hands its
+    /// rows to `each` as they arrive, until it returns false.
     pub(crate) fn query_each<P, I>(
         &self,
+        begin: Option<&str>,
         statement: &Statement,
         params: I,
         each: &mut dyn FnMut(&Row) -> Result<bool>,
@@ -132,7 +150,15 @@ impl Client {
         I::IntoIter: ExactSizeIterator,
     {
         wait(async {
-            let rows = self.0.query_raw(statement, params).await.map_err(super::error)?;
+            let rows = match begin {
+                Some(begin) => {
+                    let (begun, rows) =
+                        futures::future::join(self.0.batch_execute(begin), self.0.query_raw(statement, params)).await;
+                    begun.and(rows)
+                }
+                None => self.0.query_raw(statement, params).await,
+            };
+            let rows = rows.map_err(super::error)?;
             let mut rows = std::pin::pin!(rows);
             while let Some(row) = rows.next().await {
                 if !each(&row.map_err(super::error)?)? {

@@ -6,6 +6,7 @@
 //!   the row locks they need, see `queue.rs` and `executions.rs`), and no call returns success
 //!   before its COMMIT did;
 //! * a read of several statements runs in one REPEATABLE READ, READ ONLY transaction: one snapshot;
+//!   a read of one statement runs alone, as its own transaction;
 //! * a transient failure (a serialization failure, a deadlock, a connection lost before COMMIT) is
 //!   rolled back and the call made again, a bounded number of times; a connection found broken
 //!   is dropped, and the next call opens another, without the caller reopening the store;
@@ -20,7 +21,6 @@ mod driver;
 pub(crate) mod schema;
 mod tls;
 
-use std::cell::RefCell;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -211,13 +211,17 @@ impl Database {
         }
     }
 
-    /// Runs `work` in one transaction opened by `begin`, on a pooled connection; makes it again
-    /// when it fails transiently (see the module).
-    fn run<T>(&self, begin: &str, work: &mut dyn FnMut(&dyn Conn) -> Result<T>) -> Result<T> {
+    /// Runs `work` in one transaction opened by `begin` (None: each statement its own, as a read
+    /// of one statement needs), on a pooled connection; makes it again when it fails transiently
+    /// (see the module).
+    fn run<T>(&self, begin: Option<&str>, work: &mut dyn FnMut(&dyn Conn) -> Result<T>) -> Result<T> {
         let mut attempt = 1;
         loop {
             let outcome = self.take().and_then(|mut conn| {
-                let outcome = transaction(&mut conn, begin, &mut *work);
+                let outcome = match begin {
+                    Some(begin) => transaction(&mut conn, begin, &mut *work),
+                    None => work(&InTransaction::new(&mut conn, None)),
+                };
                 self.give_back(conn);
                 outcome
             });
@@ -236,21 +240,22 @@ impl Database {
         if self.read_only {
             return Err(Error::database("the store was opened read-only: writes are refused"));
         }
-        let outcome = self.run("BEGIN", &mut work);
+        let outcome = self.run(Some("BEGIN"), &mut work);
         if outcome.is_ok() {
             self.calls.fetch_add(1, Ordering::Relaxed);
         }
         outcome
     }
 
-    /// A read of one statement: no transaction of its own beyond the statement's.
+    /// A read of one statement: no transaction of its own beyond the statement's (one round
+    /// trip, not three), as on SQLite.
     pub(crate) fn read<T>(&self, mut work: impl FnMut(&dyn Conn) -> Result<T>) -> Result<T> {
-        self.run("BEGIN READ ONLY", &mut work)
+        self.run(None, &mut work)
     }
 
     /// A read of several statements, in one snapshot.
     pub(crate) fn read_consistent<T>(&self, mut work: impl FnMut(&dyn Conn) -> Result<T>) -> Result<T> {
-        self.run("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", &mut work)
+        self.run(Some("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"), &mut work)
     }
 
     /// The time of a call: the store's clock when it is manual (tests), else the server's.
@@ -309,8 +314,14 @@ impl Database {
 
 /// Runs `work` between `begin` and COMMIT (ROLLBACK if it fails) on `conn`.
 fn transaction<T>(conn: &mut Connection, begin: &str, work: &mut dyn FnMut(&dyn Conn) -> Result<T>) -> Result<T> {
-    conn.client.batch_execute(begin).map_err(error)?;
-    let outcome = work(&InTransaction(RefCell::new(&mut *conn)));
+    let (outcome, begun) = {
+        let tx = InTransaction::new(conn, Some(begin));
+        (work(&tx), tx.begun())
+    };
+    // BEGIN went out with the first statement: a call that ran none has no transaction to end.
+    if !begun {
+        return outcome;
+    }
     match outcome {
         Ok(value) => match conn.client.batch_execute("COMMIT") {
             Ok(()) => Ok(value),
