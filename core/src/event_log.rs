@@ -12,7 +12,6 @@
 //! * events belong to their execution's tenant: a view neither reads nor appends another's.
 
 use serde_json::Value;
-use std::collections::HashSet;
 
 use crate::clock::{from_micros, to_micros};
 use crate::error::{Error, Result};
@@ -102,25 +101,35 @@ impl NewEvent {
 pub const MAX_SEQUENCE: EventSequence = (1 << 53) - 1;
 
 /// Appends events with the sequences they carry. On SequenceConflict, NotFound (an unknown
-/// execution) or InvalidArgument the caller's transaction is rolled back: nothing is written.
-/// A taken sequence is found by the key itself (the insert does nothing), never by a read first.
+/// execution, or another tenant's) or InvalidArgument the caller's transaction is rolled back:
+/// nothing is written. One statement per event, which is also the execution's check: a taken
+/// sequence is found by the key itself (the insert does nothing), never by a read first. Only when
+/// an insert did nothing is the key read, to tell the two refusals apart; events are never
+/// removed, so a key found is a taken sequence, and a key not found an execution that is not there.
 pub(crate) fn append(conn: &dyn Conn, scope: Scope<'_>, events: &[NewEvent]) -> Result<()> {
     const INSERT: Statement = Statement {
         sqlite: "INSERT INTO events (execution_id, sequence, id, event_type, kind, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (execution_id, sequence) DO NOTHING",
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6
+                 WHERE EXISTS (SELECT 1 FROM executions WHERE id = ?1 AND (?7 IS NULL OR tenant_id = ?7))
+                 ON CONFLICT (execution_id, sequence) DO NOTHING",
         postgres: "INSERT INTO events (execution_id, sequence, id, event_type, kind, created_at)
-                   VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (execution_id, sequence) DO NOTHING",
+                   SELECT $1, $2, $3, $4, $5, $6
+                   WHERE EXISTS (SELECT 1 FROM executions WHERE id = $1 AND ($7::text IS NULL OR tenant_id = $7))
+                   ON CONFLICT (execution_id, sequence) DO NOTHING",
     };
-    let mut known: HashSet<&ExecutionId> = HashSet::new();
+    // Within the view's tenant: another tenant's execution is NotFound, whatever its events.
+    const TAKEN: Statement = Statement {
+        sqlite: "SELECT 1 FROM events WHERE execution_id = ?1 AND sequence = ?2
+                   AND EXISTS (SELECT 1 FROM executions WHERE id = ?1 AND (?3 IS NULL OR tenant_id = ?3))",
+        postgres: "SELECT 1 FROM events WHERE execution_id = $1 AND sequence = $2
+                     AND EXISTS (SELECT 1 FROM executions WHERE id = $1 AND ($3::text IS NULL OR tenant_id = $3))",
+    };
     for event in events {
         if !(1..=MAX_SEQUENCE).contains(&event.sequence) {
             return Err(Error::invalid(format!(
                 "event sequence must be from 1 to 2^53 - 1 ({MAX_SEQUENCE}), got {}",
                 event.sequence
             )));
-        }
-        if known.insert(&event.execution_id) {
-            executions::ensure_exists(conn, scope, &event.execution_id)?;
         }
         let inserted = conn.execute(
             &INSERT,
@@ -131,9 +140,14 @@ pub(crate) fn append(conn: &dyn Conn, scope: Scope<'_>, events: &[NewEvent]) -> 
                 event.event_type,
                 event.kind_text,
                 event.created_at,
+                scope,
             ],
         )?;
         if inserted == 0 {
+            let taken = conn.row(&TAKEN, params![event.execution_id.0, event.sequence, scope], |_| Ok(()))?.is_some();
+            if !taken {
+                return Err(executions::not_found(&event.execution_id));
+            }
             return Err(Error::new(
                 crate::ErrorKind::SequenceConflict,
                 format!("sequence {} is already used in execution {}", event.sequence, event.execution_id),

@@ -51,7 +51,7 @@ fn from_row(row: &Row<'_>) -> Result<WorkflowExecution> {
     })
 }
 
-fn not_found(id: &ExecutionId) -> Error {
+pub(crate) fn not_found(id: &ExecutionId) -> Error {
     Error::not_found(format!("execution not found: {id}"))
 }
 
