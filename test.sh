@@ -29,6 +29,8 @@ apt_install() {
 }
 # Debian's faketime runs a process with its clock shifted: the clock-skew tests of the server engine.
 command -v faketime >/dev/null 2>&1 || apt_install faketime
+# openssl makes the test cluster's certificate authority and a stranger's (tests/postgres/cluster.sh).
+command -v openssl >/dev/null 2>&1 || apt_install openssl
 
 # PostgreSQL: the suites run every scenario on both engines. Unless JETSTATE_TEST_POSTGRES_URL
 # names a server already, a throwaway cluster of our own (installed from Debian's packages when

@@ -226,22 +226,6 @@ impl SqliteBackend {
         let store = offload::run(move || Store::open_at(location, options)).await?;
         Ok(SqliteBackend { store })
     }
-
-    /// Wraps an open store.
-    pub fn from_store(store: Store) -> Self {
-        SqliteBackend { store }
-    }
-
-    /// The sync store underneath, for the calls beyond the trait (fenced queue calls, tokens'
-    /// revocation, raw events).
-    pub fn store(&self) -> &Store {
-        &self.store
-    }
-
-    /// A view confined to `tenant_id`, itself a [`StateBackend`].
-    pub fn for_tenant(&self, tenant_id: TenantId) -> TenantScopedSqliteBackend {
-        SqliteBackend { store: self.store.for_tenant(tenant_id) }
-    }
 }
 
 /// Runs a sync store call off the caller's thread.
@@ -287,21 +271,6 @@ impl PostgresBackend {
         let store = offload::run(move || Store::open_at(location, options)).await?;
         Ok(PostgresBackend { store })
     }
-
-    /// Wraps an open store.
-    pub fn from_store(store: Store) -> Self {
-        PostgresBackend { store }
-    }
-
-    /// The sync store underneath, for the calls beyond the trait.
-    pub fn store(&self) -> &Store {
-        &self.store
-    }
-
-    /// A view confined to `tenant_id`, itself a [`StateBackend`].
-    pub fn for_tenant(&self, tenant_id: TenantId) -> TenantScopedPostgresBackend {
-        PostgresBackend { store: self.store.for_tenant(tenant_id) }
-    }
 }
 
 /// Where a database URL points.
@@ -330,10 +299,29 @@ pub fn parse_url(url: &str) -> Result<Location, Error> {
     }
 }
 
-/// The trait's methods over the sync [`Store`], for each backend type: one definition, so that
-/// the two engines' backends cannot drift apart. Each call runs off the caller's thread.
+/// The trait's methods over the sync [`Store`], and the handle's own (`from_store`, `store`,
+/// `for_tenant`), for each backend type: one definition, so that the two engines' backends cannot
+/// drift apart. Each call runs off the caller's thread.
 macro_rules! state_backend_over_the_store {
-    ($backend:ty) => {
+    ($backend:ident) => {
+        impl $backend {
+            /// Wraps an open store.
+            pub fn from_store(store: Store) -> Self {
+                $backend { store }
+            }
+
+            /// The sync store underneath, for the calls beyond the trait (fenced queue calls,
+            /// tokens' revocation, raw events).
+            pub fn store(&self) -> &Store {
+                &self.store
+            }
+
+            /// A view confined to `tenant_id` (the same type), itself a [`StateBackend`].
+            pub fn for_tenant(&self, tenant_id: TenantId) -> Self {
+                $backend { store: self.store.for_tenant(tenant_id) }
+            }
+        }
+
         #[async_trait]
         impl StateBackend for $backend {
             async fn store_workflow(&self, def: WorkflowDefinition) -> BackendResult<()> {
