@@ -61,6 +61,26 @@ impl Database {
         }
     }
 
+    /// [`Database::write`] for a rule that writes with one statement: its reads, before or after,
+    /// need no lock held past themselves and see what READ COMMITTED would show them inside a
+    /// transaction (each statement its own snapshot), and a refusal after the write comes from a
+    /// write that changed nothing. PostgreSQL then runs each statement as its own transaction
+    /// (one round trip for the write, not two); SQLite's writer commits it as any other write.
+    pub(crate) fn write_one<T>(
+        &self,
+        clock: &crate::Clock,
+        mut work: impl FnMut(&dyn Conn, i64) -> Result<T>,
+    ) -> Result<T> {
+        match self {
+            Database::Sqlite(_) => self.write(clock, work),
+            #[cfg(feature = "postgres")]
+            Database::Postgres(db) => {
+                let now = db.now_micros()?;
+                db.write_one(|conn| work(conn, now))
+            }
+        }
+    }
+
     pub(crate) fn read<T>(&self, mut work: impl FnMut(&dyn Conn) -> Result<T>) -> Result<T> {
         match self {
             Database::Sqlite(db) => db.read(|conn| work(conn)),

@@ -148,6 +148,11 @@ impl Store {
         self.shared.db.write(&self.shared.options.clock, |conn, now| work(conn, self.scope(), now))
     }
 
+    /// [`Store::write`] for a rule that writes with one statement (see [`Database::write_one`]).
+    fn write_one<T>(&self, mut work: impl FnMut(&dyn Conn, Option<&str>, i64) -> Result<T>) -> Result<T> {
+        self.shared.db.write_one(&self.shared.options.clock, |conn, now| work(conn, self.scope(), now))
+    }
+
     /// A read of one statement.
     fn read<T>(&self, mut work: impl FnMut(&dyn Conn, Option<&str>) -> Result<T>) -> Result<T> {
         self.shared.db.read(|conn| work(conn, self.scope()))
@@ -185,7 +190,7 @@ impl Store {
 
     /// Creates an execution. On Conflict (the id exists) the stored row is untouched.
     pub fn create_execution(&self, execution: &WorkflowExecution) -> Result<()> {
-        self.write(|conn, scope, _| executions::create(conn, scope, execution))
+        self.write_one(|conn, scope, _| executions::create(conn, scope, execution))
     }
 
     pub fn get_execution(&self, id: &ExecutionId) -> Result<Option<WorkflowExecution>> {
@@ -231,7 +236,17 @@ impl Store {
     /// Appends several events, possibly of several executions, all or nothing.
     pub fn append_events(&self, events: Vec<Event>) -> Result<()> {
         let new = events.into_iter().map(NewEvent::typed).collect::<Result<Vec<_>>>()?;
-        self.write(|conn, scope, _| event_log::append(conn, scope, &new))
+        self.append(&new)
+    }
+
+    /// One insert per event: a single event is one statement.
+    fn append(&self, new: &[NewEvent]) -> Result<()> {
+        let append = |conn: &dyn Conn, scope: Option<&str>, _| event_log::append(conn, scope, new);
+        if new.len() == 1 {
+            self.write_one(append)
+        } else {
+            self.write(append)
+        }
     }
 
     /// Appends `kind` at the execution's next sequence (latest + 1), atomically: no gaps and no
@@ -257,7 +272,7 @@ impl Store {
     /// object with a string `type`; it is stored exactly as given.
     pub fn append_events_raw(&self, events: &[StoredEvent]) -> Result<()> {
         let new = events.iter().map(NewEvent::raw).collect::<Result<Vec<_>>>()?;
-        self.write(|conn, scope, _| event_log::append(conn, scope, &new))
+        self.append(&new)
     }
 
     /// [`Store::append_event`] for a kind given as JSON, stored exactly as given: the bindings'
@@ -367,12 +382,20 @@ impl Store {
 
     /// Enqueues an item as pending. An existing id: Conflict, nothing written.
     pub fn enqueue_work_item(&self, item: &WorkItem) -> Result<WorkItemId> {
-        self.write(|conn, scope, now| queue::enqueue(conn, scope, item, now))
+        self.write_one(|conn, scope, now| queue::enqueue(conn, scope, item, now))
     }
 
     /// Enqueues several items (a fan-out), all or nothing: on any error none is enqueued.
     pub fn enqueue_work_items(&self, items: &[WorkItem]) -> Result<Vec<WorkItemId>> {
-        self.write(|conn, scope, now| items.iter().map(|item| queue::enqueue(conn, scope, item, now)).collect())
+        let enqueue = |conn: &dyn Conn, scope: Option<&str>, now| {
+            items.iter().map(|item| queue::enqueue(conn, scope, item, now)).collect()
+        };
+        // One insert per item: a single item is one statement.
+        if items.len() == 1 {
+            self.write_one(enqueue)
+        } else {
+            self.write(enqueue)
+        }
     }
 
     /// The item with its queue status, last error, retry time and lease token.
@@ -400,7 +423,14 @@ impl Store {
         lease: Option<Duration>,
     ) -> Result<Option<Lease>> {
         let lease = self.lease(lease)?;
-        self.write(|conn, scope, now| queue::claim(conn, scope, worker_id, queue_types, lease, now))
+        let claim =
+            |conn: &dyn Conn, scope: Option<&str>, now| queue::claim(conn, scope, worker_id, queue_types, lease, now);
+        // One queue type is claimed by one statement; several are sought first, under row locks.
+        if queue_types.len() == 1 {
+            self.write_one(claim)
+        } else {
+            self.write(claim)
+        }
     }
 
     /// Extends the live lease held by `worker_id` to now + lease. Otherwise NotFound.
@@ -419,23 +449,23 @@ impl Store {
     /// Completes the current claim. Unknown item: NotFound; an item not claimed (reclaimed,
     /// failed, dead-lettered): LeaseLost, not moved; completing a completed item changes nothing.
     pub fn complete_work_item(&self, id: &WorkItemId) -> Result<()> {
-        self.write(|conn, scope, now| queue::finish(conn, scope, id, Holder::AnyClaim, None, now))
+        self.write_one(|conn, scope, now| queue::finish(conn, scope, id, Holder::AnyClaim, None, now))
     }
 
     /// Completes the item if lease `token` is still its current one; otherwise LeaseLost and
     /// nothing changes.
     pub fn complete_fenced(&self, id: &WorkItemId, token: LeaseToken) -> Result<()> {
-        self.write(|conn, scope, now| queue::finish(conn, scope, id, Holder::Token(token), None, now))
+        self.write_one(|conn, scope, now| queue::finish(conn, scope, id, Holder::Token(token), None, now))
     }
 
     /// Fails the current claim, keeping `error`. Same outcomes as [`Store::complete_work_item`].
     pub fn fail_work_item(&self, id: &WorkItemId, error: &str) -> Result<()> {
-        self.write(|conn, scope, now| queue::finish(conn, scope, id, Holder::AnyClaim, Some(error), now))
+        self.write_one(|conn, scope, now| queue::finish(conn, scope, id, Holder::AnyClaim, Some(error), now))
     }
 
     /// Fails the item if lease `token` is still its current one; otherwise LeaseLost.
     pub fn fail_fenced(&self, id: &WorkItemId, token: LeaseToken, error: &str) -> Result<()> {
-        self.write(|conn, scope, now| queue::finish(conn, scope, id, Holder::Token(token), Some(error), now))
+        self.write_one(|conn, scope, now| queue::finish(conn, scope, id, Holder::Token(token), Some(error), now))
     }
 
     /// Reclaims every expired lease (see the `queue` module), in one transaction.

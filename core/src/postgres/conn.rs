@@ -37,18 +37,44 @@ impl Connection {
     }
 }
 
+/// How a call's statements reach the server.
+#[derive(Clone, Copy)]
+pub(crate) enum Call<'c> {
+    /// Each statement is its own transaction: a read of one statement.
+    Alone,
+    /// A write whose rule writes with one statement, before or after reads that need no lock held
+    /// past themselves (see [`crate::database::Database::write_one`]): each statement commits on
+    /// its own, so the write costs one round trip, not two (statement, then COMMIT). A second
+    /// writing statement is refused before it is sent: the rule is not one to run so.
+    OneWrite,
+    /// Every statement inside one transaction, which this statement opens.
+    Transaction(&'c str),
+}
+
 /// [`Conn`] for the calls of one transaction. Its BEGIN is not sent alone: it goes out with the
 /// first statement, pipelined, so that a call's transaction costs no round trip of its own.
 pub(crate) struct InTransaction<'c> {
     conn: RefCell<&'c mut Connection>,
     begin: Cell<Option<&'c str>>,
     begun: Cell<bool>,
+    one_write: bool,
+    wrote: Cell<bool>,
 }
 
 impl<'c> InTransaction<'c> {
-    /// The calls on `conn`, inside a transaction that `begin` opens (None: each statement alone).
-    pub(crate) fn new(conn: &'c mut Connection, begin: Option<&'c str>) -> InTransaction<'c> {
-        InTransaction { conn: RefCell::new(conn), begin: Cell::new(begin), begun: Cell::new(false) }
+    /// The calls on `conn`, sent as `call` says.
+    pub(crate) fn new(conn: &'c mut Connection, call: Call<'c>) -> InTransaction<'c> {
+        let begin = match call {
+            Call::Transaction(begin) => Some(begin),
+            Call::Alone | Call::OneWrite => None,
+        };
+        InTransaction {
+            conn: RefCell::new(conn),
+            begin: Cell::new(begin),
+            begun: Cell::new(false),
+            one_write: matches!(call, Call::OneWrite),
+            wrote: Cell::new(false),
+        }
     }
 
     /// Whether BEGIN was sent (with a first statement): only then is there a transaction to end.
@@ -64,6 +90,34 @@ impl<'c> InTransaction<'c> {
         }
         begin
     }
+
+    /// In a one-write call, whether `text` is its write (anything but a plain SELECT); an error
+    /// if the call has written already.
+    fn is_the_write(&self, text: &str) -> Result<bool> {
+        if !self.one_write {
+            return Ok(false);
+        }
+        let head = text.trim_start().get(..6).unwrap_or("");
+        if head.eq_ignore_ascii_case("SELECT") {
+            return Ok(false);
+        }
+        if self.wrote.replace(true) {
+            return Err(Error::internal(
+                "a call run as one write statement sent a second one: its rule needs a transaction",
+            ));
+        }
+        Ok(true)
+    }
+}
+
+/// The error of a one-write call's write statement: the server's refusal wrote nothing (a
+/// statement is atomic), but a connection lost while it ran leaves its commit unknown.
+fn write_error(err: tokio_postgres::Error) -> Error {
+    if err.as_db_error().is_some() {
+        return super::error(err);
+    }
+    Error::database(format!("the connection to the server was lost during a write: {err}"))
+        .with_unknown_outcome("the server may have committed the write before the connection broke")
 }
 
 /// The values of `params` for the statement's parameters: PostgreSQL takes exactly as many as
@@ -86,7 +140,8 @@ impl Conn for InTransaction<'_> {
         let prepared = conn.prepared(statement.postgres)?;
         let values = values(&prepared, params)?;
         let refs: Vec<&(dyn ToSql + Sync)> = values.iter().map(|value| value as &(dyn ToSql + Sync)).collect();
-        let changed = conn.client.execute_prepared(self.begin(), &prepared, &refs).map_err(super::error)?;
+        let on_error = if self.is_the_write(statement.postgres)? { write_error } else { super::error };
+        let changed = conn.client.execute_prepared(self.begin(), &prepared, &refs).map_err(on_error)?;
         Ok(usize::try_from(changed).unwrap_or(usize::MAX))
     }
 
@@ -99,7 +154,8 @@ impl Conn for InTransaction<'_> {
         let mut conn = self.conn.borrow_mut();
         let prepared = conn.prepared(statement.postgres)?;
         let values = values(&prepared, params)?;
-        conn.client.query_each(self.begin(), &prepared, values.iter(), &mut |row| each(&Row::Postgres(row)))
+        let on_error = if self.is_the_write(statement.postgres)? { write_error } else { super::error };
+        conn.client.query_each(self.begin(), &prepared, values.iter(), on_error, &mut |row| each(&Row::Postgres(row)))
     }
 }
 

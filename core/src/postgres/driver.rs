@@ -136,12 +136,14 @@ impl Client {
     }
 
     /// Runs `statement` (after `begin`, pipelined, as [`Client::execute_prepared`]) and hands its
-    /// rows to `each` as they arrive, until it returns false.
+    /// rows to `each` as they arrive, until it returns false. The driver's errors are made the
+    /// core's by `on_error`.
     pub(crate) fn query_each<P, I>(
         &self,
         begin: Option<&str>,
         statement: &Statement,
         params: I,
+        on_error: fn(tokio_postgres::Error) -> Error,
         each: &mut dyn FnMut(&Row) -> Result<bool>,
     ) -> Result<()>
     where
@@ -158,10 +160,10 @@ impl Client {
                 }
                 None => self.0.query_raw(statement, params).await,
             };
-            let rows = rows.map_err(super::error)?;
+            let rows = rows.map_err(on_error)?;
             let mut rows = std::pin::pin!(rows);
             while let Some(row) = rows.next().await {
-                if !each(&row.map_err(super::error)?)? {
+                if !each(&row.map_err(on_error)?)? {
                     break;
                 }
             }

@@ -4,14 +4,16 @@
 //! Invariants kept here:
 //! * every state change is exactly one transaction (READ COMMITTED: the rules' statements take
 //!   the row locks they need, see `queue.rs` and `executions.rs`), and no call returns success
-//!   before its COMMIT did;
+//!   before its COMMIT did; a rule that writes with one statement runs it as its own transaction
+//!   (`write_one`: one round trip), any other inside BEGIN ... COMMIT;
 //! * a read of several statements runs in one REPEATABLE READ, READ ONLY transaction: one snapshot;
 //!   a read of one statement runs alone, as its own transaction;
 //! * a transient failure (a serialization failure, a deadlock, a connection lost before COMMIT) is
 //!   rolled back and the call made again, a bounded number of times; a connection found broken
 //!   is dropped, and the next call opens another, without the caller reopening the store;
-//! * a call whose COMMIT was sent but not answered (the server or the network died) fails with a
-//!   Database error that says its outcome is unknown ([`Error::outcome_unknown`]);
+//! * a call whose commit was sent but not answered (its COMMIT, or a one-statement write; the
+//!   server or the network died) fails with a Database error that says its outcome is unknown
+//!   ([`Error::outcome_unknown`]);
 //! * with the system clock, "now" is the server's clock (lease expiry, backoff and record times
 //!   judged by one clock, whatever the hosts' clocks say);
 //! * the URL's password appears in no error, log or debug output (`ServerUrl` redacts it).
@@ -34,7 +36,7 @@ use crate::location::{Location, ServerUrl};
 use crate::options::{Durability, Options};
 use crate::sql::Conn;
 use crate::sqlite::writer::WriteStats;
-use conn::{Connection, InTransaction};
+use conn::{Call, Connection, InTransaction};
 
 /// Connections kept open for reuse; more may exist for a moment under load.
 const IDLE_CONNECTIONS: usize = 8;
@@ -211,16 +213,15 @@ impl Database {
         }
     }
 
-    /// Runs `work` in one transaction opened by `begin` (None: each statement its own, as a read
-    /// of one statement needs), on a pooled connection; makes it again when it fails transiently
-    /// (see the module).
-    fn run<T>(&self, begin: Option<&str>, work: &mut dyn FnMut(&dyn Conn) -> Result<T>) -> Result<T> {
+    /// Runs `work` as `call` says, on a pooled connection; makes it again when it fails
+    /// transiently (see the module).
+    fn run<T>(&self, call: Call<'_>, work: &mut dyn FnMut(&dyn Conn) -> Result<T>) -> Result<T> {
         let mut attempt = 1;
         loop {
             let outcome = self.take().and_then(|mut conn| {
-                let outcome = match begin {
-                    Some(begin) => transaction(&mut conn, begin, &mut *work),
-                    None => work(&InTransaction::new(&mut conn, None)),
+                let outcome = match call {
+                    Call::Transaction(begin) => transaction(&mut conn, begin, &mut *work),
+                    Call::Alone | Call::OneWrite => work(&InTransaction::new(&mut conn, call)),
                 };
                 self.give_back(conn);
                 outcome
@@ -236,11 +237,20 @@ impl Database {
         }
     }
 
-    pub(crate) fn write<T>(&self, mut work: impl FnMut(&dyn Conn) -> Result<T>) -> Result<T> {
+    pub(crate) fn write<T>(&self, work: impl FnMut(&dyn Conn) -> Result<T>) -> Result<T> {
+        self.write_as(Call::Transaction("BEGIN"), work)
+    }
+
+    /// A write of one statement, which is its own transaction: one round trip (see [`Call::OneWrite`]).
+    pub(crate) fn write_one<T>(&self, work: impl FnMut(&dyn Conn) -> Result<T>) -> Result<T> {
+        self.write_as(Call::OneWrite, work)
+    }
+
+    fn write_as<T>(&self, call: Call<'_>, mut work: impl FnMut(&dyn Conn) -> Result<T>) -> Result<T> {
         if self.read_only {
             return Err(Error::database("the store was opened read-only: writes are refused"));
         }
-        let outcome = self.run(Some("BEGIN"), &mut work);
+        let outcome = self.run(call, &mut work);
         if outcome.is_ok() {
             self.calls.fetch_add(1, Ordering::Relaxed);
         }
@@ -250,12 +260,12 @@ impl Database {
     /// A read of one statement: no transaction of its own beyond the statement's (one round
     /// trip, not three), as on SQLite.
     pub(crate) fn read<T>(&self, mut work: impl FnMut(&dyn Conn) -> Result<T>) -> Result<T> {
-        self.run(None, &mut work)
+        self.run(Call::Alone, &mut work)
     }
 
     /// A read of several statements, in one snapshot.
     pub(crate) fn read_consistent<T>(&self, mut work: impl FnMut(&dyn Conn) -> Result<T>) -> Result<T> {
-        self.run(Some("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"), &mut work)
+        self.run(Call::Transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"), &mut work)
     }
 
     /// The time of a call: the store's clock when it is manual (tests), else the server's.
@@ -315,7 +325,7 @@ impl Database {
 /// Runs `work` between `begin` and COMMIT (ROLLBACK if it fails) on `conn`.
 fn transaction<T>(conn: &mut Connection, begin: &str, work: &mut dyn FnMut(&dyn Conn) -> Result<T>) -> Result<T> {
     let (outcome, begun) = {
-        let tx = InTransaction::new(conn, Some(begin));
+        let tx = InTransaction::new(conn, Call::Transaction(begin));
         (work(&tx), tx.begun())
     };
     // BEGIN went out with the first statement: a call that ran none has no transaction to end.
@@ -393,4 +403,53 @@ fn percent_decoded(text: &str) -> Option<String> {
         }
     }
     String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sql::{params, Statement};
+
+    const INSERT: Statement = Statement {
+        sqlite: "",
+        postgres: "INSERT INTO tenants (id, name, status, created_at, updated_at) VALUES ($1, $1, 'active', 0, 0)",
+    };
+    const COUNT: Statement =
+        Statement { sqlite: "", postgres: "SELECT count(*) FROM tenants WHERE id IN ('one', 'two', 'three')" };
+
+    fn fresh() -> Database {
+        let url = std::env::var("JETSTATE_TEST_POSTGRES_URL").unwrap_or_default();
+        assert!(!url.is_empty(), "JETSTATE_TEST_POSTGRES_URL names no server: run ./test.sh, which starts one");
+        let separator = if url.contains('?') { '&' } else { '?' };
+        let url = format!("{url}{separator}schema=one_write_{}", uuid::Uuid::new_v4().simple());
+        let Location::Postgres(url) = Location::from_path(&url) else { panic!("{url} is not a server's URL") };
+        Database::open(url, &Options::default()).unwrap()
+    }
+
+    #[test]
+    fn a_one_write_call_commits_its_statement_and_refuses_a_second_write_unsent() {
+        let db = fresh();
+        // Reads around the one write are allowed; the write is committed as it returns.
+        let count = db
+            .write_one(|conn| {
+                let before: i64 = conn.value(&COUNT, params![])?;
+                conn.execute(&INSERT, params!["one"])?;
+                Ok(before)
+            })
+            .unwrap();
+        assert_eq!(count, 0);
+        // A refused write (the unique key) wrote nothing and says what it is.
+        let err = db.write_one(|conn| conn.execute(&INSERT, params!["one"])).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
+        // A second writing statement is a rule that needs a transaction: refused before it is sent.
+        let err = db
+            .write_one(|conn| {
+                conn.execute(&INSERT, params!["two"])?;
+                conn.execute(&INSERT, params!["three"])
+            })
+            .unwrap_err();
+        assert!(err.kind() == ErrorKind::Database && err.message().contains("needs a transaction"), "{err}");
+        let stored: i64 = db.read(|conn| conn.value(&COUNT, params![])).unwrap();
+        assert_eq!(stored, 2, "the first write of the refused call was its own transaction; the second was never sent");
+    }
 }
