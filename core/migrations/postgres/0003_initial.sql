@@ -99,7 +99,14 @@ CREATE TABLE work_items (
     position         bigint GENERATED ALWAYS AS IDENTITY UNIQUE,
     CHECK (status <> 'pending' OR lease_expires_at IS NULL),
     CHECK (status <> 'claimed' OR lease_expires_at IS NOT NULL)
-);
+)
+-- Every item is inserted, then updated by its claim and its completion: two dead tuples a cycle.
+-- The default (vacuum once a fifth of the table is dead) waits longer the more completed items the
+-- table keeps; a queue's table is vacuumed after a fixed number of dead tuples instead, so that the
+-- claim's partial indexes and the heap stay small however large the table grows.
+WITH (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 5000,
+      autovacuum_vacuum_insert_scale_factor = 0, autovacuum_vacuum_insert_threshold = 5000,
+      autovacuum_analyze_scale_factor = 0.02);
 -- A claim's seek: the head of a queue type among pending items, in (created_at, id) order; and a
 -- tenant view's. Partial: completed and dead items cost a claim nothing. (Unlike SQLite's, the
 -- index of tenant views exists from the start: building it later would lock the table.)
