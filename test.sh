@@ -118,6 +118,9 @@ step "benchmark harness on PostgreSQL, small scale: it runs (bench/postgres.py -
 cargo build --quiet -p jetstate-bench
 JETSTATE_BENCH_POSTGRES_URL="$JETSTATE_TEST_POSTGRES_URL" python3 bench/postgres.py --quick --debug --out /dev/null >/dev/null
 
+step "queue comparison on PostgreSQL, small scale: it runs (bench/queues.py --quick: pg-boss, graphile-worker, PgQueuer; figures not kept)"
+JETSTATE_BENCH_POSTGRES_URL="$JETSTATE_TEST_POSTGRES_URL" python3 bench/queues.py --quick --out /dev/null >/dev/null
+
 step "crash safety through the bindings: Python and Node writers killed with SIGKILL mid-write (tests/crash)"
 "$venv/bin/python" -m pytest -q tests/crash
 
