@@ -94,8 +94,9 @@ def measure(binary, url, reps, scale, churn, skip=(), durabilities=DURABILITIES)
                     samples[implementation].append(r["seconds"] / r["ops"])
             results[f"{workload}/{durability}"] = {i: statistics.median(s) for i, s in samples.items()}
             print(f"{workload:18} {durability:6} " + "  ".join(f"{i} {results[f'{workload}/{durability}'][i] * 1e6:9.1f} us" for i in IMPLEMENTATIONS), flush=True)
-    stats = run_one(binary, url, "jetstate", "churn", "normal", churn)
-    results["churn"] = {"seconds_per_cycle": stats["seconds"] / stats["ops"], **stats["churn"]}
+    if churn is not None:
+        stats = run_one(binary, url, "jetstate", "churn", "normal", churn)
+        results["churn"] = {"seconds_per_cycle": stats["seconds"] / stats["ops"], **stats["churn"]}
     return results
 
 
@@ -117,6 +118,8 @@ def section(results, meta):
         "  operation needs, one statement per call (so one transaction), on jetstate's schema, returning what",
         "  the operation returns; the claim is `UPDATE ... WHERE id = (SELECT ... FOR UPDATE SKIP LOCKED)`.",
         "- **core**: jetstate's same calls, each run on the caller's thread (no hand-off to a thread).",
+        "",
+        "![jetstate over the floor on PostgreSQL](bench/postgres.svg)",
         "",
         "| workload | durability | jetstate | floor | core | x floor |",
         "| --- | --- | ---: | ---: | ---: | ---: |",
@@ -146,17 +149,47 @@ def section(results, meta):
         f"{c['table_bytes'] / 2**20:.1f} MiB, of which indexes {c['index_bytes'] / 2**20:.1f} MiB. What grows: completed",
         "items stay in `work_items` (their rows, and their entries in the primary key and `position` indexes) until",
         "retention removes them (the queue issue); the claim's indexes are partial (`status = 'pending'`,",
-        "`status = 'claimed'`), so they hold only live work, and autovacuum (default settings) reclaims the dead",
-        "tuples each cycle's updates leave.",
+        "`status = 'claimed'`), so they hold only live work, and autovacuum reclaims the dead tuples each cycle's",
+        "updates leave, after every 5,000 of them (the table's own settings, set by the schema: the default, a fifth",
+        "of the table, would wait longer the more completed items it keeps).",
         "",
-        "Not yet measured here: the PostgreSQL queues users pick today (pg-boss, graphile-worker, PgQueuer,",
-        "Procrastinate) side by side, with 1 and 8 workers and pickup latency.",
+        "The PostgreSQL queues users pick today (pg-boss, graphile-worker, PgQueuer) side by side with jetstate,",
+        "with 1 and 8 workers and pickup latency: the next section (`bench/queues.py`).",
         END,
     ]
     return "\n".join(lines) + "\n"
 
 
+def chart_svg(results):
+    """jetstate's time over the floor per workload, a bar per durability, with the 1.25x target."""
+    rows = [(w, d, results[f"{w}/{d}"]) for w in WORKLOADS for d in DURABILITIES if f"{w}/{d}" in results]
+    width, left, row_h = 760, 250, 16
+    high = max([r["jetstate"] / r["floor"] for _, _, r in rows] + [1.25]) * 1.15
+    height = 60 + row_h * len(rows) + 30
+    x = lambda ratio: left + (width - left - 20) * ratio / high  # noqa: E731
+    colors = {"full": "#1f6feb", "normal": "#8fb8ff"}
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="11">',
+        '<rect width="100%" height="100%" fill="white"/>',
+        '<text x="10" y="20" font-size="13" font-weight="bold">PostgreSQL: jetstate time over the tokio-postgres floor '
+        "(lower is better; target at most 1.25x)</text>",
+    ]
+    for mark in (1, 1.25):
+        parts.append(f'<line x1="{x(mark):.1f}" x2="{x(mark):.1f}" y1="40" y2="{height - 25}" stroke="#999" stroke-dasharray="4 3"/>')
+        parts.append(f'<text x="{x(mark):.1f}" y="{height - 10}" text-anchor="middle">{mark}x</text>')
+    for i, (workload, durability, r) in enumerate(rows):
+        y = 45 + i * row_h
+        ratio = r["jetstate"] / r["floor"]
+        parts.append(f'<text x="{left - 6}" y="{y + 11}" text-anchor="end">{workload.replace("_", " ")} ({durability})</text>')
+        parts.append(f'<rect x="{left}" y="{y}" width="{x(ratio) - left:.1f}" height="{row_h - 3}" fill="{colors[durability]}"/>')
+        parts.append(f'<text x="{x(ratio) + 4:.1f}" y="{y + 11}">{ratio:.2f}</text>')
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"
+
+
 def write(results, meta):
+    with open(os.path.join(ROOT, "bench", "postgres.svg"), "w") as f:
+        f.write(chart_svg(results))
     path = os.path.join(ROOT, "BENCHMARKS.md")
     text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
     block = section(results, meta)
@@ -177,6 +210,8 @@ def main():
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--churn", type=int, default=100_000, help="queue cycles before dead tuples are counted")
     parser.add_argument("--out", default=None, help="write the section here instead of BENCHMARKS.md")
+    parser.add_argument("--only", nargs="+", choices=list(WORKLOADS), default=None,
+                        help="measure these workloads again, keeping the rest of bench/postgres-results.json")
     args = parser.parse_args()
     if args.report_only:
         with open(RESULTS) as f:
@@ -195,6 +230,11 @@ def main():
         # durability full.
         if args.quick:
             results = measure(binary, url, reps, scale, churn, skip=("claim_1m_pending",), durabilities=["normal"])
+        elif args.only:
+            with open(RESULTS) as f:
+                results = json.load(f)["results"]
+            skip = [workload for workload in WORKLOADS if workload not in args.only]
+            results.update(measure(binary, url, reps, scale, churn=None, skip=skip))
         else:
             results = measure(binary, url, reps, scale, churn)
     finally:
