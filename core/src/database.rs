@@ -69,12 +69,13 @@ impl Database {
     pub(crate) fn write_one<T>(
         &self,
         clock: &crate::Clock,
-        mut work: impl FnMut(&dyn Conn, i64) -> Result<T>,
+        work: impl FnMut(&dyn Conn, i64) -> Result<T>,
     ) -> Result<T> {
         match self {
             Database::Sqlite(_) => self.write(clock, work),
             #[cfg(feature = "postgres")]
             Database::Postgres(db) => {
+                let mut work = work;
                 let now = db.now_micros()?;
                 db.write_one(|conn| work(conn, now))
             }
