@@ -11,6 +11,23 @@ use crate::sql::Conn;
 use crate::sqlite::writer::WriteStats;
 use crate::transfer::Progress;
 
+/// A waiting claim's view of other processes' writes ([`Database::watch`]).
+pub(crate) enum Watch<'d> {
+    Sqlite(crate::sqlite::Watch<'d>),
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    Nothing,
+}
+
+impl Watch<'_> {
+    /// Whether another connection committed since the last look.
+    pub(crate) fn changed(&mut self) -> Result<bool> {
+        match self {
+            Watch::Sqlite(watch) => watch.changed(),
+            Watch::Nothing => Ok(false),
+        }
+    }
+}
+
 pub(crate) enum Database {
     Sqlite(crate::sqlite::Database),
     #[cfg(feature = "postgres")]
@@ -77,7 +94,11 @@ impl Database {
             Database::Postgres(db) => {
                 let mut work = work;
                 let now = db.now_micros()?;
-                db.write_one(|conn| work(conn, now))
+                match db.write_one(|conn| work(conn, now)) {
+                    // The rule found, before writing, that it must hold a lock across statements.
+                    Err(err) if err.is_needs_transaction() => db.write(|conn| work(conn, now)),
+                    outcome => outcome,
+                }
             }
         }
     }
@@ -136,6 +157,48 @@ impl Database {
             Database::Postgres(_) => Err(Error::invalid(
                 "integrity_check is SQLite's check of a file; on PostgreSQL use the server's amcheck (pg_amcheck)",
             )),
+        }
+    }
+
+    /// The same text for every handle of this process that opens the same database (the key of
+    /// its waiting claims' notifier): a file's canonical path, a server's URL and schema; a
+    /// private memory database is its own.
+    pub(crate) fn identity(&self) -> String {
+        match self {
+            Database::Sqlite(db) => match db.location() {
+                Location::File(path) => {
+                    format!("sqlite:{}", std::fs::canonicalize(path).unwrap_or_else(|_| path.clone()).display())
+                }
+                _ => format!("memory:{:p}", db as *const _),
+            },
+            #[cfg(feature = "postgres")]
+            Database::Postgres(db) => db.identity(),
+        }
+    }
+
+    /// What a waiting claim polls to see other processes' writes (see `queue/wait.rs`): SQLite's
+    /// data version on a connection of its own; on PostgreSQL nothing to poll, once the listener
+    /// that rings `notifier` on another process's enqueue is running.
+    #[cfg_attr(not(feature = "postgres"), allow(unused_variables))]
+    pub(crate) fn watch(&self, notifier: &std::sync::Arc<crate::queue::wait::Notifier>) -> Result<Watch<'_>> {
+        match self {
+            Database::Sqlite(db) => db.watch().map(Watch::Sqlite),
+            #[cfg(feature = "postgres")]
+            Database::Postgres(db) => {
+                db.listen(notifier)?;
+                Ok(Watch::Nothing)
+            }
+        }
+    }
+
+    /// Tells other processes' waiting claims that work may be claimable (PostgreSQL's NOTIFY; on
+    /// SQLite they see the commit itself). Best effort: a waiting claim looks again on its own
+    /// within `wait::LOOK_AGAIN` anyway.
+    pub(crate) fn notify_others(&self) {
+        match self {
+            Database::Sqlite(_) => {}
+            #[cfg(feature = "postgres")]
+            Database::Postgres(db) => db.notify_others(),
         }
     }
 

@@ -77,6 +77,10 @@ pub struct Error {
     retryable: bool,
     /// The constraint of the schema the statement broke, as the engine reported it.
     constraint: Option<Constraint>,
+    /// A rule that was run one statement at a time found it needs a transaction, before it wrote
+    /// anything: the engine runs the call again inside one (`Database::write_one`). Never seen by
+    /// a caller.
+    needs_transaction: bool,
 }
 
 /// Which kind of schema constraint a statement broke, whatever engine reported it: the rules
@@ -94,7 +98,14 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error { kind, message: message.into(), outcome_unknown: false, retryable: false, constraint: None }
+        Error {
+            kind,
+            message: message.into(),
+            outcome_unknown: false,
+            retryable: false,
+            constraint: None,
+            needs_transaction: false,
+        }
     }
 
     /// Whether the call's outcome is unknown: its commit failed in a way that may still leave it
@@ -125,6 +136,16 @@ impl Error {
 
     pub(crate) fn with_retry(self) -> Self {
         Error { retryable: true, ..self }
+    }
+
+    /// See the field: raised only before the call wrote anything.
+    pub(crate) fn needs_transaction() -> Self {
+        Error { needs_transaction: true, ..Error::internal("a rule run one statement at a time needs a transaction") }
+    }
+
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(crate) fn is_needs_transaction(&self) -> bool {
+        self.needs_transaction
     }
 
     pub(crate) fn constraint(&self) -> Option<Constraint> {

@@ -65,7 +65,10 @@ pub use event_log::{StoredEvent, MAX_SEQUENCE};
 pub use location::{Location, ServerUrl};
 pub use materializer::{apply_events, materialize, should_snapshot, MaterializedState};
 pub use options::{Durability, Options};
-pub use queue::{Lease, LeaseToken, QueueEntry, WorkItemStatus};
+pub use queue::{
+    Cancel, EnqueueOptions, EnqueueOutcome, Enqueued, Lease, LeaseToken, OnDuplicate, PruneReport, QueueEntry,
+    QueueInfo, QueueSettings, RateLimit, RetentionPolicy, WorkItemStatus,
+};
 pub use snapshot::Snapshot;
 pub use sql::MAX_JSON_DEPTH;
 pub use sqlite::writer::WriteStats;

@@ -269,6 +269,13 @@ impl Row<'_> {
 pub(crate) trait Conn {
     fn engine(&self) -> Engine;
 
+    /// Whether each statement commits on its own (a PostgreSQL call run one statement at a time,
+    /// `Database::write_one`) rather than inside the call's transaction: a rule that must hold a
+    /// lock across statements then answers [`crate::Error::needs_transaction`] before writing.
+    fn commits_each_statement(&self) -> bool {
+        false
+    }
+
     /// Runs a statement that returns no rows; returns how many rows it changed.
     fn execute(&self, statement: &Statement<'_>, params: &[&dyn Param]) -> Result<usize>;
 

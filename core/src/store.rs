@@ -21,8 +21,11 @@ use crate::executions;
 use crate::location::Location;
 use crate::materializer::{self, MaterializedState};
 use crate::options::{self, Durability, Options};
+use crate::queue::wait::{self, Attempt, Notifier};
 use crate::queue::{
-    self, Backoff, Holder, Lease, LeaseToken, QueueEntry, ReclaimResult, WorkItem, WorkItemId, WorkItemStatus,
+    self, claim, limits, retention, Backoff, Cancel, ClaimRequest, EnqueueOptions, Enqueued, Holder, Lease, LeaseToken,
+    PruneReport, QueueEntry, QueueInfo, QueueSettings, ReclaimResult, RetentionPolicy, WorkItem, WorkItemId,
+    WorkItemStatus,
 };
 use crate::registry::{self, WorkflowDefinition};
 use crate::snapshot::{self, Snapshot};
@@ -32,9 +35,14 @@ use crate::tokens::{self, ApiToken, TokenRecord};
 use crate::transfer::{self, Progress, RowCounts};
 use crate::workflow::{ExecutionId, WorkflowExecution, WorkflowStatus};
 
+/// How often a waiting claim on a manual clock looks again (the clock moves only when told).
+const MANUAL_CLOCK_LOOK: Duration = Duration::from_millis(5);
+
 struct Shared {
     db: Database,
     options: Options,
+    /// Wakes the waiting claims of this database in this process (`queue/wait.rs`).
+    notifier: Arc<Notifier>,
 }
 
 /// An embedded jetstate database. See the crate documentation for an example.
@@ -71,7 +79,8 @@ impl Store {
     pub fn open_at(location: Location, options: Options) -> Result<Store> {
         options.validate()?;
         let db = Database::open(location, &options)?;
-        Ok(Store { shared: Arc::new(Shared { db, options }), tenant: None })
+        let notifier = Notifier::shared(db.identity());
+        Ok(Store { shared: Arc::new(Shared { db, options, notifier }), tenant: None })
     }
 
     /// A view confined to `tenant`: it reads, lists, claims and changes only that tenant's rows,
@@ -382,20 +391,83 @@ impl Store {
 
     /// Enqueues an item as pending. An existing id: Conflict, nothing written.
     pub fn enqueue_work_item(&self, item: &WorkItem) -> Result<WorkItemId> {
-        self.write_one(|conn, scope, now| queue::enqueue(conn, scope, item, now))
+        self.enqueue(item, &EnqueueOptions::default()).map(|enqueued| enqueued.id)
+    }
+
+    /// Enqueues an item with `options` (a run time, a priority, a unique key, a partition): the
+    /// answer names the item that now stands for it, and whether it was written or another one
+    /// that holds its unique key was kept or replaced (`EnqueueOptions::on_duplicate`). An
+    /// existing id: Conflict; bad options: InvalidArgument; nothing written either way.
+    pub fn enqueue(&self, item: &WorkItem, options: &EnqueueOptions) -> Result<Enqueued> {
+        let enqueue = |conn: &dyn Conn, scope: Option<&str>, now| queue::enqueue(conn, scope, item, options, now);
+        // A plain item is one statement; a unique key may need to read and change its holder.
+        let enqueued = if options.unique_key.is_none() { self.write_one(enqueue) } else { self.write(enqueue) }?;
+        self.announce();
+        Ok(enqueued)
     }
 
     /// Enqueues several items (a fan-out), all or nothing: on any error none is enqueued.
     pub fn enqueue_work_items(&self, items: &[WorkItem]) -> Result<Vec<WorkItemId>> {
+        let plain: Vec<(WorkItem, EnqueueOptions)> =
+            items.iter().map(|item| (item.clone(), EnqueueOptions::default())).collect();
+        Ok(self.enqueue_batch(&plain)?.into_iter().map(|enqueued| enqueued.id).collect())
+    }
+
+    /// Enqueues several items, each with its options, all or nothing, in one commit. Unique keys
+    /// apply within the batch too: a later item whose key an earlier one took is a duplicate.
+    pub fn enqueue_batch(&self, items: &[(WorkItem, EnqueueOptions)]) -> Result<Vec<Enqueued>> {
         let enqueue = |conn: &dyn Conn, scope: Option<&str>, now| {
-            items.iter().map(|item| queue::enqueue(conn, scope, item, now)).collect()
+            items.iter().map(|(item, options)| queue::enqueue(conn, scope, item, options, now)).collect()
         };
-        // One insert per item: a single item is one statement.
-        if items.len() == 1 {
-            self.write_one(enqueue)
-        } else {
-            self.write(enqueue)
-        }
+        // One insert per item: a single plain item is one statement.
+        let enqueued = match items {
+            [(_, options)] if options.unique_key.is_none() => self.write_one(enqueue),
+            _ => self.write(enqueue),
+        }?;
+        self.announce();
+        Ok(enqueued)
+    }
+
+    /// Appends `kinds` at the execution's next sequences and enqueues `items`, in one commit, all
+    /// or nothing: an engine schedules nodes and records that it did (`node_scheduled`) at once.
+    /// Kinds are JSON objects with a string `type`, stored as given.
+    pub fn append_and_enqueue(
+        &self,
+        execution_id: &ExecutionId,
+        kinds: Vec<Value>,
+        items: &[(WorkItem, EnqueueOptions)],
+    ) -> Result<(Vec<StoredEvent>, Vec<Enqueued>)> {
+        let encoded = kinds
+            .iter()
+            .map(|kind| Ok((event_log::kind_type(kind)?.to_string(), crate::sql::json_text(kind)?)))
+            .collect::<Result<Vec<_>>>()?;
+        let (written, enqueued, now) = self.write(|conn, scope, now| {
+            let written = event_log::append_next(conn, scope, execution_id, &encoded, now)?;
+            let enqueued = items
+                .iter()
+                .map(|(item, options)| queue::enqueue(conn, scope, item, options, now))
+                .collect::<Result<Vec<_>>>()?;
+            Ok((written, enqueued, now))
+        })?;
+        self.announce();
+        let events = written
+            .into_iter()
+            .zip(kinds)
+            .map(|((id, sequence), kind)| StoredEvent {
+                id,
+                execution_id: execution_id.clone(),
+                sequence,
+                kind,
+                created_at: from_micros(now),
+            })
+            .collect();
+        Ok((events, enqueued))
+    }
+
+    /// Wakes this process's waiting claims of this database (and, on PostgreSQL, other
+    /// processes', for the writes whose statements do not say so themselves).
+    fn announce(&self) {
+        self.shared.notifier.ring();
     }
 
     /// The item with its queue status, last error, retry time and lease token.
@@ -422,10 +494,23 @@ impl Store {
         queue_types: &[&str],
         lease: Option<Duration>,
     ) -> Result<Option<Lease>> {
-        let lease = self.lease(lease)?;
-        let claim =
-            |conn: &dyn Conn, scope: Option<&str>, now| queue::claim(conn, scope, worker_id, queue_types, lease, now);
-        // One queue type is claimed by one statement; several are sought first, under row locks.
+        Ok(self.claim_batch(worker_id, queue_types, 1, lease)?.pop())
+    }
+
+    /// Claims up to `max` items of `queue_types` in one transaction, each under its own lease
+    /// and token, in the claim's order (priority, then run time): fewer, or none, when fewer are
+    /// claimable or the queues' limits admit fewer. `max` 0: InvalidArgument.
+    pub fn claim_batch(
+        &self,
+        worker_id: &str,
+        queue_types: &[&str],
+        max: usize,
+        lease: Option<Duration>,
+    ) -> Result<Vec<Lease>> {
+        let request = ClaimRequest { worker_id, queue_types, max, lease: self.lease(lease)? };
+        let claim = |conn: &dyn Conn, scope: Option<&str>, now| claim::claim(conn, scope, &request, now);
+        // One open queue type is claimed by one statement; several, or a gated one, are sought
+        // first, under locks (the rule asks for a transaction when it finds it needs one).
         if queue_types.len() == 1 {
             self.write_one(claim)
         } else {
@@ -433,45 +518,147 @@ impl Store {
         }
     }
 
+    /// [`Store::claim_batch`], waiting up to `timeout` for items to become claimable when none
+    /// is: it returns as soon as a claim takes something, with nothing at the timeout, or at once
+    /// with nothing when `cancel` is cancelled (from another thread). An enqueue of this process
+    /// wakes it at once; another process's is seen by polling on SQLite (`queue/wait.rs` says how
+    /// often and why) and by LISTEN/NOTIFY on PostgreSQL.
+    pub fn claim_wait(
+        &self,
+        worker_id: &str,
+        queue_types: &[&str],
+        max: usize,
+        lease: Option<Duration>,
+        timeout: Duration,
+        cancel: Option<&Cancel>,
+    ) -> Result<Vec<Lease>> {
+        let lease = self.lease(lease)?;
+        if max == 0 {
+            return Err(Error::invalid("a claim takes at least one item (max 0 asks for none)"));
+        }
+        let mut watch = self.shared.db.watch(&self.shared.notifier)?;
+        wait::wait_for(
+            &self.shared.notifier,
+            timeout,
+            cancel,
+            || {
+                let now = self.now_micros()?;
+                let (ready, next_due) = self.read_consistent(|conn, scope| {
+                    let ready = claim::any_ready(conn, scope, queue_types, now)?;
+                    let next_due = if ready { None } else { limits::next_due(conn, scope, queue_types, now)? };
+                    Ok((ready, next_due))
+                })?;
+                let taken =
+                    if ready { self.claim_batch(worker_id, queue_types, max, Some(lease))? } else { Vec::new() };
+                let next_due = next_due.map(|at| Duration::from_micros(u64::try_from(at - now).unwrap_or(0)));
+                // A manual clock moves only when told: look again soon rather than sleep by it.
+                let next_due = match self.clock().is_manual() {
+                    true => Some(next_due.map_or(MANUAL_CLOCK_LOOK, |due| due.min(MANUAL_CLOCK_LOOK))),
+                    false => next_due,
+                };
+                Ok(Attempt { taken, next_due })
+            },
+            || watch.changed(),
+        )
+    }
+
     /// Extends the live lease held by `worker_id` to now + lease. Otherwise NotFound.
     pub fn renew_lease(&self, id: &WorkItemId, worker_id: &str) -> Result<()> {
         let lease = self.lease(None)?;
-        self.write(|conn, scope, now| queue::renew(conn, scope, id, Holder::Worker(worker_id), lease, now)).map(|_| ())
+        self.write(|conn, scope, now| queue::renew(conn, scope, id, Holder::Worker(worker_id), lease, None, now))
+            .map(|_| ())
     }
 
     /// Extends the live lease `token` to now + lease; returns the new expiry. LeaseLost unless
     /// that lease is current and live; nothing changes then.
     pub fn renew_fenced(&self, id: &WorkItemId, token: LeaseToken, lease: Option<Duration>) -> Result<DateTime<Utc>> {
         let lease = self.lease(lease)?;
-        self.write(|conn, scope, now| queue::renew(conn, scope, id, Holder::Token(token), lease, now))
+        self.write(|conn, scope, now| queue::renew(conn, scope, id, Holder::Token(token), lease, None, now))
+    }
+
+    /// [`Store::renew_fenced`], recording `progress` (any JSON value) for operators to see on the
+    /// item (`QueueEntry::progress`). Nothing changes when the lease is not live (LeaseLost).
+    pub fn renew_with_progress(
+        &self,
+        id: &WorkItemId,
+        token: LeaseToken,
+        progress: &Value,
+        lease: Option<Duration>,
+    ) -> Result<DateTime<Utc>> {
+        let lease = self.lease(lease)?;
+        self.write(|conn, scope, now| queue::renew(conn, scope, id, Holder::Token(token), lease, Some(progress), now))
     }
 
     /// Completes the current claim. Unknown item: NotFound; an item not claimed (reclaimed,
     /// failed, dead-lettered): LeaseLost, not moved; completing a completed item changes nothing.
     pub fn complete_work_item(&self, id: &WorkItemId) -> Result<()> {
-        self.write_one(|conn, scope, now| queue::finish(conn, scope, id, Holder::AnyClaim, None, now))
+        self.write_one(|conn, scope, now| queue::finish(conn, scope, id, Holder::AnyClaim, None, now))?;
+        self.announce_slot();
+        Ok(())
     }
 
     /// Completes the item if lease `token` is still its current one; otherwise LeaseLost and
     /// nothing changes.
     pub fn complete_fenced(&self, id: &WorkItemId, token: LeaseToken) -> Result<()> {
-        self.write_one(|conn, scope, now| queue::finish(conn, scope, id, Holder::Token(token), None, now))
+        self.write_one(|conn, scope, now| queue::finish(conn, scope, id, Holder::Token(token), None, now))?;
+        self.announce_slot();
+        Ok(())
     }
 
     /// Fails the current claim, keeping `error`. Same outcomes as [`Store::complete_work_item`].
     pub fn fail_work_item(&self, id: &WorkItemId, error: &str) -> Result<()> {
-        self.write_one(|conn, scope, now| queue::finish(conn, scope, id, Holder::AnyClaim, Some(error), now))
+        self.write_one(|conn, scope, now| queue::finish(conn, scope, id, Holder::AnyClaim, Some(error), now))?;
+        self.announce_slot();
+        Ok(())
     }
 
     /// Fails the item if lease `token` is still its current one; otherwise LeaseLost.
     pub fn fail_fenced(&self, id: &WorkItemId, token: LeaseToken, error: &str) -> Result<()> {
-        self.write_one(|conn, scope, now| queue::finish(conn, scope, id, Holder::Token(token), Some(error), now))
+        self.write_one(|conn, scope, now| queue::finish(conn, scope, id, Holder::Token(token), Some(error), now))?;
+        self.announce_slot();
+        Ok(())
     }
 
-    /// Reclaims every expired lease (see the `queue` module), in one transaction.
+    /// Completes several fenced items in one commit. Each answer says whether that item is
+    /// completed under its token (by this call, or already by the same lease) or its lease was
+    /// lost (reclaimed, cancelled, claimed again: left as it is). An unknown item: NotFound, and
+    /// none is completed.
+    pub fn complete_batch(&self, leases: &[(WorkItemId, LeaseToken)]) -> Result<Vec<bool>> {
+        let settled = self.write(|conn, scope, now| queue::complete_batch(conn, scope, leases, now))?;
+        self.announce_slot();
+        Ok(settled)
+    }
+
+    /// Cancels an item: a pending one is never claimed; a claimed one's holder gets LeaseLost at
+    /// its next renew or complete, telling it to stop. Returns the status the item had. A
+    /// cancelled item: nothing changes; a finished one: InvalidArgument; unknown: NotFound.
+    pub fn cancel_work_item(&self, id: &WorkItemId) -> Result<WorkItemStatus> {
+        let before = self.write(|conn, scope, now| queue::cancel(conn, scope, id, now))?;
+        self.announce_slot();
+        Ok(before)
+    }
+
+    /// A finished or cancelled claim frees a slot of a limited queue: waiting claims look again.
+    fn announce_slot(&self) {
+        self.shared.notifier.ring();
+    }
+
+    /// Reclaims every expired lease (see the `queue` module), in one transaction; in the same
+    /// transaction, when a retention policy is stored ([`Store::set_retention`]), prunes one step
+    /// of what it lets go (so that the call is one commit: it either did both or neither).
     pub fn reclaim_expired_leases(&self) -> Result<ReclaimResult> {
         let backoff = self.backoff();
-        self.write(|conn, scope, now| queue::reclaim(conn, scope, backoff, now))
+        let reclaimed = self.write(|conn, scope, now| {
+            let reclaimed = queue::reclaim(conn, scope, backoff, now)?;
+            if let Some(policy) = retention::stored(conn)? {
+                retention::prune_step(conn, scope, &policy, now, false)?;
+            }
+            Ok(reclaimed)
+        })?;
+        if !reclaimed.retryable.is_empty() {
+            self.announce();
+        }
+        Ok(reclaimed)
     }
 
     /// Moves an item to the dead-letter queue with `error`, payload kept. A completed item:
@@ -483,12 +670,113 @@ impl Store {
     /// Sends a dead-lettered item back to the queue to be tried afresh (pending, attempt 0, its
     /// payload and last error kept). Not dead-lettered, or unknown: NotFound, nothing changes.
     pub fn requeue_dead_letter(&self, id: &WorkItemId) -> Result<()> {
-        self.write(|conn, scope, now| queue::requeue_dead_letters(conn, scope, Some(id), now)).map(drop)
+        self.write(|conn, scope, now| queue::requeue_dead_letters(conn, scope, Some(id), now))?;
+        self.announce_everywhere();
+        Ok(())
     }
 
     /// Sends every dead-lettered item (of the view's tenant) back to the queue; returns how many.
     pub fn requeue_all_dead_letters(&self) -> Result<usize> {
-        self.write(|conn, scope, now| queue::requeue_dead_letters(conn, scope, None, now))
+        let moved = self.write(|conn, scope, now| queue::requeue_dead_letters(conn, scope, None, now))?;
+        self.announce_everywhere();
+        Ok(moved)
+    }
+
+    /// [`Store::announce`], and to other processes on PostgreSQL (a notification of its own:
+    /// for the rare writes whose statements do not send one).
+    fn announce_everywhere(&self) {
+        self.announce();
+        self.shared.db.notify_others();
+    }
+
+    // ── Queue settings and retention ─────────────────────────────────────────────────────────
+
+    /// Sets every setting of a queue type: paused, concurrency limits, rate limit (see
+    /// [`QueueSettings`]); they hold for every tenant's items of that type, from the next claim.
+    /// Bad settings (a limit of 0): InvalidArgument, nothing changes. Through a tenant view other
+    /// than `default`'s: InvalidArgument (queue settings are the store's).
+    pub fn configure_queue(&self, queue_type: &str, settings: &QueueSettings) -> Result<()> {
+        self.manages_queues()?;
+        self.write(|conn, _, now| limits::configure(conn, queue_type, settings, now))?;
+        self.announce_everywhere();
+        Ok(())
+    }
+
+    /// Pauses a queue type: claims skip it, its items wait; nothing is lost.
+    pub fn pause_queue(&self, queue_type: &str) -> Result<()> {
+        self.set_paused(queue_type, true)
+    }
+
+    /// Resumes a paused queue type; waiting claims are woken.
+    pub fn resume_queue(&self, queue_type: &str) -> Result<()> {
+        self.set_paused(queue_type, false)
+    }
+
+    fn set_paused(&self, queue_type: &str, paused: bool) -> Result<()> {
+        self.manages_queues()?;
+        self.write(|conn, _, now| {
+            let settings = QueueSettings { paused, ..limits::settings(conn, queue_type)? };
+            limits::configure(conn, queue_type, &settings, now)
+        })?;
+        self.announce_everywhere();
+        Ok(())
+    }
+
+    fn manages_queues(&self) -> Result<()> {
+        match self.scope() {
+            Some(tenant) if tenant != crate::tenant::DEFAULT_TENANT => Err(Error::invalid(format!(
+                "the view of tenant {tenant} cannot change queue settings: they hold for every tenant; use the \
+                 unscoped store"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// The settings of a queue type (the defaults when none were set).
+    pub fn queue_settings(&self, queue_type: &str) -> Result<QueueSettings> {
+        self.read(|conn, _| limits::settings(conn, queue_type))
+    }
+
+    /// Every queue type with items or settings: its settings and its items by state (ready,
+    /// scheduled, claimed, ...); through a view, the view's tenant's items. For inspection.
+    pub fn list_queues(&self) -> Result<Vec<QueueInfo>> {
+        let now = self.now_micros()?;
+        self.read_consistent(|conn, scope| limits::list(conn, scope, now))
+    }
+
+    /// Deletes what `policy` lets go: finished items and finished executions (with their events
+    /// and snapshots) past an age or a count; nothing live. Runs in steps of a bounded size, each
+    /// its own transaction, until nothing more goes. `dry_run`: counts, writes nothing. Through a
+    /// view, the view's tenant's rows only.
+    pub fn prune(&self, policy: &RetentionPolicy, dry_run: bool) -> Result<PruneReport> {
+        policy.validate()?;
+        if dry_run {
+            let now = self.now_micros()?;
+            return self.read_consistent(|conn, scope| retention::prune_step(conn, scope, policy, now, true));
+        }
+        let mut report = PruneReport::default();
+        loop {
+            let step = self.write(|conn, scope, now| retention::prune_step(conn, scope, policy, now, false))?;
+            report.add(step);
+            if !step.full() {
+                return Ok(report);
+            }
+        }
+    }
+
+    /// Stores a retention policy that `reclaim_expired_leases` applies as it runs (one step per
+    /// reclaim); None removes it. Through a tenant view other than `default`'s: InvalidArgument.
+    pub fn set_retention(&self, policy: Option<&RetentionPolicy>) -> Result<()> {
+        self.manages_queues()?;
+        if let Some(policy) = policy {
+            policy.validate()?;
+        }
+        self.write(|conn, _, now| retention::store(conn, policy, now))
+    }
+
+    /// The stored retention policy, if any.
+    pub fn retention(&self) -> Result<Option<RetentionPolicy>> {
+        self.read(|conn, _| retention::stored(conn))
     }
 
     /// Deletes every dead-lettered item (of the view's tenant); returns how many.

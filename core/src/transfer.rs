@@ -8,7 +8,8 @@
 //! ```
 //!
 //! then one line per row, `{"table":"events","row":{...}}`, tables in the order their foreign keys
-//! need (tenants, workflow_definitions, executions, events, snapshots, work_items, api_tokens),
+//! need (tenants, workflow_definitions, executions, events, snapshots, work_items, api_tokens,
+//! then the store's settings: queues, queue_rate_slots, retention),
 //! rows in the order of their key (or of their writing, for tables with rowids), so that the same
 //! store always exports the same lines. A row holds every
 //! column of its table: ids as UUID strings, times as RFC 3339 to the microsecond (the precision
@@ -72,14 +73,32 @@ struct Column {
     name: &'static str,
     codec: Codec,
     nullable: bool,
+    /// What an export of an older schema, which lacks the column, imports as.
+    missing: Missing,
+}
+
+/// The value of a required column that an older export lacks.
+#[derive(Clone, Copy)]
+enum Missing {
+    /// None: the line is refused.
+    Refused,
+    /// Zero.
+    Zero,
+    /// The value of another column of the same row.
+    As(&'static str),
 }
 
 const fn col(name: &'static str, codec: Codec) -> Column {
-    Column { name, codec, nullable: false }
+    Column { name, codec, nullable: false, missing: Missing::Refused }
 }
 
 const fn opt(name: &'static str, codec: Codec) -> Column {
-    Column { name, codec, nullable: true }
+    Column { name, codec, nullable: true, missing: Missing::Refused }
+}
+
+/// A required column added by a later schema: an older export's row gets `missing`.
+const fn added(name: &'static str, codec: Codec, missing: Missing) -> Column {
+    Column { name, codec, nullable: false, missing }
 }
 
 struct Table {
@@ -223,6 +242,13 @@ const TABLES: &[Table] = &[
             col("lease_token", Integer),
             opt("last_error", Text),
             col("updated_at", Time),
+            added("priority", Integer, Missing::Zero),
+            added("run_at", Time, Missing::As("created_at")),
+            opt("unique_key", Text),
+            opt("unique_for", Integer),
+            opt("partition_key", Text),
+            opt("progress", Json),
+            opt("claimed_at", Time),
         ],
         key: "id",
         order: None,
@@ -253,7 +279,46 @@ const TABLES: &[Table] = &[
             postgres: "$1::uuid IS NULL AND ($2::text IS NULL OR tenant_id = $2)",
         },
     },
+    // The store's own settings: in an export of the whole store only (not of an execution, nor
+    // of a tenant's view). Upserted: the export is their record.
+    Table {
+        name: "queues",
+        columns: &[
+            col("queue_type", Text),
+            col("paused", Integer),
+            opt("concurrency", Integer),
+            opt("partition_concurrency", Integer),
+            opt("rate_limit", Integer),
+            opt("rate_period", Integer),
+            col("rate_granted", Integer),
+            col("updated_at", Time),
+        ],
+        key: "queue_type",
+        order: Some("queue_type"),
+        upsert: true,
+        filter: STORE_ONLY,
+    },
+    Table {
+        name: "queue_rate_slots",
+        columns: &[col("queue_type", Text), col("slot", Integer), col("claimed_at", Time)],
+        key: "queue_type, slot",
+        order: Some("queue_type, slot"),
+        upsert: true,
+        filter: STORE_ONLY,
+    },
+    Table {
+        name: "retention",
+        columns: &[col("id", Integer), col("policy", Json), col("updated_at", Time)],
+        key: "id",
+        order: Some("id"),
+        upsert: true,
+        filter: STORE_ONLY,
+    },
 ];
+
+/// The filter of the store's own settings: only an export of the whole store takes them.
+const STORE_ONLY: Statement =
+    Statement { sqlite: "?1 IS NULL AND ?2 IS NULL", postgres: "$1::uuid IS NULL AND $2::text IS NULL" };
 
 /// A table's statements, in both engines' dialects: built once from the list above.
 struct TableSql {
@@ -324,10 +389,26 @@ fn encode(column: &Column, value: ColumnValue<'_>) -> Result<Value> {
     })
 }
 
-/// A value read from a line as it is stored; the message names what was expected.
-fn decode(table: &Table, column: &Column, value: Option<&Value>) -> Result<SqlValue<'static>> {
+/// A value read from a line as it is stored; the message names what was expected. `row` is the
+/// whole line's row (a column an older export lacks may take another column's value).
+fn decode(
+    table: &Table,
+    column: &Column,
+    value: Option<&Value>,
+    row: &Map<String, Value>,
+) -> Result<SqlValue<'static>> {
     let expected =
         |what: &str| Error::invalid(format!("{}.{}: expected {what}, got {}", table.name, column.name, short(value)));
+    let value = match (value, column.missing) {
+        (None, Missing::Zero) => return Ok(SqlValue::Integer(0)),
+        (None, Missing::As(other)) => {
+            let source = table.columns.iter().find(|c| c.name == other).ok_or_else(|| {
+                Error::internal(format!("{}.{} is missing as {other}, not a column", table.name, column.name))
+            })?;
+            return decode(table, source, row.get(other), row);
+        }
+        (value, _) => value,
+    };
     let value = match value {
         None | Some(Value::Null) if column.nullable => return Ok(SqlValue::Null),
         None => {
@@ -564,7 +645,7 @@ fn import_row(conn: &dyn Conn, line: &Value, counts: &mut RowCounts) -> Result<(
         .and_then(Value::as_object)
         .ok_or_else(|| Error::invalid(format!("{name}: \"row\" must be an object of columns")))?;
     check_row(table, row)?;
-    let values = table.columns.iter().map(|c| decode(table, c, row.get(c.name))).collect::<Result<Vec<_>>>()?;
+    let values = table.columns.iter().map(|c| decode(table, c, row.get(c.name), row)).collect::<Result<Vec<_>>>()?;
     let params: Vec<&dyn Param> = values.iter().map(|value| value as &dyn Param).collect();
     conn.execute(&statement(&TABLE_SQL[position].insert), &params).map_err(|err| {
         let key = key_of(table, row);

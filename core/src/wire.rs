@@ -14,7 +14,7 @@ use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::event_log::StoredEvent;
 use crate::options::{Durability, Options};
-use crate::queue::WorkItem;
+use crate::queue::{EnqueueOptions, QueueSettings, RateLimit, RetentionPolicy, WorkItem};
 use crate::sql::MAX_JSON_DEPTH;
 use crate::store::Store;
 use crate::tenant::TenantId;
@@ -152,6 +152,15 @@ pub fn call_text(store: &Store, op: &str, args: &str) -> String {
     parse(args, ARGUMENT_WRAPPING).and_then(|args| call_json(store, op, &args)).unwrap_or_else(|err| refusal(&err))
 }
 
+/// [`call_text`] for a call that may wait (`claim_wait`): `cancel`, cancelled from another
+/// thread, ends its wait at once. The hosts run it on a thread of their own
+/// (`backend::offload::spawn_waiting`), never on their event loop's.
+pub fn call_text_cancellable(store: &Store, op: &str, args: &str, cancel: &crate::queue::Cancel) -> String {
+    parse(args, ARGUMENT_WRAPPING)
+        .and_then(|args| run::<AsText>(store, op, &args, Some(cancel)))
+        .unwrap_or_else(|err| refusal(&err))
+}
+
 /// The arguments of one call, by name.
 struct Args<'a> {
     op: &'a str,
@@ -227,6 +236,147 @@ impl Args<'_> {
     fn strings(&self, name: &str) -> Result<Vec<String>> {
         from_json_ref::<Vec<String>>(name, self.required(name)?)
     }
+
+    fn optional_str(&self, name: &str) -> Result<Option<&str>> {
+        self.get(name).map(|value| value.as_str().ok_or_else(|| self.wrong(name, "a string"))).transpose()
+    }
+
+    /// The options of an enqueue, beside its item (`options`, absent for none): `run_at`,
+    /// `priority`, `unique_key`, `on_duplicate` ("keep" | "replace" | "refuse"), `unique_for_ms`,
+    /// `partition_key`. An unknown name is refused.
+    fn enqueue_options(&self) -> Result<EnqueueOptions> {
+        match self.get("options") {
+            None => Ok(EnqueueOptions::default()),
+            Some(options) => enqueue_options_of(self.op, options),
+        }
+    }
+
+    fn options_of_enqueue(&self) -> Result<EnqueueOptions> {
+        let priority = match self.get("priority") {
+            None => 0,
+            Some(value) => value
+                .as_i64()
+                .and_then(|n| i32::try_from(n).ok())
+                .ok_or_else(|| self.wrong("priority", "an integer from -32768 to 32767"))?,
+        };
+        Ok(EnqueueOptions {
+            run_at: self.optional("run_at")?,
+            priority,
+            unique_key: self.optional_str("unique_key")?.map(str::to_string),
+            on_duplicate: self.optional_str("on_duplicate")?.map(str::parse).transpose()?.unwrap_or_default(),
+            unique_for: self.duration("unique_for_ms")?,
+            partition_key: self.optional_str("partition_key")?.map(str::to_string),
+        })
+    }
+
+    /// A JSON object of named arguments nested in this call's (a batch's entry), as [`Args`].
+    fn nested<'b>(&'b self, value: &'b Value, what: &str) -> Result<Args<'b>> {
+        match value {
+            Value::Object(args) => Ok(Args { op: self.op, args }),
+            _ => Err(Error::invalid(format!("{}: each {what} must be an object", self.op))),
+        }
+    }
+
+    /// `items`: a list of `{item, options}` (options as for `enqueue`, optional).
+    fn jobs(&self) -> Result<Vec<(WorkItem, EnqueueOptions)>> {
+        let list = self.required("items")?.as_array().ok_or_else(|| self.wrong("items", "a list"))?;
+        list.iter()
+            .map(|entry| {
+                let entry = self.nested(entry, "item of items")?;
+                Ok((entry.record::<WorkItem>("item")?, entry.enqueue_options()?))
+            })
+            .collect()
+    }
+
+    /// A count of items a claim may take, at least 1 (`max`, default 1).
+    fn max(&self) -> Result<usize> {
+        match self.get("max") {
+            None => Ok(1),
+            Some(value) => value
+                .as_u64()
+                .and_then(|n| usize::try_from(n).ok())
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| self.wrong("max", "a count of at least 1")),
+        }
+    }
+
+    fn settings(&self) -> Result<QueueSettings> {
+        queue_settings_of(self.op, self.required("settings")?)
+    }
+
+    fn settings_fields(&self) -> Result<QueueSettings> {
+        let settings = self;
+        let limit = |name: &str| -> Result<Option<u32>> {
+            settings
+                .get(name)
+                .map(|value| {
+                    value.as_u64().and_then(|n| u32::try_from(n).ok()).ok_or_else(|| settings.wrong(name, "a count"))
+                })
+                .transpose()
+        };
+        let rate_limit = match settings.get("rate_limit") {
+            None => None,
+            Some(value) => {
+                let rate = settings.nested(value, "rate_limit")?;
+                let claims = rate.required("claims")?.as_u64().and_then(|n| u32::try_from(n).ok());
+                let claims = claims.ok_or_else(|| rate.wrong("claims", "a count"))?;
+                let period = rate.duration("period_ms")?.ok_or_else(|| rate.wrong("period_ms", "a duration"))?;
+                Some(RateLimit { claims, period })
+            }
+        };
+        if let Some(unknown) = settings
+            .args
+            .keys()
+            .find(|key| !["paused", "concurrency", "partition_concurrency", "rate_limit"].contains(&key.as_str()))
+        {
+            return Err(Error::invalid(format!("{}: unknown queue setting {unknown:?}", settings.op)));
+        }
+        Ok(QueueSettings {
+            paused: settings.flag("paused")?,
+            concurrency: limit("concurrency")?,
+            partition_concurrency: limit("partition_concurrency")?,
+            rate_limit,
+        })
+    }
+
+    fn policy(&self) -> Result<Option<RetentionPolicy>> {
+        self.optional::<RetentionPolicy>("policy")
+    }
+}
+
+/// The options of an enqueue from their JSON form (`run_at`, `priority`, `unique_key`,
+/// `on_duplicate`, `unique_for_ms`, `partition_key`; absent or null: the default). An unknown
+/// name or a value of the wrong kind: InvalidArgument.
+pub fn enqueue_options(options: &Value) -> Result<EnqueueOptions> {
+    enqueue_options_of("enqueue", options)
+}
+
+fn enqueue_options_of(op: &str, options: &Value) -> Result<EnqueueOptions> {
+    const NAMES: [&str; 6] = ["run_at", "priority", "unique_key", "on_duplicate", "unique_for_ms", "partition_key"];
+    let Value::Object(fields) = options else {
+        return Err(Error::invalid(format!("{op}: options must be an object")));
+    };
+    if let Some(unknown) = fields.keys().find(|key| !NAMES.contains(&key.as_str())) {
+        return Err(Error::invalid(format!(
+            "{op}: unknown enqueue option {unknown:?} (the options are {})",
+            NAMES.join(", ")
+        )));
+    }
+    Args { op, args: fields }.options_of_enqueue()
+}
+
+/// A queue type's settings from their JSON form (`paused`, `concurrency`,
+/// `partition_concurrency`, `rate_limit` = `{claims, period_ms}`). An unknown name or a value of
+/// the wrong kind: InvalidArgument.
+pub fn queue_settings(settings: &Value) -> Result<QueueSettings> {
+    queue_settings_of("configure_queue", settings)
+}
+
+fn queue_settings_of(op: &str, settings: &Value) -> Result<QueueSettings> {
+    let Value::Object(fields) = settings else {
+        return Err(Error::invalid(format!("{op}: settings must be an object")));
+    };
+    Args { op, args: fields }.settings_fields()
 }
 
 // ── Store options ────────────────────────────────────────────────────────────────────────────
@@ -323,11 +473,11 @@ impl Answer for AsText {
 /// Runs operation `op` with `args` (a JSON object of named arguments) on `store`; its result in
 /// the wire form. An unknown operation or a malformed argument is InvalidArgument.
 pub fn call(store: &Store, op: &str, args: &Value) -> Result<Value> {
-    run::<AsValue>(store, op, args)
+    run::<AsValue>(store, op, args, None)
 }
 
 /// The table of operations, once for both forms of result.
-fn run<A: Answer>(store: &Store, op: &str, args: &Value) -> Result<A::Out> {
+fn run<A: Answer>(store: &Store, op: &str, args: &Value, cancel: Option<&crate::queue::Cancel>) -> Result<A::Out> {
     let empty = Map::new();
     let args = match args {
         Value::Object(args) => Args { op, args },
@@ -393,10 +543,73 @@ fn run<A: Answer>(store: &Store, op: &str, args: &Value) -> Result<A::Out> {
             let types: Vec<&str> = types.iter().map(String::as_str).collect();
             A::of(&store.claim_fenced(args.str("worker_id")?, &types, args.duration("lease_ms")?)?)
         }
-        "renew_lease" => unit::<A>(store.renew_lease(&args.item_id()?, args.str("worker_id")?)),
-        "renew_fenced" => {
-            A::of(&store.renew_fenced(&args.item_id()?, args.int("token")?, args.duration("lease_ms")?)?)
+        "claim_batch" => {
+            let types = args.strings("queue_types")?;
+            let types: Vec<&str> = types.iter().map(String::as_str).collect();
+            A::of(&store.claim_batch(args.str("worker_id")?, &types, args.max()?, args.duration("lease_ms")?)?)
         }
+        "claim_wait" => {
+            let types = args.strings("queue_types")?;
+            let types: Vec<&str> = types.iter().map(String::as_str).collect();
+            let empty = Value::Object(Map::new());
+            let options = args.nested(args.get("options").unwrap_or(&empty), "options")?;
+            if let Some(unknown) =
+                options.args.keys().find(|key| !["max", "lease_ms", "timeout_ms"].contains(&key.as_str()))
+            {
+                return Err(Error::invalid(format!(
+                    "claim_wait: unknown option {unknown:?} (max, lease_ms, timeout_ms)"
+                )));
+            }
+            let timeout = options.duration("timeout_ms")?.unwrap_or_default();
+            A::of(&store.claim_wait(
+                args.str("worker_id")?,
+                &types,
+                options.max()?,
+                options.duration("lease_ms")?,
+                timeout,
+                cancel,
+            )?)
+        }
+        "renew_lease" => unit::<A>(store.renew_lease(&args.item_id()?, args.str("worker_id")?)),
+        "renew_fenced" => match args.get("progress") {
+            None => A::of(&store.renew_fenced(&args.item_id()?, args.int("token")?, args.duration("lease_ms")?)?),
+            Some(progress) => A::of(&store.renew_with_progress(
+                &args.item_id()?,
+                args.int("token")?,
+                progress,
+                args.duration("lease_ms")?,
+            )?),
+        },
+        "complete_batch" => {
+            let list = args.required("leases")?.as_array().ok_or_else(|| args.wrong("leases", "a list"))?;
+            let leases = list
+                .iter()
+                .map(|entry| {
+                    let entry = args.nested(entry, "lease of leases")?;
+                    Ok((uuid("work item id", entry.str("item_id")?)?, entry.int("token")?))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            A::of(&store.complete_batch(&leases)?)
+        }
+        "cancel_work_item" => A::of(&store.cancel_work_item(&args.item_id()?)?),
+        "enqueue" => A::of(&store.enqueue(&args.record("item")?, &args.enqueue_options()?)?),
+        "enqueue_batch" => A::of(&store.enqueue_batch(&args.jobs()?)?),
+        "append_and_enqueue" => {
+            let (events, enqueued) =
+                store.append_and_enqueue(&args.execution_id()?, args.record::<Vec<Value>>("kinds")?, &args.jobs()?)?;
+            A::value(serde_json::json!({"events": to_json(&events)?, "enqueued": to_json(&enqueued)?}))
+        }
+        "configure_queue" => unit::<A>(store.configure_queue(args.str("queue_type")?, &args.settings()?)),
+        "pause_queue" => unit::<A>(store.pause_queue(args.str("queue_type")?)),
+        "resume_queue" => unit::<A>(store.resume_queue(args.str("queue_type")?)),
+        "queue_settings" => A::of(&store.queue_settings(args.str("queue_type")?)?),
+        "list_queues" => A::of(&store.list_queues()?),
+        "prune" => {
+            let policy = args.policy()?.ok_or_else(|| args.wrong("policy", "a retention policy"))?;
+            A::of(&store.prune(&policy, args.flag("dry_run")?)?)
+        }
+        "set_retention" => unit::<A>(store.set_retention(args.policy()?.as_ref())),
+        "retention" => A::of(&store.retention()?),
         "complete_work_item" => unit::<A>(store.complete_work_item(&args.item_id()?)),
         "complete_fenced" => unit::<A>(store.complete_fenced(&args.item_id()?, args.int("token")?)),
         "fail_work_item" => unit::<A>(store.fail_work_item(&args.item_id()?, args.str("error")?)),
@@ -445,7 +658,7 @@ fn unit<A: Answer>(result: Result<()>) -> Result<A::Out> {
 /// [`call`], with the result as JSON text: what a binding that hands JSON text to its host wants.
 /// Reading a history splices each stored kind in as it is, instead of parsing and printing it.
 pub fn call_json(store: &Store, op: &str, args: &Value) -> Result<String> {
-    run::<AsText>(store, op, args)
+    run::<AsText>(store, op, args, None)
 }
 
 #[cfg(test)]

@@ -1,14 +1,19 @@
-//! The queue's state machine against a model: random sequences of enqueue, claim, fenced and
-//! unfenced complete / fail, renew, clock advances, reclaim and dead-lettering run on a store with
-//! a manual clock and on a plain in-memory model of CONTRACT.md section 3. After every step, each
-//! outcome (success or error kind) and each item's status, attempt and lease token must agree.
+//! The queue's state machine against a model: random sequences of enqueue (with priorities,
+//! schedules and unique keys), claim (one or a batch), fenced and unfenced complete / fail, batch
+//! complete, renew, cancel, clock advances, reclaim, dead-lettering, pausing and concurrency limits
+//! run on a store with a manual clock and on a plain in-memory model of CONTRACT.md section 3.
+//! After every step, each outcome (success or error kind) and each item's status, attempt, lease
+//! token and times must agree.
 
 use std::time::Duration;
 
 use jetstate::chrono::{DateTime, Utc};
 use jetstate::serde_json::json;
 use jetstate::uuid::Uuid;
-use jetstate::{Clock, ErrorKind, Options, Store, WorkItem, WorkItemStatus, WorkflowExecution, DEFAULT_TENANT};
+use jetstate::{
+    Clock, EnqueueOptions, EnqueueOutcome, ErrorKind, OnDuplicate, Options, QueueSettings, Store, WorkItem,
+    WorkItemStatus, WorkflowExecution, DEFAULT_TENANT,
+};
 use proptest::prelude::*;
 
 const LEASE_MS: i64 = 30_000;
@@ -17,8 +22,11 @@ const CAP_MS: i64 = 64_000;
 
 #[derive(Debug, Clone)]
 enum Op {
-    Enqueue { max_attempts: u32 },
-    Claim { worker: u8 },
+    Enqueue { max_attempts: u32, priority: i32, delay_ms: Option<i64>, unique: Option<(u8, OnDuplicate)> },
+    Claim { worker: u8, max: usize },
+    CompleteBatch { items: Vec<(usize, bool)> },
+    Cancel { item: usize },
+    Pause { paused: bool, concurrency: Option<u32> },
     Complete { item: usize, fenced: Option<bool> },
     Fail { item: usize, fenced: Option<bool> },
     Renew { item: usize, stale: bool },
@@ -30,9 +38,24 @@ enum Op {
 fn op() -> impl Strategy<Value = Op> {
     // `fenced`: None for the unfenced call, Some(true) with the current token, Some(false) stale.
     let fenced = prop_oneof![Just(None), Just(Some(true)), Just(Some(false))];
+    let unique = prop_oneof![
+        3 => Just(None),
+        1 => (0u8..2, prop_oneof![Just(OnDuplicate::Keep), Just(OnDuplicate::Replace), Just(OnDuplicate::Refuse)])
+            .prop_map(Some),
+    ];
+    let delay = prop_oneof![3 => Just(None), 1 => prop_oneof![Just(0i64), Just(1_000), Just(40_000)].prop_map(Some)];
     prop_oneof![
-        3 => (1u32..4).prop_map(|max_attempts| Op::Enqueue { max_attempts }),
-        4 => (0u8..3).prop_map(|worker| Op::Claim { worker }),
+        3 => (1u32..4, -1i32..2, delay, unique).prop_map(|(max_attempts, priority, delay_ms, unique)| Op::Enqueue {
+            max_attempts,
+            priority,
+            delay_ms,
+            unique
+        }),
+        4 => (0u8..3, prop_oneof![3 => Just(1usize), 1 => 2usize..4]).prop_map(|(worker, max)| Op::Claim { worker, max }),
+        1 => proptest::collection::vec((0usize..8, any::<bool>()), 1..3).prop_map(|items| Op::CompleteBatch { items }),
+        1 => (0usize..8).prop_map(|item| Op::Cancel { item }),
+        1 => (any::<bool>(), prop_oneof![Just(None), Just(Some(1u32)), Just(Some(2))])
+            .prop_map(|(paused, concurrency)| Op::Pause { paused: paused && concurrency.is_none(), concurrency }),
         2 => (0usize..8, fenced.clone()).prop_map(|(item, fenced)| Op::Complete { item, fenced }),
         1 => (0usize..8, fenced).prop_map(|(item, fenced)| Op::Fail { item, fenced }),
         1 => (0usize..8, any::<bool>()).prop_map(|(item, stale)| Op::Renew { item, stale }),
@@ -46,7 +69,10 @@ fn op() -> impl Strategy<Value = Op> {
 #[derive(Debug, Clone)]
 struct Modeled {
     id: Uuid,
-    created_at: i64,
+    priority: i32,
+    /// Its place in the claims' order (with priority and id).
+    run_at: i64,
+    unique_key: Option<u8>,
     status: WorkItemStatus,
     attempt: u32,
     max_attempts: u32,
@@ -58,22 +84,94 @@ struct Modeled {
 struct Model {
     now: i64,
     items: Vec<Modeled>,
+    paused: bool,
+    concurrency: Option<u32>,
 }
 
 type Outcome = Result<(), ErrorKind>;
 
 impl Model {
-    fn claim(&mut self) -> Option<(Uuid, i64)> {
+    fn claim(&mut self, max: usize) -> Vec<(Uuid, i64)> {
         let now = self.now;
-        let next = self
+        if self.paused {
+            return Vec::new();
+        }
+        let claimed = self.items.iter().filter(|i| i.status == WorkItemStatus::Claimed).count();
+        let room = match self.concurrency {
+            Some(limit) => (limit as usize).saturating_sub(claimed).min(max),
+            None => max,
+        };
+        let mut ready: Vec<&mut Modeled> = self
             .items
             .iter_mut()
             .filter(|i| i.status == WorkItemStatus::Pending && i.retry_after.is_none_or(|at| at <= now))
-            .min_by_key(|i| (i.created_at, i.id))?;
-        next.status = WorkItemStatus::Claimed;
-        next.token += 1;
-        next.expires_at = Some(now + LEASE_MS * 1000);
-        Some((next.id, next.token))
+            .collect();
+        ready.sort_by_key(|i| (i.priority, i.run_at, i.id));
+        ready
+            .into_iter()
+            .take(room)
+            .map(|next| {
+                next.status = WorkItemStatus::Claimed;
+                next.token += 1;
+                next.expires_at = Some(now + LEASE_MS * 1000);
+                (next.id, next.token)
+            })
+            .collect()
+    }
+
+    /// The enqueue of `new` with a unique key and its mode: what the store answers.
+    fn enqueue(
+        &mut self,
+        new: Modeled,
+        mode: OnDuplicate,
+        delay: Option<i64>,
+    ) -> Result<(Uuid, EnqueueOutcome), ErrorKind> {
+        let holder = new.unique_key.and_then(|key| {
+            self.items.iter_mut().find(|i| {
+                i.unique_key == Some(key) && matches!(i.status, WorkItemStatus::Pending | WorkItemStatus::Claimed)
+            })
+        });
+        match (holder, mode) {
+            (None, _) => {
+                let id = new.id;
+                self.items.push(new);
+                Ok((id, EnqueueOutcome::Enqueued))
+            }
+            (Some(_), OnDuplicate::Refuse) => Err(ErrorKind::Conflict),
+            (Some(holder), OnDuplicate::Replace) if holder.status == WorkItemStatus::Pending => {
+                holder.priority = new.priority;
+                holder.retry_after = delay.map(|ms| self.now + ms * 1000);
+                if let Some(at) = holder.retry_after {
+                    holder.run_at = at;
+                }
+                Ok((holder.id, EnqueueOutcome::Replaced))
+            }
+            (Some(holder), _) => Ok((holder.id, EnqueueOutcome::Duplicate)),
+        }
+    }
+
+    fn cancel(&mut self, index: usize) -> Outcome {
+        let item = &mut self.items[index];
+        match item.status {
+            WorkItemStatus::Pending | WorkItemStatus::Claimed => {
+                item.status = WorkItemStatus::Cancelled;
+                item.expires_at = None;
+                Ok(())
+            }
+            WorkItemStatus::Cancelled => Ok(()),
+            _ => Err(ErrorKind::InvalidArgument),
+        }
+    }
+
+    /// A batch complete: per item, whether it is completed under that token.
+    fn complete_batch(&mut self, leases: &[(usize, i64)]) -> Vec<bool> {
+        leases
+            .iter()
+            .map(|&(index, token)| match self.finish(index, Some(token), WorkItemStatus::Completed) {
+                Ok(()) => true,
+                Err(_) => false,
+            })
+            .collect()
     }
 
     fn finish(&mut self, index: usize, token: Option<i64>, target: WorkItemStatus) -> Outcome {
@@ -116,6 +214,7 @@ impl Model {
                 let delay = (BASE_MS << (item.attempt - 1).min(20)).min(CAP_MS) * 1000;
                 item.status = WorkItemStatus::Pending;
                 item.retry_after = Some(now + delay);
+                item.run_at = now + delay;
                 retryable.push(item.id);
             } else {
                 item.status = WorkItemStatus::DeadLetter;
@@ -150,7 +249,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
         .lease(Duration::from_millis(LEASE_MS as u64))
         .backoff(Duration::from_millis(BASE_MS as u64), Duration::from_millis(CAP_MS as u64));
     let store = Store::open_in_memory(options).expect("opens");
-    let mut model = Model { now: start.timestamp_micros(), items: Vec::new() };
+    let mut model = Model { now: start.timestamp_micros(), items: Vec::new(), paused: false, concurrency: None };
     let execution = WorkflowExecution::new("wf", "1", json!({}));
     store.create_execution(&execution).expect("the items' execution");
     let execution = execution.execution_id;
@@ -158,7 +257,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
         let count = model.items.len();
         let pick = |i: usize| (count > 0).then(|| i % count);
         match op {
-            Op::Enqueue { max_attempts } => {
+            Op::Enqueue { max_attempts, priority, delay_ms, unique } => {
                 // Each item a microsecond younger than the last: a total claim order.
                 let created_at = model.now + count as i64;
                 let item = WorkItem {
@@ -174,22 +273,55 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     worker_id: None,
                     tenant_id: DEFAULT_TENANT.into(),
                 };
-                store.enqueue_work_item(&item).expect("enqueue");
-                model.items.push(Modeled {
+                let run_at = delay_ms.map(|ms| model.now + ms * 1000);
+                let options = EnqueueOptions {
+                    priority,
+                    run_at: run_at.map(|at| DateTime::from_timestamp_micros(at).expect("in range")),
+                    unique_key: unique.map(|(key, _)| format!("key-{key}")),
+                    on_duplicate: unique.map(|(_, mode)| mode).unwrap_or_default(),
+                    ..EnqueueOptions::default()
+                };
+                let got = store.enqueue(&item, &options).map(|e| (e.id, e.outcome)).map_err(|err| err.kind());
+                let new = Modeled {
                     id: item.id,
-                    created_at,
+                    priority,
+                    run_at: run_at.unwrap_or(created_at),
+                    unique_key: unique.map(|(key, _)| key),
                     status: WorkItemStatus::Pending,
                     attempt: 0,
                     max_attempts,
                     token: 0,
                     expires_at: None,
-                    retry_after: None,
-                });
+                    retry_after: run_at,
+                };
+                let want = model.enqueue(new, options.on_duplicate, delay_ms);
+                prop_assert_eq!(got, want, "step {}: enqueue", step);
             }
-            Op::Claim { worker } => {
-                let got = store.claim_fenced(&format!("w{worker}"), &["q"], None).expect("claim");
-                let want = model.claim();
-                prop_assert_eq!(got.map(|l| (l.item.id, l.token)), want, "step {}: claim", step);
+            Op::Claim { worker, max } => {
+                let got = store.claim_batch(&format!("w{worker}"), &["q"], max, None).expect("claim");
+                let got: Vec<(Uuid, i64)> = got.into_iter().map(|l| (l.item.id, l.token)).collect();
+                let want = model.claim(max);
+                prop_assert_eq!(got, want, "step {}: claim", step);
+            }
+            Op::CompleteBatch { items } if count > 0 => {
+                let leases: Vec<(usize, i64)> = items
+                    .iter()
+                    .map(|&(i, current)| (i % count, model.items[i % count].token + if current { 0 } else { 3 }))
+                    .collect();
+                let ids: Vec<(Uuid, i64)> = leases.iter().map(|&(i, token)| (model.items[i].id, token)).collect();
+                let got = store.complete_batch(&ids).expect("batch complete");
+                prop_assert_eq!(got, model.complete_batch(&leases), "step {}: batch complete", step);
+            }
+            Op::Cancel { item } if pick(item).is_some() => {
+                let index = pick(item).expect("checked");
+                let got = kind_of(store.cancel_work_item(&model.items[index].id));
+                prop_assert_eq!(got, model.cancel(index), "step {}: cancel", step);
+            }
+            Op::Pause { paused, concurrency } => {
+                let settings = QueueSettings { paused, concurrency, ..QueueSettings::default() };
+                store.configure_queue("q", &settings).expect("configured");
+                model.paused = paused;
+                model.concurrency = concurrency;
             }
             Op::Complete { item, fenced } | Op::Fail { item, fenced } if pick(item).is_some() => {
                 let index = pick(item).expect("checked");
@@ -243,6 +375,8 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
             let retry = entry.retry_after.map(|at| at.timestamp_micros());
             if modeled.status == WorkItemStatus::Pending {
                 prop_assert_eq!(retry, modeled.retry_after, "step {}: retry time", step);
+                prop_assert_eq!(entry.run_at.timestamp_micros(), modeled.run_at, "step {}: run time", step);
+                prop_assert_eq!(entry.priority, modeled.priority, "step {}: priority", step);
             }
         }
     }

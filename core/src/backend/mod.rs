@@ -16,10 +16,12 @@ use crate::error::{Error, ErrorKind};
 use crate::event::{Event, EventSequence};
 use crate::location::Location;
 use crate::options::Options;
+use crate::queue::{Cancel, EnqueueOptions, Enqueued, Lease, LeaseToken};
 use crate::snapshot::Snapshot;
 use crate::store::Store;
 use crate::tenant::{Tenant, TenantId};
 use crate::workflow::{ExecutionId, WorkflowExecution, WorkflowStatus};
+use std::time::Duration;
 
 pub use crate::queue::{ReclaimResult, WorkItem, WorkItemId};
 pub use crate::registry::WorkflowDefinition;
@@ -228,6 +230,15 @@ impl SqliteBackend {
     }
 }
 
+/// Cancels a waiting claim when the future awaiting it is dropped.
+struct CancelOnDrop(Cancel);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
 /// Runs a sync store call off the caller's thread.
 async fn call<T: Send + 'static>(
     store: &Store,
@@ -319,6 +330,61 @@ macro_rules! state_backend_over_the_store {
             /// A view confined to `tenant_id` (the same type), itself a [`StateBackend`].
             pub fn for_tenant(&self, tenant_id: TenantId) -> Self {
                 $backend { store: self.store.for_tenant(tenant_id) }
+            }
+
+            /// [`Store::enqueue`] (a run time, a priority, a unique key, a partition), off the
+            /// caller's thread.
+            pub async fn enqueue(&self, item: WorkItem, options: EnqueueOptions) -> crate::Result<Enqueued> {
+                let store = self.store.clone();
+                offload::run(move || store.enqueue(&item, &options)).await
+            }
+
+            /// [`Store::claim_batch`], off the caller's thread.
+            pub async fn claim_batch(
+                &self,
+                worker_id: &str,
+                queue_types: &[&str],
+                max: usize,
+                lease: Option<Duration>,
+            ) -> crate::Result<Vec<Lease>> {
+                let (store, worker_id) = (self.store.clone(), worker_id.to_owned());
+                let queue_types: Vec<String> = queue_types.iter().map(|t| t.to_string()).collect();
+                offload::run(move || {
+                    let queue_types: Vec<&str> = queue_types.iter().map(String::as_str).collect();
+                    store.claim_batch(&worker_id, &queue_types, max, lease)
+                })
+                .await
+            }
+
+            /// [`Store::claim_wait`]: waits on a thread of the pool for waiting claims, never the
+            /// caller's. Dropping the future (a timeout of the caller's, a cancelled task) ends
+            /// the wait at once; items a claim took before are not lost to it: they stay claimed
+            /// under their lease, and reclaim counts them once it expires.
+            pub async fn claim_wait(
+                &self,
+                worker_id: &str,
+                queue_types: &[&str],
+                max: usize,
+                lease: Option<Duration>,
+                timeout: Duration,
+            ) -> crate::Result<Vec<Lease>> {
+                let (store, worker_id) = (self.store.clone(), worker_id.to_owned());
+                let queue_types: Vec<String> = queue_types.iter().map(|t| t.to_string()).collect();
+                let cancel = CancelOnDrop(Cancel::new());
+                let waiting = cancel.0.clone();
+                let leases = offload::run_waiting(move || {
+                    let queue_types: Vec<&str> = queue_types.iter().map(String::as_str).collect();
+                    store.claim_wait(&worker_id, &queue_types, max, lease, timeout, Some(&waiting))
+                })
+                .await;
+                drop(cancel);
+                leases
+            }
+
+            /// [`Store::complete_batch`], off the caller's thread.
+            pub async fn complete_batch(&self, leases: Vec<(WorkItemId, LeaseToken)>) -> crate::Result<Vec<bool>> {
+                let store = self.store.clone();
+                offload::run(move || store.complete_batch(&leases)).await
             }
         }
 

@@ -23,6 +23,11 @@ use crate::error::{Error, Result};
 /// several), readers run in parallel.
 const MAX_THREADS: usize = 16;
 
+/// Threads of the pool for waiting claims (`Store::claim_wait`), which sleep most of their time:
+/// a pool of their own, so that workers waiting for work never take the threads the calls need.
+/// Each waiting claim holds one while it waits; idle ones are kept for the next.
+const MAX_WAITING_THREADS: usize = 4096;
+
 type Job = Box<dyn FnOnce() + Send>;
 
 struct Pool {
@@ -30,14 +35,25 @@ struct Pool {
     queue: Receiver<Job>,
     threads: AtomicUsize,
     idle: Arc<AtomicUsize>,
+    max: usize,
+    name: &'static str,
+}
+
+impl Pool {
+    fn new(max: usize, name: &'static str) -> Pool {
+        let (jobs, queue) = unbounded();
+        Pool { jobs, queue, threads: AtomicUsize::new(0), idle: Arc::new(AtomicUsize::new(0)), max, name }
+    }
 }
 
 fn pool() -> &'static Pool {
     static POOL: OnceLock<Pool> = OnceLock::new();
-    POOL.get_or_init(|| {
-        let (jobs, queue) = unbounded();
-        Pool { jobs, queue, threads: AtomicUsize::new(0), idle: Arc::new(AtomicUsize::new(0)) }
-    })
+    POOL.get_or_init(|| Pool::new(MAX_THREADS, "jetstate-call"))
+}
+
+fn waiting_pool() -> &'static Pool {
+    static POOL: OnceLock<Pool> = OnceLock::new();
+    POOL.get_or_init(|| Pool::new(MAX_WAITING_THREADS, "jetstate-wait"))
 }
 
 impl Pool {
@@ -45,7 +61,7 @@ impl Pool {
         self.jobs.send(job).map_err(|_| Error::internal("the call pool has shut down"))?;
         if self.idle.load(Ordering::SeqCst) == 0 {
             let threads = self.threads.load(Ordering::SeqCst);
-            let claimed_slot = threads < MAX_THREADS
+            let claimed_slot = threads < self.max
                 && self.threads.compare_exchange(threads, threads + 1, Ordering::SeqCst, Ordering::SeqCst).is_ok();
             if claimed_slot {
                 self.spawn_thread()?;
@@ -58,7 +74,7 @@ impl Pool {
         let queue = self.queue.clone();
         let idle = Arc::clone(&self.idle);
         std::thread::Builder::new()
-            .name("jetstate-call".into())
+            .name(self.name.into())
             .spawn(move || loop {
                 idle.fetch_add(1, Ordering::SeqCst);
                 let job = queue.recv().ok();
@@ -85,10 +101,29 @@ pub fn spawn(job: impl FnOnce() + Send + 'static) -> Result<()> {
     }))
 }
 
+/// [`spawn`] for a call that waits (a waiting claim), on the pool of waiting threads.
+pub fn spawn_waiting(job: impl FnOnce() + Send + 'static) -> Result<()> {
+    waiting_pool().submit(Box::new(move || {
+        let _ = catch_unwind(AssertUnwindSafe(job));
+    }))
+}
+
 /// Runs `call` off the caller's thread and awaits its result.
 pub(crate) async fn run<T: Send + 'static>(call: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    run_on(pool(), call).await
+}
+
+/// [`run`] for a call that waits, on the pool of waiting threads.
+pub(crate) async fn run_waiting<T: Send + 'static>(call: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    run_on(waiting_pool(), call).await
+}
+
+async fn run_on<T: Send + 'static>(
+    pool: &'static Pool,
+    call: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
     let (done, result) = oneshot::channel();
-    pool().submit(Box::new(move || {
+    pool.submit(Box::new(move || {
         let outcome = catch_unwind(AssertUnwindSafe(call)).unwrap_or_else(|panic| {
             let what = panic
                 .downcast_ref::<&str>()

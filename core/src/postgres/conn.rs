@@ -135,6 +135,10 @@ impl Conn for InTransaction<'_> {
         Engine::Postgres
     }
 
+    fn commits_each_statement(&self) -> bool {
+        self.one_write
+    }
+
     fn execute(&self, statement: &Statement<'_>, params: &[&dyn Param]) -> Result<usize> {
         let mut conn = self.conn.borrow_mut();
         let prepared = conn.prepared(statement.postgres)?;

@@ -7,9 +7,11 @@
 //! synchronous `postgres` crate does) panics.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::Thread;
+use std::time::Duration;
 
 use futures::StreamExt;
 use tokio_postgres::types::{BorrowToSql, ToSql};
@@ -169,5 +171,104 @@ impl Client {
             }
             Ok(())
         })
+    }
+}
+
+/// A connection that LISTENs on a channel and calls `heard` for each notification whose payload
+/// is `payload` (the store's schema), reconnecting after a failure, until dropped.
+pub(crate) struct Listener {
+    stop: Arc<AtomicBool>,
+}
+
+impl Listener {
+    pub(crate) fn start(
+        config: &Config,
+        tls: &Tls,
+        channel: &'static str,
+        payload: String,
+        heard: Arc<dyn Fn() + Send + Sync>,
+    ) -> Result<Listener> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (config, tls, stopped) = (config.clone(), tls.clone(), Arc::clone(&stop));
+        runtime()?.spawn(async move {
+            let mut pause = Duration::from_millis(100);
+            while !stopped.load(Ordering::SeqCst) {
+                let listened = match &tls {
+                    Tls::Off => match config.connect(NoTls).await {
+                        Ok((client, connection)) => {
+                            listen(client, connection, channel, &payload, &*heard, &stopped).await
+                        }
+                        Err(err) => Err(err),
+                    },
+                    Tls::On(connector) => match config.connect(connector.clone()).await {
+                        Ok((client, connection)) => {
+                            listen(client, connection, channel, &payload, &*heard, &stopped).await
+                        }
+                        Err(err) => Err(err),
+                    },
+                };
+                if listened.is_ok() {
+                    pause = Duration::from_millis(100);
+                }
+                // Whatever was sent while no one listened: the waiting claims look for themselves.
+                heard();
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+        });
+        Ok(Listener { stop })
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+/// LISTENs on `client` and hands notifications on to `heard` until the connection ends (an
+/// error) or `stop` is set (Ok).
+async fn listen<S, T>(
+    client: tokio_postgres::Client,
+    mut connection: tokio_postgres::Connection<S, T>,
+    channel: &str,
+    payload: &str,
+    heard: &(dyn Fn() + Send + Sync),
+    stop: &AtomicBool,
+) -> PgResult<()>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+    let listen = format!("LISTEN {channel}");
+    let mut listening = Some(Box::pin(client.batch_execute(&listen)));
+    loop {
+        let next = Box::pin(tokio::time::timeout(Duration::from_millis(250), messages.next()));
+        // Until the LISTEN is answered, the connection is driven by reading its messages here.
+        let message = match listening.take() {
+            None => next.await,
+            Some(pending) => match futures::future::select(pending, next).await {
+                futures::future::Either::Left((done, _)) => {
+                    done?;
+                    heard();
+                    continue;
+                }
+                futures::future::Either::Right((message, pending)) => {
+                    listening = Some(pending);
+                    message
+                }
+            },
+        };
+        if stop.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        match message {
+            Err(_) => continue,                                        // a quiet while: look at `stop` again
+            Ok(None) => return client.batch_execute("SELECT 1").await, // the connection ended
+            Ok(Some(Err(err))) => return Err(err),
+            Ok(Some(Ok(tokio_postgres::AsyncMessage::Notification(note)))) if note.payload() == payload => heard(),
+            Ok(Some(Ok(_))) => {}
+        }
     }
 }

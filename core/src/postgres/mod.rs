@@ -121,7 +121,13 @@ pub(crate) struct Database {
     idle: Mutex<Vec<Connection>>,
     closed: AtomicBool,
     calls: AtomicUsize,
+    /// The LISTEN connection of waiting claims, started by the first one.
+    listener: Mutex<Option<driver::Listener>>,
 }
+
+/// The channel every store NOTIFYs and LISTENs on when work may be claimable; the payload is the
+/// store's schema, so that stores side by side in one database wake only their own.
+pub(crate) const WORK_CHANNEL: &str = "jetstate_work";
 
 impl Database {
     pub(crate) fn open(url: ServerUrl, options: &Options) -> Result<Database> {
@@ -152,6 +158,7 @@ impl Database {
             idle: Mutex::new(Vec::new()),
             closed: AtomicBool::new(false),
             calls: AtomicUsize::new(0),
+            listener: Mutex::new(None),
         };
         let conn = db.connect()?;
         schema::migrate(&conn.client, &db.schema, &db.clock, db.read_only)?;
@@ -301,6 +308,42 @@ impl Database {
         &self.location
     }
 
+    /// The server, database and schema: the same for every handle of the same store.
+    pub(crate) fn identity(&self) -> String {
+        format!(
+            "postgres:{:?}:{:?}:{:?}:{}",
+            self.config.get_hosts(),
+            self.config.get_ports(),
+            self.config.get_dbname(),
+            self.schema
+        )
+    }
+
+    /// Starts (once) the connection that LISTENs for other processes' enqueues and rings
+    /// `notifier` when one commits.
+    pub(crate) fn listen(&self, notifier: &std::sync::Arc<crate::queue::wait::Notifier>) -> Result<()> {
+        let mut listener = lock(&self.listener);
+        if listener.is_none() {
+            let notifier = std::sync::Arc::downgrade(notifier);
+            let heard = std::sync::Arc::new(move || {
+                if let Some(notifier) = notifier.upgrade() {
+                    notifier.ring();
+                }
+            });
+            let mut config = self.config.clone();
+            config.connect_timeout(self.busy_timeout.max(Duration::from_secs(1)));
+            *listener = Some(driver::Listener::start(&config, &self.tls, WORK_CHANNEL, self.schema.clone(), heard)?);
+        }
+        Ok(())
+    }
+
+    /// NOTIFYs other processes' waiting claims (best effort: they look again on their own).
+    pub(crate) fn notify_others(&self) {
+        const NOTIFY: crate::sql::Statement =
+            crate::sql::Statement { sqlite: "", postgres: "SELECT pg_notify('jetstate_work', current_schema())::text" };
+        let _ = self.read(|conn| conn.row(&NOTIFY, crate::sql::params![], |_| Ok(())));
+    }
+
     pub(crate) fn durability(&self) -> Durability {
         self.durability
     }
@@ -314,6 +357,7 @@ impl Database {
     pub(crate) fn close(&self) -> Result<()> {
         self.closed.store(true, Ordering::SeqCst);
         lock(&self.idle).clear();
+        lock(&self.listener).take();
         Ok(())
     }
 

@@ -25,7 +25,10 @@ use super::error;
 /// The migrations, by the schema version each brings a store to. The versions are the logical
 /// schema's, shared with SQLite (an export names its version); PostgreSQL's first file brings a
 /// new store straight to version 3.
-const MIGRATIONS: &[(i64, &str)] = &[(3, include_str!("../../migrations/postgres/0003_initial.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (3, include_str!("../../migrations/postgres/0003_initial.sql")),
+    (4, include_str!("../../migrations/postgres/0004_queue_options.sql")),
+];
 
 /// The schema name, quoted as an identifier.
 pub(crate) fn quoted(schema: &str) -> String {
@@ -70,8 +73,18 @@ fn migrate_in(tx: &Client, schema: &str, clock: &Clock, read_only: bool) -> Resu
             .map_err(error)?
             .get(0)
     } else {
-        const OURS: [&str; 7] =
-            ["tenants", "workflow_definitions", "executions", "events", "snapshots", "work_items", "api_tokens"];
+        const OURS: [&str; 10] = [
+            "tenants",
+            "workflow_definitions",
+            "executions",
+            "events",
+            "snapshots",
+            "work_items",
+            "api_tokens",
+            "queues",
+            "queue_rate_slots",
+            "retention",
+        ];
         if let Some(theirs) = tables.iter().find(|t| OURS.contains(&t.as_str())) {
             return Err(Error::database(format!(
                 "schema {schema:?} holds a table {theirs:?} of another application, not a jetstate store; it was \

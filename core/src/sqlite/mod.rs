@@ -183,6 +183,18 @@ impl Database {
         self.with_reader(|conn| in_read_transaction(conn, work))
     }
 
+    /// A watch of other connections' commits, for a waiting claim: a reader connection kept for
+    /// the wait and its `PRAGMA data_version`. A private memory database has no other connection
+    /// to watch.
+    pub(crate) fn watch(&self) -> Result<Watch<'_>> {
+        if self.single_connection {
+            return Ok(Watch { db: self, conn: None, version: 0 });
+        }
+        let conn = self.take_reader()?;
+        let version = data_version(&conn)?;
+        Ok(Watch { db: self, conn: Some(conn), version })
+    }
+
     fn take_reader(&self) -> Result<Connection> {
         if self.is_closed() {
             return Err(closed());
@@ -285,6 +297,35 @@ impl Database {
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::SeqCst)
     }
+}
+
+/// See [`Database::watch`].
+pub(crate) struct Watch<'d> {
+    db: &'d Database,
+    conn: Option<Connection>,
+    version: i64,
+}
+
+impl Watch<'_> {
+    /// Whether another connection (of any process) committed to the file since the last look.
+    pub(crate) fn changed(&mut self) -> Result<bool> {
+        let Some(conn) = &self.conn else { return Ok(false) };
+        let version = data_version(conn)?;
+        Ok(std::mem::replace(&mut self.version, version) != version)
+    }
+}
+
+impl Drop for Watch<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            self.db.return_reader(conn);
+        }
+    }
+}
+
+/// `PRAGMA data_version`: it changes when another connection commits to the file.
+fn data_version(conn: &Connection) -> Result<i64> {
+    Ok(conn.prepare_cached("PRAGMA data_version")?.query_row([], |row| row.get(0))?)
 }
 
 /// Settings every connection gets, writer and readers alike.

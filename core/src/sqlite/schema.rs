@@ -24,6 +24,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0001_initial.sql"),
     include_str!("../../migrations/sqlite/0002_queue_status_check.sql"),
     include_str!("../../migrations/sqlite/0003_queue_open_index.sql"),
+    include_str!("../../migrations/sqlite/0004_queue_options.sql"),
 ];
 
 /// The schema version this library writes and reads.
@@ -219,7 +220,7 @@ mod tests {
                 |row| row.get(0),
             )
             .expect("indexes");
-        assert_eq!(indexes, 2, "the key and work_items_open (one tenant: no index for views)");
+        assert_eq!(indexes, 3, "the key, work_items_open and work_items_unique (one tenant: no index for views)");
         let refused = conn.execute("UPDATE work_items SET lease_expires_at = 1 WHERE id = x'03'", []);
         assert!(refused.is_err(), "a pending item has no lease expiry");
         let refused = conn.execute("UPDATE work_items SET lease_expires_at = NULL WHERE id = x'01'", []);
@@ -235,7 +236,7 @@ mod tests {
     }
 
     #[test]
-    fn a_file_of_several_tenants_keeps_the_index_of_tenant_views_across_version_3() {
+    fn a_file_of_several_tenants_keeps_the_index_of_tenant_views_across_later_versions() {
         let mut conn = Connection::open_in_memory().expect("memory db");
         conn.execute_batch(MIGRATIONS[0]).expect("version 1");
         conn.execute_batch(MIGRATIONS[1]).expect("version 2");
@@ -254,6 +255,9 @@ mod tests {
             .expect("rows")
             .map(|name| name.expect("name"))
             .collect();
-        assert_eq!(names, ["sqlite_autoindex_work_items_1", "work_items_open", "work_items_pending_by_tenant"]);
+        assert_eq!(
+            names,
+            ["sqlite_autoindex_work_items_1", "work_items_open", "work_items_pending_by_tenant", "work_items_unique"]
+        );
     }
 }

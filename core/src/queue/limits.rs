@@ -1,0 +1,438 @@
+//! Settings of a queue type (`queues`): paused, a concurrency limit (for the whole queue type, and
+//! per partition key), a rate limit; and how a claim admits items under them.
+//!
+//! Invariants:
+//! * a queue type never has more claimed items than its concurrency limit, nor a partition more
+//!   than the partition limit, not even for an instant: every claim of a limited type reads its
+//!   gate under the queue row's lock (`FOR UPDATE` on PostgreSQL; SQLite's one writer), counts the
+//!   claimed items after taking it, and claims before letting it go; claims of open types never
+//!   take it (their one-statement claim keeps gated types out);
+//! * a queue type never grants more than `rate_limit` claims in any window of `rate_period`: the
+//!   times of its last `rate_limit` grants sit in a ring of slots (`queue_rate_slots`), and a
+//!   grant takes the oldest slot only once its time is a whole period ago;
+//! * limits are store-wide, across every tenant, worker, process and host; a limit changed while
+//!   items are claimed holds from the next claim (items already claimed keep their leases).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::clock::duration_micros;
+use crate::error::{Error, Result};
+use crate::sql::{params, Conn, Statement};
+use crate::tenant::Scope;
+
+use super::claim::{candidates, Candidate, Seek};
+
+/// At most this many claims per period: a ring of this many slots is kept per rate-limited queue.
+pub const MAX_RATE_LIMIT: u32 = 100_000;
+
+/// The most items a claim looks at past full partitions before it stops: a partitioned claim
+/// reads candidates in order and skips those of partitions at their limit, so that one busy
+/// partition with a deep backlog costs a bounded read, not the whole backlog. Items further back
+/// wait for the next claim that finds a free slot nearer the front.
+pub const PARTITION_SCAN: usize = 1_000;
+
+/// At most `claims` claims in any window of `period`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RateLimit {
+    pub claims: u32,
+    #[serde(rename = "period_ms", serialize_with = "serialize_ms")]
+    pub period: Duration,
+}
+
+fn serialize_ms<S: serde::Serializer>(period: &Duration, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+    serializer.serialize_f64(period.as_secs_f64() * 1000.0)
+}
+
+/// The settings of a queue type. `QueueSettings::default()`: open (not paused, no limit).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct QueueSettings {
+    /// Claims skip a paused queue type; its items wait, nothing is lost.
+    pub paused: bool,
+    /// At most this many items of the queue type claimed at once, across every worker.
+    pub concurrency: Option<u32>,
+    /// At most this many items of one partition key claimed at once (items without a partition
+    /// key are not counted by it).
+    pub partition_concurrency: Option<u32>,
+    pub rate_limit: Option<RateLimit>,
+}
+
+impl QueueSettings {
+    pub(crate) fn validate(&self) -> Result<()> {
+        for (name, limit) in [("concurrency", self.concurrency), ("partition_concurrency", self.partition_concurrency)]
+        {
+            if limit == Some(0) {
+                return Err(Error::invalid(format!(
+                    "a {name} limit of 0 is refused: pause the queue to stop its claims, or leave the limit unset"
+                )));
+            }
+        }
+        if let Some(rate) = self.rate_limit {
+            if rate.claims == 0 || rate.claims > MAX_RATE_LIMIT {
+                return Err(Error::invalid(format!(
+                    "a rate limit of {} claims is refused: from 1 to {MAX_RATE_LIMIT} per period",
+                    rate.claims
+                )));
+            }
+            if rate.period < Duration::from_millis(1) || rate.period > Duration::from_secs(366 * 24 * 3600) {
+                return Err(Error::invalid(format!(
+                    "a rate period of {:?} is refused: from 1 ms to a year",
+                    rate.period
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn is_open(&self) -> bool {
+        *self == QueueSettings::default()
+    }
+}
+
+/// A queue type at a glance, for operators: its settings and its items by state.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct QueueInfo {
+    pub queue_type: String,
+    pub settings: QueueSettings,
+    /// Pending and claimable now.
+    pub ready: u64,
+    /// Pending, not claimable before their run time (scheduled, or waiting out a retry backoff).
+    pub scheduled: u64,
+    pub claimed: u64,
+    pub completed: u64,
+    pub failed: u64,
+    pub dead_letter: u64,
+    pub cancelled: u64,
+}
+
+/// A gated queue type's settings as a claim reads them, with the rate ring's position.
+#[derive(Debug, Clone)]
+pub(crate) struct Gate {
+    pub paused: bool,
+    concurrency: Option<i64>,
+    partition_concurrency: Option<i64>,
+    rate: Option<(i64, i64)>,
+    rate_granted: i64,
+}
+
+/// The gate of `queue_type`, if a row of `queues` gates it (None: open). `lock`: take the queue
+/// row's lock for the rest of the transaction (PostgreSQL; SQLite's writer holds the whole file).
+pub(crate) fn gate(conn: &dyn Conn, queue_type: &str, lock: bool) -> Result<Option<Gate>> {
+    const READ: Statement = Statement {
+        sqlite: "SELECT paused, concurrency, partition_concurrency, rate_limit, rate_period, rate_granted
+                 FROM queues WHERE queue_type = ?1",
+        postgres: "SELECT paused, concurrency, partition_concurrency, rate_limit, rate_period, rate_granted
+                   FROM queues WHERE queue_type = $1",
+    };
+    const LOCK: Statement = Statement {
+        sqlite: "SELECT paused, concurrency, partition_concurrency, rate_limit, rate_period, rate_granted
+                 FROM queues WHERE queue_type = ?1",
+        postgres: "SELECT paused, concurrency, partition_concurrency, rate_limit, rate_period, rate_granted
+                   FROM queues WHERE queue_type = $1 FOR UPDATE",
+    };
+    let gate = conn.row(if lock { &LOCK } else { &READ }, params![queue_type], |row| {
+        let rate = match (row.get::<Option<i64>>(3)?, row.get::<Option<i64>>(4)?) {
+            (Some(claims), Some(period)) => Some((claims, period)),
+            _ => None,
+        };
+        Ok(Gate {
+            paused: row.get(0)?,
+            concurrency: row.get(1)?,
+            partition_concurrency: row.get(2)?,
+            rate,
+            rate_granted: row.get(5)?,
+        })
+    })?;
+    Ok(gate.filter(|gate| {
+        gate.paused || gate.concurrency.is_some() || gate.partition_concurrency.is_some() || gate.rate.is_some()
+    }))
+}
+
+/// How many items of `queue_type` are claimed now.
+fn claimed(conn: &dyn Conn, queue_type: &str) -> Result<i64> {
+    const CLAIMED: Statement = Statement {
+        sqlite: "SELECT count(*) FROM work_items INDEXED BY work_items_open
+                 WHERE status = 'claimed' AND queue_type = ?1",
+        postgres: "SELECT count(*) FROM work_items WHERE status = 'claimed' AND queue_type = $1",
+    };
+    conn.value(&CLAIMED, params![queue_type])
+}
+
+/// How many items of each partition of `queue_type` are claimed now.
+fn claimed_by_partition(conn: &dyn Conn, queue_type: &str) -> Result<HashMap<String, i64>> {
+    const BY_PARTITION: Statement = Statement {
+        sqlite: "SELECT partition_key, count(*) FROM work_items INDEXED BY work_items_open
+                 WHERE status = 'claimed' AND queue_type = ?1 AND partition_key IS NOT NULL GROUP BY partition_key",
+        postgres: "SELECT partition_key, count(*) FROM work_items
+                   WHERE status = 'claimed' AND queue_type = $1 AND partition_key IS NOT NULL GROUP BY partition_key",
+    };
+    Ok(conn.rows(&BY_PARTITION, params![queue_type], |row| Ok((row.get(0)?, row.get(1)?)))?.into_iter().collect())
+}
+
+/// How many more claims the rate ring grants now, up to `want`: the slots a grant would take,
+/// oldest first, are free while their time is a whole period ago (or they were never used).
+fn rate_allows(conn: &dyn Conn, queue_type: &str, gate: &Gate, want: i64, now: i64) -> Result<i64> {
+    const SLOTS: Statement = Statement {
+        sqlite: "SELECT slot, claimed_at FROM queue_rate_slots WHERE queue_type = ?1 AND slot >= ?2 AND slot < ?3",
+        postgres: "SELECT slot, claimed_at FROM queue_rate_slots WHERE queue_type = $1 AND slot >= $2 AND slot < $3",
+    };
+    let Some((limit, period)) = gate.rate else { return Ok(want) };
+    let want = want.min(limit);
+    let first = gate.rate_granted.rem_euclid(limit);
+    // The slots first .. first + want, wrapping at the end of the ring: one or two ranges.
+    let mut times: HashMap<i64, i64> = HashMap::new();
+    let end = first + want;
+    for (from, to) in [(first, end.min(limit)), (0, (end - limit).max(0))] {
+        if from < to {
+            for (slot, at) in
+                conn.rows(&SLOTS, params![queue_type, from, to], |row| Ok((row.get::<i64>(0)?, row.get::<i64>(1)?)))?
+            {
+                times.insert(slot, at);
+            }
+        }
+    }
+    let window_start = now.saturating_sub(period);
+    let mut allowed = 0;
+    while allowed < want {
+        let slot = (first + allowed) % limit;
+        match times.get(&slot) {
+            Some(at) if *at > window_start => break,
+            _ => allowed += 1,
+        }
+    }
+    Ok(allowed)
+}
+
+/// The candidates a claim of up to `want` items may take from a gated queue type: none if it is
+/// paused; else as many as its concurrency, partition and rate limits admit, in order. Runs with
+/// the queue row locked ([`gate`] with `lock`).
+pub(crate) fn admit(
+    conn: &dyn Conn,
+    seek: Seek,
+    scope: Scope<'_>,
+    queue_type: &str,
+    gate: &Gate,
+    want: usize,
+    now: i64,
+) -> Result<Vec<Candidate>> {
+    if gate.paused {
+        return Ok(Vec::new());
+    }
+    let mut budget = i64::try_from(want).unwrap_or(i64::MAX);
+    if let Some(limit) = gate.concurrency {
+        budget = budget.min(limit - claimed(conn, queue_type)?);
+    }
+    if budget > 0 {
+        budget = rate_allows(conn, queue_type, gate, budget, now)?;
+    }
+    if budget <= 0 {
+        return Ok(Vec::new());
+    }
+    let budget = usize::try_from(budget).unwrap_or(0);
+    let Some(per_partition) = gate.partition_concurrency else {
+        return candidates(conn, seek, scope, queue_type, true, budget, now);
+    };
+    let mut running = claimed_by_partition(conn, queue_type)?;
+    let mut admitted = Vec::with_capacity(budget);
+    for candidate in candidates(conn, seek, scope, queue_type, true, PARTITION_SCAN.max(budget), now)? {
+        if admitted.len() == budget {
+            break;
+        }
+        if let Some(partition) = &candidate.partition_key {
+            let count = running.entry(partition.clone()).or_insert(0);
+            if *count >= per_partition {
+                continue;
+            }
+            *count += 1;
+        }
+        admitted.push(candidate);
+    }
+    Ok(admitted)
+}
+
+/// Records `taken` claims of a gated queue type in its rate ring (nothing without a rate limit).
+pub(crate) fn record(conn: &dyn Conn, queue_type: &str, gate: &Gate, taken: usize, now: i64) -> Result<()> {
+    const SLOTS: Statement = Statement {
+        sqlite: "WITH RECURSIVE taken(i) AS (SELECT 0 WHERE ?5 > 0 UNION ALL SELECT i + 1 FROM taken WHERE i + 1 < ?5)
+                 INSERT INTO queue_rate_slots (queue_type, slot, claimed_at)
+                 SELECT ?1, (?2 + i) % ?3, ?4 FROM taken WHERE true
+                 ON CONFLICT (queue_type, slot) DO UPDATE SET claimed_at = excluded.claimed_at",
+        postgres: "INSERT INTO queue_rate_slots (queue_type, slot, claimed_at)
+                   SELECT $1, ($2 + i) % $3, $4 FROM generate_series(0, $5::bigint - 1) AS taken(i)
+                   ON CONFLICT (queue_type, slot) DO UPDATE SET claimed_at = excluded.claimed_at",
+    };
+    const GRANTED: Statement = Statement {
+        sqlite: "UPDATE queues SET rate_granted = (rate_granted + ?2) % rate_limit WHERE queue_type = ?1",
+        postgres: "UPDATE queues SET rate_granted = (rate_granted + $2) % rate_limit WHERE queue_type = $1",
+    };
+    let Some((limit, _)) = gate.rate else { return Ok(()) };
+    if taken == 0 {
+        return Ok(());
+    }
+    let first = gate.rate_granted.rem_euclid(limit);
+    conn.execute(&SLOTS, params![queue_type, first, limit, now, taken])?;
+    conn.execute(&GRANTED, params![queue_type, taken])?;
+    Ok(())
+}
+
+// ── Settings ─────────────────────────────────────────────────────────────────────────────────
+
+fn micros_to_duration(micros: i64) -> Duration {
+    Duration::from_micros(u64::try_from(micros).unwrap_or(0))
+}
+
+/// The settings of `queue_type` (the default when it has no row).
+pub(crate) fn settings(conn: &dyn Conn, queue_type: &str) -> Result<QueueSettings> {
+    const GET: Statement = Statement {
+        sqlite: "SELECT paused, concurrency, partition_concurrency, rate_limit, rate_period FROM queues
+                 WHERE queue_type = ?1",
+        postgres: "SELECT paused, concurrency, partition_concurrency, rate_limit, rate_period FROM queues
+                   WHERE queue_type = $1",
+    };
+    Ok(conn.row(&GET, params![queue_type], settings_from_row)?.unwrap_or_default())
+}
+
+fn settings_from_row(row: &crate::sql::Row<'_>) -> Result<QueueSettings> {
+    let rate = match (row.get::<Option<u32>>(3)?, row.get::<Option<i64>>(4)?) {
+        (Some(claims), Some(period)) => Some(RateLimit { claims, period: micros_to_duration(period) }),
+        _ => None,
+    };
+    Ok(QueueSettings {
+        paused: row.get(0)?,
+        concurrency: row.get(1)?,
+        partition_concurrency: row.get(2)?,
+        rate_limit: rate,
+    })
+}
+
+/// Sets every setting of `queue_type`. Settings equal to the default remove its row; a changed
+/// rate limit starts its ring afresh.
+pub(crate) fn configure(conn: &dyn Conn, queue_type: &str, settings: &QueueSettings, now: i64) -> Result<()> {
+    const UPSERT: Statement = Statement {
+        sqlite: "INSERT INTO queues (queue_type, paused, concurrency, partition_concurrency, rate_limit, rate_period,
+                     rate_granted, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7)
+                 ON CONFLICT (queue_type) DO UPDATE SET paused = excluded.paused, concurrency = excluded.concurrency,
+                     partition_concurrency = excluded.partition_concurrency, rate_limit = excluded.rate_limit,
+                     rate_period = excluded.rate_period,
+                     rate_granted = CASE WHEN queues.rate_limit IS excluded.rate_limit THEN queues.rate_granted ELSE 0 END,
+                     updated_at = excluded.updated_at",
+        postgres: "INSERT INTO queues (queue_type, paused, concurrency, partition_concurrency, rate_limit, rate_period,
+                       rate_granted, updated_at)
+                   VALUES ($1, $2::bigint <> 0, $3, $4, $5, $6, 0, $7)
+                   ON CONFLICT (queue_type) DO UPDATE SET paused = excluded.paused, concurrency = excluded.concurrency,
+                       partition_concurrency = excluded.partition_concurrency, rate_limit = excluded.rate_limit,
+                       rate_period = excluded.rate_period,
+                       rate_granted = CASE WHEN queues.rate_limit IS NOT DISTINCT FROM excluded.rate_limit
+                                      THEN queues.rate_granted ELSE 0 END,
+                       updated_at = excluded.updated_at",
+    };
+    const FORGET_RING: Statement = Statement {
+        sqlite: "DELETE FROM queue_rate_slots WHERE queue_type = ?1",
+        postgres: "DELETE FROM queue_rate_slots WHERE queue_type = $1",
+    };
+    const REMOVE: Statement = Statement {
+        sqlite: "DELETE FROM queues WHERE queue_type = ?1",
+        postgres: "DELETE FROM queues WHERE queue_type = $1",
+    };
+    if queue_type.is_empty() {
+        return Err(Error::invalid("a queue type is a non-empty name"));
+    }
+    settings.validate()?;
+    let before = self::settings(conn, queue_type)?;
+    if before.rate_limit != settings.rate_limit {
+        conn.execute(&FORGET_RING, params![queue_type])?;
+    }
+    if settings.is_open() {
+        conn.execute(&REMOVE, params![queue_type])?;
+        return Ok(());
+    }
+    let rate = settings.rate_limit;
+    conn.execute(
+        &UPSERT,
+        params![
+            queue_type,
+            settings.paused,
+            settings.concurrency,
+            settings.partition_concurrency,
+            rate.map(|rate| rate.claims),
+            rate.map(|rate| duration_micros(rate.period)),
+            now,
+        ],
+    )?;
+    Ok(())
+}
+
+/// Every queue type that has items or settings, with its settings and items by state (through a
+/// view, the view's tenant's items only), in name order. For inspection: it counts whole tables.
+pub(crate) fn list(conn: &dyn Conn, scope: Scope<'_>, now: i64) -> Result<Vec<QueueInfo>> {
+    const COUNTS: Statement = Statement {
+        sqlite: "SELECT queue_type, status, coalesce(retry_after <= ?2, 1), count(*) FROM work_items
+                 WHERE (?1 IS NULL OR tenant_id = ?1)
+                 GROUP BY 1, 2, 3",
+        postgres: "SELECT queue_type, status, coalesce(retry_after <= $2, true), count(*) FROM work_items
+                   WHERE ($1::text IS NULL OR tenant_id = $1)
+                   GROUP BY 1, 2, 3",
+    };
+    const SETTINGS: Statement = Statement {
+        sqlite: "SELECT paused, concurrency, partition_concurrency, rate_limit, rate_period, queue_type FROM queues",
+        postgres: "SELECT paused, concurrency, partition_concurrency, rate_limit, rate_period, queue_type FROM queues",
+    };
+    let mut queues: std::collections::BTreeMap<String, QueueInfo> = std::collections::BTreeMap::new();
+    for (settings, queue_type) in
+        conn.rows(&SETTINGS, params![], |row| Ok((settings_from_row(row)?, row.get::<String>(5)?)))?
+    {
+        queues.insert(queue_type.clone(), QueueInfo { queue_type, settings, ..QueueInfo::default() });
+    }
+    let counts = conn.rows(&COUNTS, params![scope, now], |row| {
+        Ok((row.get::<String>(0)?, row.get::<String>(1)?, row.get::<bool>(2)?, row.get::<u64>(3)?))
+    })?;
+    for (queue_type, status, due, count) in counts {
+        let info = queues.entry(queue_type.clone()).or_insert_with(|| QueueInfo { queue_type, ..QueueInfo::default() });
+        let slot = match status.as_str() {
+            "pending" if due => &mut info.ready,
+            "pending" => &mut info.scheduled,
+            "claimed" => &mut info.claimed,
+            "completed" => &mut info.completed,
+            "failed" => &mut info.failed,
+            "dead_letter" => &mut info.dead_letter,
+            "cancelled" => &mut info.cancelled,
+            other => return Err(Error::database(format!("stored status {other:?} is not known"))),
+        };
+        *slot += count;
+    }
+    Ok(queues.into_values().collect())
+}
+
+/// The earliest run time of a pending item of `queue_types` that is not claimable yet: when a
+/// waiting claim should look again even if nothing else happens. It reads at most the first
+/// [`DUE_SCAN`] pending items of each type in the claim's order (an index-only read): the head of
+/// each priority's scheduled items is among them unless more urgent ones crowd it out, and the
+/// waiting claim looks again at least every [`super::wait::LOOK_AGAIN`] anyway.
+pub(crate) fn next_due(conn: &dyn Conn, scope: Scope<'_>, queue_types: &[&str], now: i64) -> Result<Option<i64>> {
+    const NEXT: Statement = Statement {
+        sqlite: "SELECT min(retry_after) FROM (SELECT retry_after FROM work_items INDEXED BY work_items_open
+                     WHERE status = 'pending' AND lease_expires_at IS NULL AND queue_type = ?1
+                       AND (?3 IS NULL OR tenant_id = ?3)
+                     ORDER BY priority, run_at, id LIMIT ?4)
+                 WHERE retry_after > ?2",
+        postgres: "SELECT min(retry_after) FROM (SELECT retry_after FROM work_items
+                       WHERE status = 'pending' AND queue_type = $1 AND ($3::text IS NULL OR tenant_id = $3)
+                       ORDER BY priority, run_at, id LIMIT $4) head
+                   WHERE retry_after > $2",
+    };
+    let mut next: Option<i64> = None;
+    for queue_type in queue_types {
+        let due: Option<i64> = conn.value(&NEXT, params![queue_type, now, scope, DUE_SCAN])?;
+        next = match (next, due) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+    Ok(next)
+}
+
+/// How many pending items of a queue type [`next_due`] reads at most.
+pub const DUE_SCAN: usize = 1_000;
