@@ -50,6 +50,18 @@ class Store extends BaseStore {
     this.#inPlace('set_clock', { at });
   }
 
+  /** A waiting claim: on a thread of the core's for waiting claims, cancelled by `signal`. */
+  static async hostClaimWait(handle, argsText, signal) {
+    const cancel = new native.NativeCancel();
+    const abort = () => cancel.cancel();
+    signal?.addEventListener('abort', abort, { once: true });
+    try {
+      return await handle.claimWait(argsText, cancel);
+    } finally {
+      signal?.removeEventListener('abort', abort);
+    }
+  }
+
   /** The clock's operations, which never touch SQLite, run on this thread. */
   #inPlace(op, args) {
     const text = this[HANDLE].callInPlace(op, encode(args));

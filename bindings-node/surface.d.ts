@@ -22,7 +22,7 @@ export type JsonInput =
   | { readonly [key: string]: JsonInput | undefined };
 
 export type WorkflowStatus = 'pending' | 'running' | 'paused' | 'completed' | 'failed' | 'cancelled' | 'limit_exceeded';
-export type WorkItemStatus = 'pending' | 'claimed' | 'completed' | 'failed' | 'dead_letter';
+export type WorkItemStatus = 'pending' | 'claimed' | 'completed' | 'failed' | 'dead_letter' | 'cancelled';
 export type TenantStatus = 'active' | 'suspended' | 'archived';
 export type Durability = 'full' | 'normal';
 
@@ -119,9 +119,109 @@ export interface QueueEntry {
   item: WorkItem;
   status: WorkItemStatus;
   lastError: string | null;
+  /** Not claimable before this time: the time it was scheduled for, or the end of a retry backoff. */
   retryAfter: Date | null;
   leaseToken: number;
   updatedAt: Date;
+  /** Lower runs first. */
+  priority: number;
+  /** Its place in the claims' order (after priority): its creation, schedule or backoff's end. */
+  runAt: Date;
+  uniqueKey: string | null;
+  partitionKey: string | null;
+  /** What its holder's last renew reported. */
+  progress: Json;
+  claimedAt: Date | null;
+}
+
+/** What an enqueue may ask for beside the item. */
+export interface EnqueueOptions {
+  /** Not claimable before this time. */
+  runAt?: Date | string | null;
+  /** From -32,768 to 32,767, lower runs first (default 0). */
+  priority?: number;
+  /** At most one live item of the tenant's queue type holds a key (at most 512 bytes). */
+  uniqueKey?: string | null;
+  /** What an enqueue does when another item holds the key (default 'keep'). */
+  onDuplicate?: 'keep' | 'replace' | 'refuse';
+  /** How long a completed item keeps holding its key (default: released at completion). */
+  uniqueForMs?: number | null;
+  /** The partition a per-partition concurrency limit counts the item in. */
+  partitionKey?: string | null;
+}
+
+/** What an enqueue did: `id` is the item that stands for the request. */
+export interface Enqueued {
+  id: string;
+  outcome: 'enqueued' | 'duplicate' | 'replaced';
+}
+
+/** One item of a batch enqueue. */
+export interface Job {
+  item: Input<WorkItem>;
+  options?: EnqueueOptions;
+}
+
+/** A lease to complete in a batch. */
+export interface LeaseRef {
+  itemId: string;
+  token: number;
+}
+
+export interface WaitOptions {
+  /** At most this many items (default 1). */
+  max?: number;
+  leaseMs?: number;
+  /** How long to wait for a claimable item (default 0: one try). */
+  timeoutMs?: number;
+  /** Aborting it ends the wait at once; the claim resolves to []. */
+  signal?: AbortSignal | null;
+}
+
+export interface RateLimit {
+  claims: number;
+  periodMs: number;
+}
+
+/** A queue type's settings: they hold for every tenant's items of it. */
+export interface QueueSettings {
+  paused?: boolean;
+  /** At most this many of its items claimed at once, across every worker. */
+  concurrency?: number | null;
+  /** At most this many claimed at once per partition key. */
+  partitionConcurrency?: number | null;
+  /** At most `claims` claims in every window of `periodMs`. */
+  rateLimit?: RateLimit | null;
+}
+
+/** A queue type at a glance. */
+export interface QueueInfo {
+  queueType: string;
+  settings: Required<QueueSettings>;
+  ready: number;
+  scheduled: number;
+  claimed: number;
+  completed: number;
+  failed: number;
+  deadLetter: number;
+  cancelled: number;
+}
+
+/** What retention keeps; every rule optional. */
+export interface RetentionPolicy {
+  finishedItemsAfterMs?: number | null;
+  deadLettersAfterMs?: number | null;
+  keepFinishedItems?: number | null;
+  finishedExecutionsAfterMs?: number | null;
+  keepFinishedExecutions?: number | null;
+}
+
+/** What a prune deleted (or, dry, would). */
+export interface PruneReport {
+  workItems: number;
+  executions: number;
+  events: number;
+  snapshots: number;
 }
 
 /** Items whose leases had expired: retried, or moved to the dead-letter queue. */
@@ -256,7 +356,8 @@ export interface StoreOperations extends AsyncDisposable {
   claimWorkItem(workerId: string, queueTypes: string[]): Promise<WorkItem | null>;
   claimFenced(workerId: string, queueTypes: string[], leaseMs?: number): Promise<Lease | null>;
   renewLease(itemId: string, workerId: string): Promise<null>;
-  renewFenced(itemId: string, token: number, leaseMs?: number): Promise<Date>;
+  /** Extends a live lease; a `progress` value is kept on the item for operators. */
+  renewFenced(itemId: string, token: number, leaseMs?: number | null, progress?: JsonInput): Promise<Date>;
   completeWorkItem(itemId: string): Promise<null>;
   completeFenced(itemId: string, token: number): Promise<null>;
   failWorkItem(itemId: string, error: string): Promise<null>;
@@ -266,6 +367,36 @@ export interface StoreOperations extends AsyncDisposable {
   requeueDeadLetter(itemId: string): Promise<null>;
   requeueAllDeadLetters(): Promise<number>;
   purgeDeadLetters(): Promise<number>;
+
+  /** Enqueues with a run time, a priority, a unique key or a partition. */
+  enqueue(item: Input<WorkItem>, options?: EnqueueOptions): Promise<Enqueued>;
+  /** Several items, each with its options, all or none, in one commit. */
+  enqueueBatch(items: Job[]): Promise<Enqueued[]>;
+  /** Appends kinds at the execution's next sequences and enqueues items, in one commit. */
+  appendAndEnqueue(
+    executionId: string,
+    kinds: Array<{ readonly type: string; readonly [field: string]: JsonInput | undefined }>,
+    items: Job[],
+  ): Promise<{ events: Event[]; enqueued: Enqueued[] }>;
+  /** Up to `max` items in one transaction, each its own lease and token. */
+  claimBatch(workerId: string, queueTypes: string[], max: number, leaseMs?: number | null): Promise<Lease[]>;
+  /** Claims, waiting up to `timeoutMs` for work (off the event loop); `signal` ends the wait. */
+  claimWait(workerId: string, queueTypes: string[], options?: WaitOptions): Promise<Lease[]>;
+  /** Completes several fenced items in one commit: per lease, completed (true) or lost (false). */
+  completeBatch(leases: LeaseRef[]): Promise<boolean[]>;
+  /** Cancels a pending or claimed item (its holder's next renew or complete is LEASE_LOST);
+   * resolves to the status it had. */
+  cancelWorkItem(itemId: string): Promise<WorkItemStatus>;
+  configureQueue(queueType: string, settings: QueueSettings): Promise<null>;
+  pauseQueue(queueType: string): Promise<null>;
+  resumeQueue(queueType: string): Promise<null>;
+  queueSettings(queueType: string): Promise<Required<QueueSettings>>;
+  listQueues(): Promise<QueueInfo[]>;
+  /** Deletes what `policy` lets go (finished items, finished executions whole); nothing live. */
+  prune(policy: RetentionPolicy, dryRun?: boolean): Promise<PruneReport>;
+  /** Stores a policy that `reclaimExpiredLeases` applies as it runs; null removes it. */
+  setRetention(policy: RetentionPolicy | null): Promise<null>;
+  retention(): Promise<RetentionPolicy | null>;
 
   createToken(name: string, role: string, expiresAt?: Date): Promise<NewToken>;
   validateToken(token: string): Promise<ApiToken | null>;

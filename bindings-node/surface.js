@@ -66,7 +66,18 @@ const RECORDS = {
   snapshot: { times: ['created_at'], integers: ['at_sequence'] },
   workItem: { times: ['created_at', 'lease_expires_at'], integers: ['attempt', 'max_attempts'] },
   lease: { times: ['expires_at'], records: { item: 'workItem' } },
-  queueEntry: { times: ['retry_after', 'updated_at'], records: { item: 'workItem' } },
+  queueEntry: { times: ['retry_after', 'updated_at', 'run_at', 'claimed_at'], records: { item: 'workItem' } },
+  enqueueOptions: { times: ['run_at'], integers: ['priority'] },
+  job: { records: { item: 'workItem', options: 'enqueueOptions' } },
+  enqueued: {},
+  appended: { lists: { events: 'event', enqueued: 'enqueued' } },
+  leaseRef: { integers: ['token'] },
+  queueSettings: { records: { rate_limit: 'rateLimit' } },
+  rateLimit: {},
+  queueInfo: { records: { settings: 'queueSettings' } },
+  retentionPolicy: {},
+  waitOptions: { integers: ['max'] },
+  pruneReport: {},
   reclaim: { lists: { retryable: 'workItem', exhausted: 'workItem' } },
   apiToken: { times: ['created_at', 'expires_at'] },
   tokenRecord: { times: ['revoked_at', 'last_used_at'], records: { info: 'apiToken' } },
@@ -175,7 +186,7 @@ function safeInteger(value, name) {
 
 /** Scalar parameters that the types declare as numbers. */
 // (`token` is a lease token, except in validate_token, where it is the secret.)
-const INTEGER_PARAMETERS = new Set(['limit', 'offset', 'since', 'token']);
+const INTEGER_PARAMETERS = new Set(['limit', 'offset', 'since', 'token', 'max']);
 const NUMBER_PARAMETERS = new Set(['lease_ms']);
 const TIME_PARAMETERS = new Set(['expires_at']);
 
@@ -313,13 +324,27 @@ const OPERATIONS = {
   claimWorkItem: ['claim_work_item', ['worker_id', 'queue_types'], 'workItem'],
   claimFenced: ['claim_fenced', ['worker_id', 'queue_types', 'lease_ms'], 'lease'],
   renewLease: ['renew_lease', ['item_id', 'worker_id'], null],
-  renewFenced: ['renew_fenced', ['item_id', 'token', 'lease_ms'], 'time'],
+  renewFenced: ['renew_fenced', ['item_id', 'token', 'lease_ms', 'progress'], 'time'],
   completeWorkItem: ['complete_work_item', ['item_id'], null],
   completeFenced: ['complete_fenced', ['item_id', 'token'], null],
   failWorkItem: ['fail_work_item', ['item_id', 'error'], null],
   failFenced: ['fail_fenced', ['item_id', 'token', 'error'], null],
   reclaimExpiredLeases: ['reclaim_expired_leases', [], 'reclaim'],
   moveToDeadLetter: ['move_to_dead_letter', ['item_id', 'error'], null],
+  enqueue: ['enqueue', [['item', 'workItem'], ['options', 'enqueueOptions']], 'enqueued'],
+  enqueueBatch: ['enqueue_batch', [['items', ['job']]], ['enqueued']],
+  appendAndEnqueue: ['append_and_enqueue', ['execution_id', 'kinds', ['items', ['job']]], 'appended'],
+  claimBatch: ['claim_batch', ['worker_id', 'queue_types', 'max', 'lease_ms'], ['lease']],
+  completeBatch: ['complete_batch', [['leases', ['leaseRef']]], null],
+  cancelWorkItem: ['cancel_work_item', ['item_id'], null],
+  configureQueue: ['configure_queue', ['queue_type', ['settings', 'queueSettings']], null],
+  pauseQueue: ['pause_queue', ['queue_type'], null],
+  resumeQueue: ['resume_queue', ['queue_type'], null],
+  queueSettings: ['queue_settings', ['queue_type'], 'queueSettings'],
+  listQueues: ['list_queues', [], ['queueInfo']],
+  prune: ['prune', [['policy', 'retentionPolicy'], 'dry_run'], 'pruneReport'],
+  setRetention: ['set_retention', [['policy', 'retentionPolicy']], null],
+  retention: ['retention', [], 'retentionPolicy'],
   requeueDeadLetter: ['requeue_dead_letter', ['item_id'], null],
   requeueAllDeadLetters: ['requeue_all_dead_letters', [], null],
   purgeDeadLetters: ['purge_dead_letters', [], null],
@@ -381,6 +406,24 @@ class BaseStore {
     return answer(await this[HANDLE].call(op, encode(args)));
   }
 
+  /**
+   * Claims up to `max` items (1 by default) of `queueTypes`, waiting up to `timeoutMs` for one to
+   * become claimable; resolves to the leases taken (none at the timeout, or when `signal`, an
+   * AbortSignal, aborts: the wait ends at once). The host waits off its event loop.
+   */
+  async claimWait(workerId, queueTypes, options = {}) {
+    if (options === null || typeof options !== 'object') {
+      throw new JetstateError(ErrorCode.INVALID_ARGUMENT, `options must be an object, got ${describe(options)}`);
+    }
+    const { signal = null, ...wait } = options;
+    if (signal !== null && typeof signal.addEventListener !== 'function') {
+      throw new JetstateError(ErrorCode.INVALID_ARGUMENT, `signal must be an AbortSignal, got ${describe(signal)}`);
+    }
+    const text = encode({ worker_id: workerId, queue_types: queueTypes, options: toWire('waitOptions', wait, 'options') });
+    if (signal?.aborted) return [];
+    return shape(['lease'], answer(await this.constructor.hostClaimWait(this[HANDLE], text, signal)));
+  }
+
   async [Symbol.asyncDispose]() {
     await this.close();
   }
@@ -407,6 +450,9 @@ for (const [name, [op, params, result]] of Object.entries(OPERATIONS)) {
         } else if (TIME_PARAMETERS.has(param) && value instanceof Date) args[param] = isoTime(value, camel(param));
         else args[param] = value;
       }
+      // A record argument given as null is passed as null (the core says what it means there:
+      // no retention policy, or a missing argument).
+      else if (value === null) args[param[0]] = null;
       else if (Array.isArray(param[1])) {
         if (!Array.isArray(value)) {
           throw new JetstateError(ErrorCode.INVALID_ARGUMENT, `${camel(param[0])} must be an array, got ${describe(value)}`);

@@ -9,6 +9,9 @@
 //!   caught, an argument of the wrong JavaScript type) reject directly.
 //! - The work runs in `compute`, on a libuv worker thread: the event loop's thread never waits on
 //!   SQLite.
+//! - A waiting claim (`claim_wait`) runs on a thread of the core's pool for waiting claims instead
+//!   (it sleeps most of its time: it must not hold one of libuv's four threads), and resolves its
+//!   Promise from there; its `NativeCancel` ends the wait at once (a JS `AbortSignal`).
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
@@ -79,6 +82,32 @@ impl Task for Call {
     }
 }
 
+/// The cancel handle of one waiting claim (`NativeStore::claim_wait`).
+#[napi]
+pub struct NativeCancel {
+    inner: jetstate::Cancel,
+}
+
+#[napi]
+impl NativeCancel {
+    #[napi(constructor)]
+    pub fn new() -> Self {
+        NativeCancel { inner: jetstate::Cancel::new() }
+    }
+
+    /// Ends the wait at once: it resolves with what it has (nothing).
+    #[napi]
+    pub fn cancel(&self) {
+        self.inner.cancel();
+    }
+}
+
+impl Default for NativeCancel {
+    fn default() -> Self {
+        NativeCancel::new()
+    }
+}
+
 /// Opens the store at `path` (None or ":memory:": in memory) with `options`, the JSON text of
 /// their wire form (`wire::options`). Resolves to the store, or to `!CODE message`.
 #[napi(ts_return_type = "Promise<NativeStore | string>")]
@@ -94,6 +123,22 @@ impl NativeStore {
     #[napi]
     pub fn call(&self, op: String, args: String) -> AsyncTask<Call> {
         AsyncTask::new(Call { store: self.inner.clone(), op, args })
+    }
+
+    /// Runs `claim_wait` with `args` (its wire form) on a thread for waiting claims; `cancel` ends
+    /// the wait. Resolves to the result's JSON text, or to `!CODE message`.
+    #[napi(ts_return_type = "Promise<string>")]
+    pub fn claim_wait<'env>(&self, env: &'env Env, args: String, cancel: &NativeCancel) -> Result<Object<'env>> {
+        let (deferred, promise) = env.create_deferred::<String, _>()?;
+        let (store, cancel) = (self.inner.clone(), cancel.inner.clone());
+        let spawned = jetstate::backend::offload::spawn_waiting(move || {
+            let text = wire::call_text_cancellable(&store, "claim_wait", &args, &cancel);
+            deferred.resolve(move |_| Ok(text));
+        });
+        if let Err(err) = spawned {
+            return Err(Error::from_reason(wire::refusal(&err)));
+        }
+        Ok(promise)
     }
 
     /// The view of one tenant.

@@ -28,6 +28,10 @@ type Finish = Box<dyn FnOnce(Python<'_>) -> PyResult<Py<PyAny>> + Send>;
 /// One store operation, its arguments already converted.
 pub struct Call {
     work: Box<dyn FnOnce() -> Finish + Send>,
+    /// A call that waits (a waiting claim): its cancel handle. It runs on the core's threads for
+    /// waiting calls, and is cancelled when the caller stops waiting (a signal such as Ctrl-C in
+    /// `Store`, the awaiting task's cancellation in `AsyncStore`).
+    waiting: Option<jetstate::Cancel>,
 }
 
 impl Call {
@@ -44,13 +48,59 @@ impl Call {
                     Err(err) => Err(to_py_err(py, err)),
                 })
             }),
+            waiting: None,
         }
     }
 
-    /// Runs the call on this thread with the GIL released (`Store`).
+    /// A call that waits until `work` returns, which it must do at once when its cancel handle
+    /// (the argument) is cancelled.
+    pub fn waiting<T: Send + 'static>(
+        work: impl FnOnce(&jetstate::Cancel) -> jetstate::Result<T> + Send + 'static,
+        finish: impl FnOnce(Python<'_>, T) -> PyResult<Py<PyAny>> + Send + 'static,
+    ) -> Call {
+        let cancel = jetstate::Cancel::new();
+        let mut call = Call::new(
+            {
+                let cancel = cancel.clone();
+                move || work(&cancel)
+            },
+            finish,
+        );
+        call.waiting = Some(cancel);
+        call
+    }
+
+    /// Runs the call on this thread with the GIL released (`Store`). A waiting call runs on a
+    /// thread of its own while this one checks for signals every tenth of a second, so that
+    /// Ctrl-C interrupts it (the wait is cancelled and the signal's exception raised).
     pub fn now(self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        let finish = py.detach(self.work);
-        finish(py)
+        let Some(cancel) = self.waiting else {
+            let finish = py.detach(self.work);
+            return finish(py);
+        };
+        let (done, outcome) = crossbeam_channel::bounded::<Finish>(1);
+        let work = self.work;
+        jetstate::backend::offload::spawn_waiting(move || {
+            let _ = done.send(work());
+        })
+        .map_err(|err| to_py_err(py, err))?;
+        loop {
+            match py.detach(|| outcome.recv_timeout(std::time::Duration::from_millis(100))) {
+                Ok(finish) => return finish(py),
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                    if let Err(interrupted) = py.check_signals() {
+                        cancel.cancel();
+                        // The wait returns at once once cancelled; its claim, if it took
+                        // items first, is not undone (they stay claimed until their lease ends).
+                        let _ = py.detach(|| outcome.recv());
+                        return Err(interrupted);
+                    }
+                }
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+                    return Err(PyRuntimeError::new_err("jetstate: the waiting call ended without an answer"))
+                }
+            }
+        }
     }
 
     /// Runs the call on the core's pool and returns an asyncio future of its outcome
@@ -60,14 +110,33 @@ impl Call {
         let future = event_loop.call_method0("create_future")?.unbind();
         let settle = future.clone_ref(py);
         let work = self.work;
-        jetstate::backend::offload::spawn(move || {
+        let job = move || {
             let finish = catch_unwind(AssertUnwindSafe(work)).unwrap_or_else(|_| -> Finish {
                 Box::new(|_| Err(PyRuntimeError::new_err("jetstate: the call panicked in the core")))
             });
             port.deliver(settle, finish);
-        })
+        };
+        match self.waiting {
+            None => jetstate::backend::offload::spawn(job),
+            Some(cancel) => {
+                // A cancelled task cancels its future: the wait ends at once.
+                future.bind(py).call_method1("add_done_callback", (CancelWhenDone(cancel),))?;
+                jetstate::backend::offload::spawn_waiting(job)
+            }
+        }
         .map_err(|err| to_py_err(py, err))?;
         Ok(future)
+    }
+}
+
+/// A future's done-callback that cancels its waiting call (a no-op once it has answered).
+#[pyclass(frozen)]
+struct CancelWhenDone(jetstate::Cancel);
+
+#[pymethods]
+impl CancelWhenDone {
+    fn __call__(&self, _future: &Bound<'_, PyAny>) {
+        self.0.cancel();
     }
 }
 

@@ -204,3 +204,53 @@ impl<'a, 'py> FromPyObject<'a, 'py> for Int {
         int_in(obj, i128::from(i64::MIN), i128::from(i64::MAX)).map(|n| Int(n as i64))
     }
 }
+
+/// Named settings (an enqueue's options, a queue's settings, a retention policy) from a dict, as
+/// the core's JSON form: a `timedelta` (or a number of seconds given to a name the core knows as
+/// `NAME_ms`) under `name` becomes milliseconds under `name_ms`, a `datetime` its RFC 3339 text,
+/// nested dicts alike; every other value as JSON. None is the empty object.
+pub fn settings_to_wire(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Value> {
+    if obj.is_none() {
+        return Ok(Value::Object(Map::new()));
+    }
+    let Ok(dict) = obj.cast::<PyDict>() else {
+        return Err(PyTypeError::new_err(format!("{what} must be a dict, not {}", obj.get_type().name()?)));
+    };
+    let mut fields = Map::with_capacity(dict.len());
+    for (key, value) in dict.iter() {
+        let key: String = key.extract().map_err(|_| PyTypeError::new_err(format!("{what}: keys must be str")))?;
+        if value.is_none() {
+            continue;
+        }
+        if value.extract::<TimeDelta>().is_ok() {
+            let duration = to_duration(&value, &key)?;
+            fields.insert(format!("{key}_ms"), Value::from(duration.as_secs_f64() * 1000.0));
+        } else if value.extract::<DateTime<FixedOffset>>().is_ok() || value.extract::<NaiveDateTime>().is_ok() {
+            fields.insert(key, Value::String(rfc3339(&to_time(&value)?)));
+        } else if value.is_instance_of::<PyDict>() {
+            fields.insert(key.clone(), settings_to_wire(&value, &key)?);
+        } else {
+            fields.insert(key, to_value(&value)?);
+        }
+    }
+    Ok(Value::Object(fields))
+}
+
+/// The reverse of [`settings_to_wire`] for results: a number under `name_ms` becomes a
+/// `timedelta` under `name`; nested objects alike.
+pub fn settings_to_py(py: Python<'_>, value: &Value) -> PyResult<Py<PyAny>> {
+    let Value::Object(fields) = value else { return to_py(py, value) };
+    let dict = PyDict::new(py);
+    for (key, item) in fields {
+        match (key.strip_suffix("_ms"), item) {
+            (Some(name), Value::Number(ms)) => {
+                let micros = (ms.as_f64().unwrap_or(0.0) * 1000.0).round() as i64;
+                dict.set_item(name, TimeDelta::microseconds(micros))?;
+            }
+            (Some(name), Value::Null) => dict.set_item(name, py.None())?,
+            (_, Value::Object(_)) => dict.set_item(key, settings_to_py(py, item)?)?,
+            _ => dict.set_item(key, to_py(py, item)?)?,
+        }
+    }
+    Ok(dict.into_any().unbind())
+}

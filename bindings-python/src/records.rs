@@ -44,7 +44,7 @@ macro_rules! to_py_as_is {
         }
     )*};
 }
-to_py_as_is!(String, u32, i64, u64, bool, f64, DateTime<Utc>);
+to_py_as_is!(String, i32, u32, i64, u64, bool, f64, DateTime<Utc>);
 
 /// Enums read as their wire (snake_case) names.
 macro_rules! to_py_by_name {
@@ -59,6 +59,7 @@ macro_rules! to_py_by_name {
 to_py_by_name!(
     jetstate::WorkflowStatus,
     jetstate::WorkItemStatus,
+    jetstate::EnqueueOutcome,
     jetstate::TenantStatus,
     jetstate::SessionType,
     jetstate::TenantLimits
@@ -304,7 +305,17 @@ record! {
 
 record! {
     /// A work item with its queue state.
-    output QueueEntry(jetstate::QueueEntry) { item, status, last_error, retry_after, lease_token, updated_at }
+    output QueueEntry(jetstate::QueueEntry) {
+        item, status, last_error, retry_after, lease_token, updated_at, priority, run_at, unique_key, partition_key,
+        progress, claimed_at,
+    }
+}
+
+record! {
+    /// What an enqueue did: the id of the item that stands for the request, and its `outcome`
+    /// ("enqueued", "duplicate": another item holds the key and was kept, "replaced": a pending
+    /// holder took the new payload).
+    output Enqueued(jetstate::Enqueued) { id, outcome }
 }
 
 record! {
@@ -444,6 +455,7 @@ pub fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<Tenant>()?;
     module.add_class::<Lease>()?;
     module.add_class::<QueueEntry>()?;
+    module.add_class::<Enqueued>()?;
     module.add_class::<ReclaimResult>()?;
     module.add_class::<ApiToken>()?;
     module.add_class::<TokenRecord>()?;

@@ -15,7 +15,7 @@ use serde_json::Value;
 use jetstate::{Options, WorkItemStatus, WorkflowStatus};
 
 use crate::call::Call;
-use crate::convert::{self, to_duration, to_time, to_value, Count, Int, Text};
+use crate::convert::{self, settings_to_py, settings_to_wire, to_duration, to_time, to_value, Count, Int, Text};
 use crate::errors::OrRaise;
 use crate::records::{self, input, ToPy};
 
@@ -177,6 +177,7 @@ macro_rules! operations {
             $(
                 $(#[doc = $doc])*
                 $(#[pyo3(signature = ($($sig)*))])?
+                #[allow(clippy::too_many_arguments)]
                 fn $name(&self, py: Python<'_> $(, $arg: $ty)*) -> PyResult<Py<PyAny>> {
                     build::$name(py, self.inner.clone() $(, $arg)*)?.now(py)
                 }
@@ -188,6 +189,7 @@ macro_rules! operations {
             $(
                 $(#[doc = $doc])*
                 $(#[pyo3(signature = ($($sig)*))])?
+                #[allow(clippy::too_many_arguments)]
                 fn $name(&self, py: Python<'_> $(, $arg: $ty)*) -> PyResult<Py<PyAny>> {
                     build::$name(py, self.inner.clone() $(, $arg)*)?.submit(py)
                 }
@@ -219,6 +221,58 @@ fn status<T: serde::de::DeserializeOwned>(py: Python<'_>, name: Option<String>, 
 
 fn lease(lease: Option<&Bound<'_, PyAny>>) -> PyResult<Option<std::time::Duration>> {
     lease.map(|lease| to_duration(lease, "lease")).transpose()
+}
+
+fn names(queue_types: &[Text]) -> Vec<&str> {
+    queue_types.iter().map(|t| t.0.as_str()).collect()
+}
+
+/// A result in the core's JSON form as Python dicts, durations as timedeltas (`settings_to_py`).
+fn settings<T: serde::Serialize>(py: Python<'_>, value: T) -> PyResult<Py<PyAny>> {
+    settings_to_py(py, &jetstate::wire::to_json(&value).or_raise(py)?)
+}
+
+/// One entry of a batch enqueue: an item (a record or its dict), `(item, options)`, or a dict
+/// `{"item": ..., "options": {...}}`; options as `enqueue`'s keyword arguments.
+fn job(entry: &Bound<'_, PyAny>) -> PyResult<(jetstate::WorkItem, jetstate::EnqueueOptions)> {
+    let py = entry.py();
+    let (item, options) = if let Ok(pair) = entry.cast::<PyTuple>() {
+        match pair.len() {
+            2 => (pair.get_item(0)?, Some(pair.get_item(1)?)),
+            n => {
+                return Err(pyo3::exceptions::PyTypeError::new_err(format!("a job is (item, options), not {n} values")))
+            }
+        }
+    } else if let Some(item) = entry.cast::<PyDict>().ok().and_then(|dict| dict.get_item("item").ok().flatten()) {
+        let options = entry.cast::<PyDict>()?.get_item("options")?;
+        (item, options)
+    } else {
+        (entry.clone(), None)
+    };
+    let item = input::<records::WorkItem>(&item)?;
+    let options = match options {
+        None => jetstate::EnqueueOptions::default(),
+        Some(options) => jetstate::wire::enqueue_options(&settings_to_wire(&options, "options")?).or_raise(py)?,
+    };
+    Ok((item, options))
+}
+
+/// A lease to complete: `(item_id, token)`, a dict `{"item_id", "token"}`, or a `Lease`.
+fn lease_ref(entry: &Bound<'_, PyAny>) -> PyResult<(uuid::Uuid, i64)> {
+    let py = entry.py();
+    if let Ok(lease) = entry.cast::<records::Lease>() {
+        let lease = &lease.get().0;
+        return Ok((lease.item.id, lease.token));
+    }
+    let (id, token): (Text, Int) = if let Ok(dict) = entry.cast::<PyDict>() {
+        let field = |name: &str| {
+            dict.get_item(name)?.ok_or_else(|| pyo3::exceptions::PyTypeError::new_err(format!("a lease needs {name}")))
+        };
+        (field("item_id")?.extract()?, field("token")?.extract()?)
+    } else {
+        entry.extract()?
+    };
+    Ok((convert::item_id(py, &id.0)?, token.0))
 }
 
 operations! {
@@ -441,12 +495,122 @@ operations! {
         Ok(Call::new(move || store.renew_lease(&id, &worker_id.0), nothing))
     }
 
-    /// Extends the lease of fencing `token`; returns the new expiry.
-    #[signature = (item_id, token, lease=None)]
-    fn renew_fenced(py, store, item_id: Text, token: Int, lease: Option<&Bound<'_, PyAny>>) {
+    /// Extends the lease of fencing `token`; returns the new expiry. A `progress` value (any
+    /// JSON) is kept on the item for operators (`QueueEntry.progress`).
+    #[signature = (item_id, token, lease=None, progress=None)]
+    fn renew_fenced(py, store, item_id: Text, token: Int, lease: Option<&Bound<'_, PyAny>>, progress: Option<&Bound<'_, PyAny>>) {
         let id = convert::item_id(py, &item_id.0)?;
         let lease = self::lease(lease)?;
-        Ok(Call::new(move || store.renew_fenced(&id, token.0, lease), plain))
+        let progress = progress.map(to_value).transpose()?;
+        Ok(Call::new(
+            move || match &progress {
+                None => store.renew_fenced(&id, token.0, lease),
+                Some(progress) => store.renew_with_progress(&id, token.0, progress, lease),
+            },
+            plain,
+        ))
+    }
+
+    /// Enqueues `item` with options: `run_at` (a datetime: not claimable before it), `priority`
+    /// (-32768 to 32767, lower runs first), `unique_key` (at most one live item of the tenant's
+    /// queue type holds it), `on_duplicate` ("keep", "replace" or "refuse"), `unique_for` (how
+    /// long a completed item keeps its key), `partition_key`. Returns an `Enqueued`: the id of the
+    /// item that stands for the request, and its `outcome` ("enqueued", "duplicate", "replaced").
+    #[signature = (item, *, run_at=None, priority=None, unique_key=None, on_duplicate=None, unique_for=None, partition_key=None)]
+    fn enqueue(
+        py,
+        store,
+        item: &Bound<'_, PyAny>,
+        run_at: Option<&Bound<'_, PyAny>>,
+        priority: Option<Int>,
+        unique_key: Option<Text>,
+        on_duplicate: Option<Text>,
+        unique_for: Option<&Bound<'_, PyAny>>,
+        partition_key: Option<Text>,
+    ) {
+        let item = input::<records::WorkItem>(item)?;
+        let mut wire = serde_json::Map::new();
+        if let Some(at) = run_at {
+            wire.insert("run_at".into(), Value::String(convert::rfc3339(&to_time(at)?)));
+        }
+        if let Some(priority) = priority {
+            wire.insert("priority".into(), Value::from(priority.0));
+        }
+        for (name, text) in [("unique_key", unique_key), ("on_duplicate", on_duplicate), ("partition_key", partition_key)] {
+            if let Some(text) = text {
+                wire.insert(name.into(), Value::String(text.0));
+            }
+        }
+        if let Some(window) = unique_for {
+            wire.insert("unique_for_ms".into(), Value::from(to_duration(window, "unique_for")?.as_secs_f64() * 1000.0));
+        }
+        let options = jetstate::wire::enqueue_options(&Value::Object(wire)).or_raise(py)?;
+        Ok(Call::new(move || store.enqueue(&item, &options), record))
+    }
+
+    /// Enqueues several items, each an item, `(item, options)` or `{"item": ..., "options": {...}}`
+    /// (options as `enqueue`'s), all or none, in one commit; returns an `Enqueued` for each.
+    fn enqueue_batch(_py, store, items: Vec<Bound<'_, PyAny>>) {
+        let jobs = items.iter().map(job).collect::<PyResult<Vec<_>>>()?;
+        Ok(Call::new(move || store.enqueue_batch(&jobs), record))
+    }
+
+    /// Appends events of `kinds` at the execution's next sequences and enqueues `items` (as for
+    /// `enqueue_batch`) in one commit, all or nothing: `{"events": [...], "enqueued": [...]}`.
+    fn append_and_enqueue(py, store, execution_id: Text, kinds: Vec<Bound<'_, PyAny>>, items: Vec<Bound<'_, PyAny>>) {
+        let id = convert::execution_id(py, &execution_id.0)?;
+        let kinds = kinds.iter().map(to_value).collect::<PyResult<Vec<_>>>()?;
+        let jobs = items.iter().map(job).collect::<PyResult<Vec<_>>>()?;
+        Ok(Call::new(move || store.append_and_enqueue(&id, kinds, &jobs), |py, (events, enqueued)| {
+            let dict = PyDict::new(py);
+            dict.set_item("events", events.into_py(py)?)?;
+            dict.set_item("enqueued", enqueued.into_py(py)?)?;
+            Ok(dict.into_any().unbind())
+        }))
+    }
+
+    /// Claims up to `max` items of `queue_types` in one transaction, each under its own lease:
+    /// a list of `Lease`s, in the claim's order (priority, then run time).
+    #[signature = (worker_id, queue_types, max, lease=None)]
+    fn claim_batch(_py, store, worker_id: Text, queue_types: Vec<Text>, max: Count, lease: Option<&Bound<'_, PyAny>>) {
+        let lease = self::lease(lease)?;
+        Ok(Call::new(move || store.claim_batch(&worker_id.0, &names(&queue_types), max.0 as usize, lease), record))
+    }
+
+    /// `claim_batch`, waiting up to `timeout` (a timedelta or seconds) for items to become
+    /// claimable: returns as soon as a claim takes some, or `[]` at the timeout. Never blocks an
+    /// event loop (`AsyncStore`); cancelling the awaiting task, or Ctrl-C (`Store`), ends the wait.
+    #[signature = (worker_id, queue_types, *, max=Count(1), lease=None, timeout=None)]
+    fn claim_wait(
+        _py,
+        store,
+        worker_id: Text,
+        queue_types: Vec<Text>,
+        max: Count,
+        lease: Option<&Bound<'_, PyAny>>,
+        timeout: Option<&Bound<'_, PyAny>>,
+    ) {
+        let lease = self::lease(lease)?;
+        let timeout = timeout.map(|t| to_duration(t, "timeout")).transpose()?.unwrap_or_default();
+        Ok(Call::waiting(
+            move |cancel| store.claim_wait(&worker_id.0, &names(&queue_types), max.0 as usize, lease, timeout, Some(cancel)),
+            record,
+        ))
+    }
+
+    /// Completes several fenced items in one commit; each lease is a `Lease`, `(item_id, token)`
+    /// or `{"item_id", "token"}`. Returns, per lease, whether it is completed under that token
+    /// (True) or its lease was lost (False: left as it is).
+    fn complete_batch(_py, store, leases: Vec<Bound<'_, PyAny>>) {
+        let leases = leases.iter().map(lease_ref).collect::<PyResult<Vec<_>>>()?;
+        Ok(Call::new(move || store.complete_batch(&leases), plain))
+    }
+
+    /// Cancels a pending or claimed item (its holder's next renew or complete raises
+    /// `LeaseLostError`); returns the status it had.
+    fn cancel_work_item(py, store, item_id: Text) {
+        let id = convert::item_id(py, &item_id.0)?;
+        Ok(Call::new(move || store.cancel_work_item(&id), record))
     }
 
     /// Marks a claimed item done.
@@ -498,6 +662,64 @@ operations! {
     /// Deletes every dead-lettered item; returns how many.
     fn purge_dead_letters(_py, store) {
         Ok(Call::new(move || store.purge_dead_letters(), plain))
+    }
+
+    // ── Queue settings and retention ─────────────────────────────────────────────────────────
+
+    /// Sets a queue type's settings, a dict: `paused`, `concurrency` (at most that many claimed
+    /// at once), `partition_concurrency` (per partition key), `rate_limit` (`{"claims": n,
+    /// "period": timedelta}`). They hold for every tenant's items of the type.
+    fn configure_queue(py, store, queue_type: Text, settings: &Bound<'_, PyAny>) {
+        let settings = jetstate::wire::queue_settings(&settings_to_wire(settings, "settings")?).or_raise(py)?;
+        Ok(Call::new(move || store.configure_queue(&queue_type.0, &settings), nothing))
+    }
+
+    /// Pauses a queue type: claims skip it; its items wait.
+    fn pause_queue(_py, store, queue_type: Text) {
+        Ok(Call::new(move || store.pause_queue(&queue_type.0), nothing))
+    }
+
+    /// Resumes a paused queue type.
+    fn resume_queue(_py, store, queue_type: Text) {
+        Ok(Call::new(move || store.resume_queue(&queue_type.0), nothing))
+    }
+
+    /// A queue type's settings, as the dict `configure_queue` takes.
+    fn queue_settings(_py, store, queue_type: Text) {
+        Ok(Call::new(move || store.queue_settings(&queue_type.0), settings))
+    }
+
+    /// Every queue type with items or settings: its settings and its items by state.
+    fn list_queues(_py, store) {
+        Ok(Call::new(move || store.list_queues(), settings))
+    }
+
+    /// Deletes what `policy` (a dict) lets go: `finished_items_after` and `dead_letters_after`
+    /// (timedeltas), `keep_finished_items`, `finished_executions_after`, `keep_finished_executions`;
+    /// nothing live. `dry_run`: counts only. Returns what it deleted (or would).
+    #[signature = (policy, dry_run=false)]
+    fn prune(py, store, policy: &Bound<'_, PyAny>, dry_run: bool) {
+        let policy: jetstate::RetentionPolicy =
+            jetstate::wire::from_json("policy", settings_to_wire(policy, "policy")?).or_raise(py)?;
+        Ok(Call::new(move || store.prune(&policy, dry_run), settings))
+    }
+
+    /// Stores a retention policy (as `prune` takes) that `reclaim_expired_leases` applies as it
+    /// runs; None removes it.
+    fn set_retention(py, store, policy: Option<&Bound<'_, PyAny>>) {
+        let policy: Option<jetstate::RetentionPolicy> = match policy {
+            None => None,
+            Some(policy) => Some(jetstate::wire::from_json("policy", settings_to_wire(policy, "policy")?).or_raise(py)?),
+        };
+        Ok(Call::new(move || store.set_retention(policy.as_ref()), nothing))
+    }
+
+    /// The stored retention policy, or None.
+    fn retention(_py, store) {
+        Ok(Call::new(move || store.retention(), |py, policy| match policy {
+            None => Ok(py.None()),
+            Some(policy) => settings(py, policy),
+        }))
     }
 
     // ── API tokens ───────────────────────────────────────────────────────────────────────────

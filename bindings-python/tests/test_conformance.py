@@ -26,13 +26,19 @@ def test_the_scenarios_are_there() -> None:
 
 
 def to_json(value: Any) -> Any:
-    """A result in the wire form the scenarios are written in."""
+    """A result in the wire form the scenarios are written in (a duration under `name` is the
+    wire's milliseconds under `name_ms`)."""
     if hasattr(value, "to_dict"):
         return to_json(value.to_dict())
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, dict):
-        return {key: to_json(item) for key, item in value.items()}
+        return {
+            (f"{key}_ms" if isinstance(item, timedelta) else key): (
+                item / timedelta(milliseconds=1) if isinstance(item, timedelta) else to_json(item)
+            )
+            for key, item in value.items()
+        }
     if isinstance(value, (list, tuple)):
         return [to_json(item) for item in value]
     if isinstance(value, frozenset):
@@ -105,15 +111,36 @@ def store_options(options: Dict[str, Any]) -> Dict[str, Any]:
     }
 
 
+def pythonic(args: Dict[str, Any]) -> Dict[str, Any]:
+    """Wire-form settings as Python takes them: `name_ms` numbers as timedeltas under `name`, times
+    as datetimes, nested dicts alike."""
+    out: Dict[str, Any] = {}
+    for key, value in args.items():
+        if key.endswith("_ms") and isinstance(value, (int, float)) and not isinstance(value, bool):
+            # A negative duration stays a number: Python refuses it as the store does.
+            out[key[:-3]] = timedelta(milliseconds=value) if value >= 0 else value
+        elif key in ("expires_at", "run_at") and isinstance(value, str):
+            try:
+                out[key] = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                out[key] = value
+        elif isinstance(value, dict) and key in ("options", "settings", "policy", "rate_limit"):
+            out[key] = pythonic(value)
+        elif isinstance(value, list) and key == "items":
+            out[key] = [pythonic(entry) if isinstance(entry, dict) and "item" in entry else entry for entry in value]
+        else:
+            out[key] = value
+    return out
+
+
 def python_call(op: str, args: Dict[str, Any]) -> tuple[str, Dict[str, Any]]:
-    """The method and keyword arguments a scenario's step means in Python."""
-    args = dict(args)
-    if "lease_ms" in args:
-        args["lease"] = timedelta(milliseconds=args.pop("lease_ms"))
+    """The method and keyword arguments a scenario's step means in Python: durations as
+    timedeltas, times as datetimes, an enqueue's and a waiting claim's options as keywords."""
     if op == "advance_clock":
         return op, {"by": timedelta(milliseconds=args["ms"])}
-    if isinstance(args.get("expires_at"), str):  # times cross as datetimes in Python
-        args["expires_at"] = datetime.fromisoformat(args["expires_at"].replace("Z", "+00:00"))
+    args = pythonic(args)
+    if op in ("enqueue", "claim_wait"):
+        args.update(args.pop("options", None) or {})
     return op, args
 
 

@@ -9,6 +9,7 @@ JSON values are plain Python objects; ids are ``str``; times are timezone-aware 
 from ._native import (
     MAX_JSON_DEPTH,
     ApiToken,
+    Enqueued,
     Event,
     Lease,
     MaterializedState,
@@ -37,6 +38,7 @@ __all__ = [
     "Snapshot",
     "WorkItem",
     "Lease",
+    "Enqueued",
     "QueueEntry",
     "ReclaimResult",
     "ApiToken",

@@ -2,7 +2,7 @@
 
 import os
 from datetime import datetime, timedelta
-from typing import Any, Dict, FrozenSet, List, Literal, Mapping, Optional, Sequence, Tuple, TypeVar, Union
+from typing import Any, Dict, FrozenSet, List, Literal, Mapping, Optional, Sequence, Tuple, TypedDict, TypeVar, Union
 
 JSON = Union[None, bool, int, float, str, List["JSON"], Dict[str, "JSON"], Tuple["JSON", ...]]
 """A JSON value handed in, as plain Python objects (tuples are read as lists)."""
@@ -15,7 +15,8 @@ Seconds = Union[timedelta, int, float]
 """A duration: a ``timedelta`` or a number of seconds."""
 
 WorkflowStatus = Literal["pending", "running", "paused", "completed", "failed", "cancelled", "limit_exceeded"]
-WorkItemStatus = Literal["pending", "claimed", "completed", "failed", "dead_letter"]
+WorkItemStatus = Literal["pending", "claimed", "completed", "failed", "dead_letter", "cancelled"]
+OnDuplicate = Literal["keep", "replace", "refuse"]
 TenantStatus = Literal["active", "suspended", "archived"]
 
 MAX_JSON_DEPTH: int
@@ -128,7 +129,70 @@ class QueueEntry:
     retry_after: Optional[datetime]
     lease_token: int
     updated_at: datetime
+    priority: int
+    run_at: datetime
+    unique_key: Optional[str]
+    partition_key: Optional[str]
+    progress: JSONValue
+    claimed_at: Optional[datetime]
     def to_dict(self) -> Dict[str, Any]: ...
+
+class Enqueued:
+    """What an enqueue did: the id of the item that stands for the request, and how."""
+    id: str
+    outcome: Literal["enqueued", "duplicate", "replaced"]
+    def to_dict(self) -> Dict[str, Any]: ...
+
+class EnqueueOptions(TypedDict, total=False):
+    """The options of one item of a batch enqueue (``enqueue``'s keyword arguments)."""
+    run_at: datetime
+    priority: int
+    unique_key: str
+    on_duplicate: OnDuplicate
+    unique_for: Seconds
+    partition_key: str
+
+Job = Union["WorkItem", Mapping[str, Any], Tuple[Union["WorkItem", Mapping[str, Any]], EnqueueOptions]]
+"""One item of a batch enqueue: an item, ``(item, options)`` or ``{"item": ..., "options": {...}}``."""
+
+class RateLimit(TypedDict):
+    claims: int
+    period: timedelta
+
+class QueueSettings(TypedDict, total=False):
+    """A queue type's settings (``configure_queue``); they hold for every tenant's items of it."""
+    paused: bool
+    concurrency: Optional[int]
+    partition_concurrency: Optional[int]
+    rate_limit: Optional[RateLimit]
+
+class QueueInfo(TypedDict):
+    queue_type: str
+    settings: QueueSettings
+    ready: int
+    scheduled: int
+    claimed: int
+    completed: int
+    failed: int
+    dead_letter: int
+    cancelled: int
+
+class RetentionPolicy(TypedDict, total=False):
+    """What retention keeps; every rule optional."""
+    finished_items_after: Seconds
+    dead_letters_after: Seconds
+    keep_finished_items: int
+    finished_executions_after: Seconds
+    keep_finished_executions: int
+
+class PruneReport(TypedDict):
+    work_items: int
+    executions: int
+    events: int
+    snapshots: int
+
+LeaseRef = Union["Lease", Tuple[str, int], Mapping[str, Any]]
+"""A lease to complete: a ``Lease``, ``(item_id, token)`` or ``{"item_id": ..., "token": ...}``."""
 
 class ReclaimResult:
     """Items whose leases had expired: retried, or moved to the dead-letter queue."""
@@ -222,7 +286,9 @@ class Store:
     def claim_work_item(self, worker_id: str, queue_types: Sequence[str]) -> Optional[WorkItem]: ...
     def claim_fenced(self, worker_id: str, queue_types: Sequence[str], lease: Optional[Seconds] = None) -> Optional[Lease]: ...
     def renew_lease(self, item_id: str, worker_id: str) -> None: ...
-    def renew_fenced(self, item_id: str, token: int, lease: Optional[Seconds] = None) -> datetime: ...
+    def renew_fenced(
+        self, item_id: str, token: int, lease: Optional[Seconds] = None, progress: JSON = None
+    ) -> datetime: ...
     def complete_work_item(self, item_id: str) -> None: ...
     def complete_fenced(self, item_id: str, token: int) -> None: ...
     def fail_work_item(self, item_id: str, error: str) -> None: ...
@@ -232,6 +298,43 @@ class Store:
     def requeue_dead_letter(self, item_id: str) -> None: ...
     def requeue_all_dead_letters(self) -> int: ...
     def purge_dead_letters(self) -> int: ...
+    def enqueue(
+        self,
+        item: Union[WorkItem, Mapping[str, Any]],
+        *,
+        run_at: Optional[datetime] = None,
+        priority: Optional[int] = None,
+        unique_key: Optional[str] = None,
+        on_duplicate: Optional[OnDuplicate] = None,
+        unique_for: Optional[Seconds] = None,
+        partition_key: Optional[str] = None,
+    ) -> Enqueued: ...
+    def enqueue_batch(self, items: Sequence[Job]) -> List[Enqueued]: ...
+    def append_and_enqueue(
+        self, execution_id: str, kinds: Sequence[Mapping[str, JSON]], items: Sequence[Job]
+    ) -> Dict[str, Any]: ...
+    def claim_batch(
+        self, worker_id: str, queue_types: Sequence[str], max: int, lease: Optional[Seconds] = None
+    ) -> List[Lease]: ...
+    def claim_wait(
+        self,
+        worker_id: str,
+        queue_types: Sequence[str],
+        *,
+        max: int = 1,
+        lease: Optional[Seconds] = None,
+        timeout: Optional[Seconds] = None,
+    ) -> List[Lease]: ...
+    def complete_batch(self, leases: Sequence[LeaseRef]) -> List[bool]: ...
+    def cancel_work_item(self, item_id: str) -> WorkItemStatus: ...
+    def configure_queue(self, queue_type: str, settings: QueueSettings) -> None: ...
+    def pause_queue(self, queue_type: str) -> None: ...
+    def resume_queue(self, queue_type: str) -> None: ...
+    def queue_settings(self, queue_type: str) -> QueueSettings: ...
+    def list_queues(self) -> List[QueueInfo]: ...
+    def prune(self, policy: RetentionPolicy, dry_run: bool = False) -> PruneReport: ...
+    def set_retention(self, policy: Optional[RetentionPolicy]) -> None: ...
+    def retention(self) -> Optional[RetentionPolicy]: ...
     def create_token(self, name: str, role: str, expires_at: Optional[datetime] = None) -> Tuple[str, ApiToken]: ...
     def validate_token(self, token: str) -> Optional[ApiToken]: ...
     def revoke_token(self, id: str) -> None: ...
