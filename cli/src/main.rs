@@ -76,6 +76,47 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Queue types: their settings (paused, limits) and items by state; pause, resume, limit.
+    Queues {
+        #[arg(value_name = "FILE|URL")]
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+        #[command(subcommand)]
+        action: Option<QueuesAction>,
+    },
+    /// Cancel a pending or claimed work item (its holder's next renew or complete is refused).
+    Cancel {
+        #[arg(value_name = "FILE|URL")]
+        file: PathBuf,
+        item_id: String,
+    },
+    /// Delete finished work items and finished executions (whole: events and snapshots) past an
+    /// age or a count; nothing live. Durations as 500ms, 30s, 15m, 12h, 7d.
+    Prune {
+        #[arg(value_name = "FILE|URL")]
+        file: PathBuf,
+        /// Completed, failed and cancelled items this long after their last change.
+        #[arg(long, value_parser = duration)]
+        items_older_than: Option<std::time::Duration>,
+        /// Dead-lettered items this long after they were dead-lettered.
+        #[arg(long, value_parser = duration)]
+        dead_older_than: Option<std::time::Duration>,
+        /// Keep at most this many finished items (the newest).
+        #[arg(long)]
+        keep_items: Option<u64>,
+        /// Finished executions this long after their last change.
+        #[arg(long, value_parser = duration)]
+        executions_older_than: Option<std::time::Duration>,
+        /// Keep at most this many finished executions (the newest).
+        #[arg(long)]
+        keep_executions: Option<u64>,
+        /// Count what would go; delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// The dead-letter queue: list, requeue, purge.
     Dlq {
         #[arg(value_name = "FILE|URL")]
@@ -152,6 +193,50 @@ enum DlqAction {
     },
     /// Delete every dead-lettered item.
     Purge,
+}
+
+#[derive(Subcommand)]
+enum QueuesAction {
+    /// Claims skip the queue type; its items wait.
+    Pause { queue: String },
+    /// Claims take the queue type's items again.
+    Resume { queue: String },
+    /// Set the queue type's limits (each left out is removed; its pause is kept).
+    Limit {
+        queue: String,
+        /// At most N items claimed at once, across every worker.
+        #[arg(long)]
+        concurrency: Option<u32>,
+        /// At most N claimed at once per partition key.
+        #[arg(long)]
+        partition_concurrency: Option<u32>,
+        /// At most N claims per period, as N/PERIOD (10/1s, 600/1m).
+        #[arg(long, value_parser = rate)]
+        rate: Option<jetstate::RateLimit>,
+    },
+}
+
+/// A duration as people write it: 500ms, 30s, 15m, 12h, 7d.
+fn duration(text: &str) -> Result<std::time::Duration, String> {
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number.parse().map_err(|_| format!("{text:?} is not a duration (500ms, 30s, 15m, 12h, 7d)"))?;
+    let seconds = match unit {
+        "ms" => return Ok(std::time::Duration::from_millis(n)),
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("{text:?}: the unit is ms, s, m, h or d")),
+    };
+    Ok(std::time::Duration::from_secs(n.saturating_mul(seconds)))
+}
+
+/// A rate limit as N/PERIOD.
+fn rate(text: &str) -> Result<jetstate::RateLimit, String> {
+    let (claims, period) = text.split_once('/').ok_or_else(|| format!("{text:?}: a rate is N/PERIOD, as 10/1s"))?;
+    let claims = claims.parse().map_err(|_| format!("{text:?}: {claims:?} is not a count"))?;
+    Ok(jetstate::RateLimit { claims, period: duration(period)? })
 }
 
 #[derive(Subcommand)]
@@ -239,6 +324,51 @@ fn run(command: Command) -> jetstate::Result<()> {
             let store = open(&file, true)?;
             let status = status.map(|s| s.parse::<WorkItemStatus>()).transpose()?;
             items(&store.list_work_items(status, limit, 0)?, json)
+        }
+        Command::Queues { file, json, action } => queues(&file, json, action),
+        Command::Cancel { file, item_id } => {
+            let before = open(&file, false)?.cancel_work_item(&wire::uuid("work item id", &item_id)?)?;
+            println!("cancelled {item_id} (it was {})", before.as_str());
+            Ok(())
+        }
+        Command::Prune {
+            file,
+            items_older_than,
+            dead_older_than,
+            keep_items,
+            executions_older_than,
+            keep_executions,
+            dry_run,
+            json,
+        } => {
+            let policy = jetstate::RetentionPolicy {
+                finished_items_after: items_older_than,
+                dead_letters_after: dead_older_than,
+                keep_finished_items: keep_items,
+                finished_executions_after: executions_older_than,
+                keep_finished_executions: keep_executions,
+            };
+            if policy == jetstate::RetentionPolicy::default() {
+                return Err(Error::new(
+                    ErrorKind::InvalidArgument,
+                    "prune: say what to delete (--items-older-than, --dead-older-than, --keep-items, \
+                     --executions-older-than, --keep-executions)",
+                ));
+            }
+            let report = open(&file, dry_run)?.prune(&policy, dry_run)?;
+            if json {
+                output::json(&wire::to_json(&report)?);
+            } else {
+                println!(
+                    "{} {} work item(s), {} execution(s) with {} event(s) and {} snapshot(s)",
+                    if dry_run { "would delete" } else { "deleted" },
+                    report.work_items,
+                    report.executions,
+                    report.events,
+                    report.snapshots
+                );
+            }
+            Ok(())
         }
         Command::Dlq { file, action } => match action {
             DlqAction::List { json } => {
@@ -380,7 +510,7 @@ fn status(file: &Path, json: bool) -> jetstate::Result<()> {
     field("oldest pending", or_dash(age));
     if !summary.queues.is_empty() {
         println!();
-        let statuses = ["pending", "claimed", "completed", "failed", "dead_letter"];
+        let statuses = ["pending", "claimed", "completed", "failed", "dead_letter", "cancelled"];
         let rows = summary
             .queues
             .iter()
@@ -390,7 +520,7 @@ fn status(file: &Path, json: bool) -> jetstate::Result<()> {
                     .collect()
             })
             .collect::<Vec<_>>();
-        table(&["QUEUE", "PENDING", "CLAIMED", "COMPLETED", "FAILED", "DEAD_LETTER"], &rows);
+        table(&["QUEUE", "PENDING", "CLAIMED", "COMPLETED", "FAILED", "DEAD_LETTER", "CANCELLED"], &rows);
     }
     Ok(())
 }
@@ -446,14 +576,88 @@ fn items(entries: &[jetstate::QueueEntry], json: bool) -> jetstate::Result<()> {
                 e.item.queue_type.clone(),
                 e.item.node_id.clone(),
                 e.status.as_str().to_string(),
+                e.priority.to_string(),
+                or_dash(e.retry_after.as_ref().map(time)),
                 format!("{}/{}", e.item.attempt, e.item.max_attempts),
                 or_dash(e.item.worker_id.clone()),
+                or_dash(e.progress.as_ref().map(|p| p.to_string())),
                 or_dash(e.last_error.clone()),
             ]
         })
         .collect::<Vec<_>>();
-    table(&["ITEM", "QUEUE", "NODE", "STATUS", "ATTEMPT", "WORKER", "LAST ERROR"], &rows);
+    table(
+        &["ITEM", "QUEUE", "NODE", "STATUS", "PRIORITY", "NOT BEFORE", "ATTEMPT", "WORKER", "PROGRESS", "LAST ERROR"],
+        &rows,
+    );
     Ok(())
+}
+
+fn queues(file: &Path, json: bool, action: Option<QueuesAction>) -> jetstate::Result<()> {
+    match action {
+        None => {
+            let queues = open(file, true)?.list_queues()?;
+            if json {
+                output::json(&wire::to_json(&queues)?);
+                return Ok(());
+            }
+            let rows = queues
+                .iter()
+                .map(|q| {
+                    let s = &q.settings;
+                    vec![
+                        q.queue_type.clone(),
+                        if s.paused { "paused".into() } else { "open".into() },
+                        or_dash(s.concurrency.map(|n| n.to_string())),
+                        or_dash(s.partition_concurrency.map(|n| n.to_string())),
+                        or_dash(s.rate_limit.map(|r| format!("{}/{:?}", r.claims, r.period))),
+                        q.ready.to_string(),
+                        q.scheduled.to_string(),
+                        q.claimed.to_string(),
+                        q.completed.to_string(),
+                        q.failed.to_string(),
+                        q.dead_letter.to_string(),
+                        q.cancelled.to_string(),
+                    ]
+                })
+                .collect::<Vec<_>>();
+            table(
+                &[
+                    "QUEUE",
+                    "STATE",
+                    "LIMIT",
+                    "PER PARTITION",
+                    "RATE",
+                    "READY",
+                    "SCHEDULED",
+                    "CLAIMED",
+                    "COMPLETED",
+                    "FAILED",
+                    "DEAD",
+                    "CANCELLED",
+                ],
+                &rows,
+            );
+            Ok(())
+        }
+        Some(QueuesAction::Pause { queue }) => {
+            open(file, false)?.pause_queue(&queue)?;
+            println!("paused {queue}");
+            Ok(())
+        }
+        Some(QueuesAction::Resume { queue }) => {
+            open(file, false)?.resume_queue(&queue)?;
+            println!("resumed {queue}");
+            Ok(())
+        }
+        Some(QueuesAction::Limit { queue, concurrency, partition_concurrency, rate }) => {
+            let store = open(file, false)?;
+            let paused = store.queue_settings(&queue)?.paused;
+            let settings = jetstate::QueueSettings { paused, concurrency, partition_concurrency, rate_limit: rate };
+            store.configure_queue(&queue, &settings)?;
+            println!("{queue}: {}", wire::to_json(&settings)?);
+            Ok(())
+        }
+    }
 }
 
 fn tokens(file: &Path, action: TokenAction) -> jetstate::Result<()> {

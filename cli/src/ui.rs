@@ -125,6 +125,7 @@ fn api(store: &Store, file: &Path, path: &str, params: &[(String, String)]) -> j
             let status = param("status").map(str::parse::<WorkItemStatus>).transpose()?;
             wire::to_json(&store.list_work_items(status, limit(200)?, 0)?)?
         }
+        "/api/queues" => wire::to_json(&store.list_queues()?)?,
         "/api/dlq" => wire::to_json(&store.list_work_items(Some(WorkItemStatus::DeadLetter), limit(200)?, 0)?)?,
         _ => match path.strip_prefix("/api/executions/") {
             Some(id) => report::execution(store, id)?,

@@ -52,11 +52,42 @@ async function showOverview() {
       el('div', { class: 'card', 'data-card': label }, el('div', { class: 'value' }, value), el('div', { class: 'label' }, label)),
     ),
   );
-  const columns = ['pending', 'claimed', 'completed', 'failed', 'dead_letter'];
+  const queues = await api('/api/queues');
+  const columns = ['ready', 'scheduled', 'claimed', 'completed', 'failed', 'dead_letter', 'cancelled'];
   fill(
     'queues',
-    Object.entries(summary.queues).map(([queue, counts]) =>
-      el('tr', { 'data-queue': queue }, el('td', {}, queue), ...columns.map((c) => el('td', { 'data-status': c }, counts[c] ?? 0))),
+    queues.map((q) => {
+      const s = q.settings;
+      const limits = [
+        s.concurrency !== null ? `${s.concurrency} at once` : null,
+        s.partition_concurrency !== null ? `${s.partition_concurrency} per partition` : null,
+        s.rate_limit !== null ? `${s.rate_limit.claims} per ${duration(s.rate_limit.period_ms)}` : null,
+      ].filter((limit) => limit !== null);
+      return el(
+        'tr',
+        { 'data-queue': q.queue_type },
+        el('td', {}, q.queue_type),
+        el('td', { 'data-state': s.paused ? 'paused' : 'open' }, status(s.paused ? 'paused' : 'open')),
+        el('td', { class: 'muted' }, limits.length ? limits.join(', ') : '-'),
+        ...columns.map((c) => el('td', { 'data-status': c }, q[c] ?? 0)),
+      );
+    }),
+  );
+  const claimed = await api('/api/queue?status=claimed');
+  fill(
+    'claimed',
+    claimed.map((entry) =>
+      el(
+        'tr',
+        { 'data-item': entry.item.id },
+        el('td', { class: 'id' }, entry.item.id),
+        el('td', {}, entry.item.queue_type),
+        el('td', {}, entry.item.node_id),
+        el('td', {}, entry.item.worker_id ?? '-'),
+        el('td', {}, time(entry.claimed_at)),
+        el('td', {}, time(entry.item.lease_expires_at)),
+        el('td', { class: 'progress' }, entry.progress === null ? '-' : JSON.stringify(entry.progress)),
+      ),
     ),
   );
 }

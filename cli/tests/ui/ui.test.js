@@ -64,6 +64,24 @@ function craftedExport(schemaVersion) {
         last_error: 'HTTP 503 from upstream', updated_at: at(450),
       },
     },
+    // Work in progress: a claimed item whose worker reports progress (its lease runs far ahead).
+    {
+      table: 'work_items',
+      row: {
+        id: 'b0000000-0000-4000-8000-0000000000d2', tenant_id: 'default', execution_id: id, node_id: 'transform',
+        queue_type: 'io', payload: {}, status: 'claimed', attempt: 0, max_attempts: 3, created_at: at(500),
+        retry_after: null, lease_expires_at: '2099-01-01T00:00:00.000000Z', worker_id: 'w9', lease_token: 1,
+        last_error: null, updated_at: at(600), claimed_at: at(600), progress: { step: 2, of: 5 },
+      },
+    },
+    // The queue's settings: paused, with a concurrency and a rate limit.
+    {
+      table: 'queues',
+      row: {
+        queue_type: 'io', paused: 1, concurrency: 4, partition_concurrency: null, rate_limit: 10,
+        rate_period: 1000000, rate_granted: 0, updated_at: at(0),
+      },
+    },
   ];
   return { id, text: lines.map((line) => JSON.stringify(line)).join('\n') + '\n' };
 }
@@ -130,6 +148,11 @@ test('the overview lists executions, queue depths and the dead-letter queue', as
   assert.equal(await page.textContent('[data-card="dead letters"] .value'), '1');
   assert.equal(await page.textContent('#queues tr[data-queue="agents"] td[data-status="completed"]'), '3');
   assert.equal(await page.textContent('#queues tr[data-queue="io"] td[data-status="dead_letter"]'), '1');
+  assert.equal(await page.textContent('#queues tr[data-queue="io"] td[data-state]'), 'paused');
+  assert.equal(await page.textContent('#queues tr[data-queue="agents"] td[data-state]'), 'open');
+  assert.match(await page.textContent('#queues tr[data-queue="io"]'), /4 at once, 10 per 1\.00 s/);
+  assert.equal(await rowsOf(page, 'claimed'), 1);
+  assert.equal(await page.textContent('#claimed .progress'), '{"of":5,"step":2}');
   assert.equal(await rowsOf(page, 'dlq'), 1);
   assert.match(await page.textContent('#dlq tbody'), /HTTP 503 from upstream/);
   assert.deepEqual(problems, []);
