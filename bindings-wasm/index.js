@@ -48,10 +48,38 @@ class StoreWorker {
     };
   }
 
+  /** Waiting claims' wake-ups: resolved when an answer arrives to a call other than a waiting
+   * claim's own attempts (any call may have made work claimable). */
+  #answered = null;
+  #waitAttempts = new Set();
+
   #answer(id, text) {
     const resolve = this.#pending.get(id);
     this.#pending.delete(id);
     resolve?.(text);
+    if (!this.#waitAttempts.delete(id) && this.#answered !== null) {
+      this.#answered.resolve();
+      this.#answered = null;
+    }
+  }
+
+  /** A Promise resolved at the next answer to another call. */
+  nextAnswer() {
+    if (this.#answered === null) {
+      let resolve;
+      const promise = new Promise((r) => {
+        resolve = r;
+      });
+      this.#answered = { promise, resolve };
+    }
+    return this.#answered.promise;
+  }
+
+  /** Sends a waiting claim's attempt, which does not wake waiting claims. */
+  attempt(message) {
+    const answer = this.request(message);
+    this.#waitAttempts.add(message.id);
+    return answer;
   }
 
   #send = () => {
@@ -141,6 +169,35 @@ export class Store extends BaseStore {
     await this.call('set_clock', { at });
   }
 
+  /**
+   * A waiting claim. The worker runs one call at a time and cannot block, so the wait is here:
+   * an attempt (a claim that does not wait), then a sleep until another call of this store is
+   * answered (an enqueue, a completion: the only way work becomes claimable here, since the
+   * database is this worker's alone), LOOK_MS pass (an item scheduled for a time), the timeout,
+   * or `signal` aborts.
+   */
+  static async hostClaimWait(handle, argsText, signal) {
+    const args = JSON.parse(argsText);
+    const timeout = args.options?.timeout_ms;
+    // Each try is a claim that does not wait; a timeout the core would refuse goes to it as given.
+    const waits = typeof timeout === 'number' && timeout > 0;
+    const deadline = performance.now() + (waits ? timeout : 0);
+    const attemptArgs = waits ? JSON.stringify({ ...args, options: { ...args.options, timeout_ms: 0 } }) : argsText;
+    const worker = handle.shared.worker;
+    const aborted = new Promise((resolve) => signal?.addEventListener('abort', resolve, { once: true }));
+    for (;;) {
+      const woken = worker.nextAnswer();
+      const text = await worker.attempt({ type: 'call', op: 'claim_wait', args: attemptArgs, tenant: handle.tenant });
+      if (text.charCodeAt(0) === 33 /* ! */ || text !== '[]' || signal?.aborted) return text;
+      const left = deadline - performance.now();
+      if (left <= 0) return text;
+      let timer;
+      await Promise.race([woken, aborted, new Promise((resolve) => { timer = setTimeout(resolve, Math.min(left, LOOK_MS)); })]);
+      clearTimeout(timer);
+      if (signal?.aborted) return '[]';
+    }
+  }
+
   /** Closes the store and stops its worker, which releases the database to other tabs. */
   async close() {
     const shared = this[HANDLE].shared;
@@ -153,6 +210,9 @@ export class Store extends BaseStore {
 }
 
 const WEB_OPTIONS = ['memory', 'lockTimeoutMs'];
+
+/** How often a waiting claim looks again when nothing woke it (an item scheduled for a time). */
+const LOOK_MS = 25;
 
 /**
  * Opens (creating if needed) the database `name` in this origin's OPFS, in a worker of its own.

@@ -337,3 +337,39 @@ test('a store goes out as JSON Lines and into another store', async () => {
   await rejects(other.importJsonl('not json\n'), 'INVALID_ARGUMENT');
   assert.equal((await store.exportJsonl()).split('\n').filter(Boolean).length >= 3, true);
 });
+
+// ── Waiting for work ─────────────────────────────────────────────────────────────────────────
+
+test('a waiting claim is woken by an enqueue, off the event loop, and an AbortSignal ends it', async () => {
+  const store = await Store.open(null);
+  const execution = newExecution('wf', '1', {});
+  await store.createExecution(execution);
+  // The event loop runs while the claim waits: a timer keeps ticking.
+  let ticks = 0;
+  const ticker = setInterval(() => { ticks += 1; }, 5);
+  const waiting = store.claimWait('w', ['q'], { max: 2, timeoutMs: 30_000 });
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  const item = newWorkItem(execution.executionId, 'n', 'q', { x: 1 });
+  const enqueued = await store.enqueue(item, { priority: -1 });
+  assert.deepEqual(enqueued, { id: item.id, outcome: 'enqueued' });
+  const leases = await waiting;
+  assert.equal(leases.length, 1);
+  assert.equal(leases[0].item.id, item.id);
+  assert.ok(ticks >= 5, `the event loop ran while the claim waited (${ticks} ticks)`);
+  // Aborting ends a wait at once, with nothing; an aborted signal takes nothing at all.
+  const stop = new AbortController();
+  const started = performance.now();
+  const aborted = store.claimWait('w', ['q'], { timeoutMs: 30_000, signal: stop.signal });
+  setTimeout(() => stop.abort(), 50);
+  assert.deepEqual(await aborted, []);
+  assert.ok(performance.now() - started < 10_000, 'ended by the signal, not the timeout');
+  await store.enqueue(newWorkItem(execution.executionId, 'n', 'q'));
+  assert.deepEqual(await store.claimWait('w', ['q'], { signal: stop.signal }), []);
+  clearInterval(ticker);
+  await rejects(store.claimWait('w', ['q'], { signal: 'stop' }), 'INVALID_ARGUMENT');
+  await rejects(store.claimWait('w', ['q'], { timeoutMs: -1 }), 'INVALID_ARGUMENT');
+  await rejects(store.claimWait('w', ['q'], { maximum: 3 }), 'INVALID_ARGUMENT');
+  const [lease] = await store.claimWait('w', ['q'], { timeoutMs: 0 });
+  assert.deepEqual(await store.completeBatch([{ itemId: lease.item.id, token: lease.token }]), [true]);
+  await store.close();
+});

@@ -135,3 +135,54 @@ def test_async_store_has_every_method_of_store() -> None:
     public = {name for name in dir(jetstate.Store) if not name.startswith("_")}
     missing = {name for name in public if not hasattr(jetstate.AsyncStore, name)}
     assert not missing, f"AsyncStore lacks {sorted(missing)}"
+
+
+def test_a_waiting_claim_is_woken_by_an_enqueue_and_ends_when_its_task_is_cancelled(db_path: Path) -> None:
+    async def main() -> None:
+        async with await jetstate.AsyncStore.open(db_path) as store:
+            execution = jetstate.WorkflowExecution("wf", "1")
+            await store.create_execution(execution)
+            loop = asyncio.get_running_loop()
+            waiting = asyncio.create_task(store.claim_wait("w", ["q"], max=2, timeout=30))
+            await asyncio.sleep(0.1)
+            item = jetstate.WorkItem(execution.execution_id, "n", "q", {"x": 1})
+            enqueued = await store.enqueue(item, priority=-1, unique_key="one")
+            assert (enqueued.id, enqueued.outcome) == (item.id, "enqueued")
+            leases = await asyncio.wait_for(waiting, timeout=20)
+            assert [lease.item.id for lease in leases] == [item.id]
+            assert await store.complete_batch(leases) == [True]
+            # Cancelling the awaiting task ends the wait at once (its thread is not kept).
+            started = loop.time()
+            task = asyncio.create_task(store.claim_wait("w", ["q"], timeout=30))
+            await asyncio.sleep(0.05)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert loop.time() - started < 10
+            # A wait that runs out returns nothing.
+            assert await store.claim_wait("w", ["q"], timeout=timedelta(milliseconds=20)) == []
+
+    run(main())
+
+
+def test_the_sync_store_waits_for_work_from_another_thread(db_path: Path) -> None:
+    with jetstate.Store(db_path) as store:
+        execution = jetstate.WorkflowExecution("wf", "1")
+        store.create_execution(execution)
+        item = jetstate.WorkItem(execution.execution_id, "n", "q", {})
+
+        def enqueue_soon() -> None:
+            import time
+
+            time.sleep(0.1)
+            store.enqueue(item)
+
+        import threading
+
+        thread = threading.Thread(target=enqueue_soon)
+        thread.start()
+        leases = store.claim_wait("w", ["q"], timeout=30)
+        thread.join()
+        assert [lease.item.id for lease in leases] == [item.id]
+        with pytest.raises(jetstate.InvalidArgumentError):
+            store.claim_wait("w", ["q"], max=0, timeout=1)

@@ -165,6 +165,36 @@ test('calls made together share one commit, and each is answered as if made alon
   await page.close();
 });
 
+test('a waiting claim in the page is woken by an enqueue, and an AbortSignal ends it', async () => {
+  const { page, problems } = await harness(shared.browser.context, shared.base);
+  const key = await openIn(page, 'waiting');
+  const seen = await page.evaluate(async (key) => {
+    const { newExecution, newWorkItem } = window.jetstate;
+    const store = window.stores.get(key);
+    const run = newExecution('wait', '1', {});
+    await store.createExecution(run);
+    const started = performance.now();
+    const waiting = store.claimWait('w', ['q'], { max: 2, timeoutMs: 30_000 });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const item = newWorkItem(run.executionId, 'n', 'q');
+    await store.enqueue(item, { priority: 2 });
+    const leases = await waiting;
+    const woken = performance.now() - started;
+    const stop = new AbortController();
+    const aborting = store.claimWait('w', ['q'], { timeoutMs: 30_000, signal: stop.signal });
+    setTimeout(() => stop.abort(), 50);
+    const abortedWith = await aborting;
+    const aborted = performance.now() - started;
+    return { claimed: leases.map((l) => l.item.id), item: item.id, woken, abortedWith, aborted };
+  }, key);
+  assert.deepEqual(seen.claimed, [seen.item]);
+  assert.ok(seen.woken < 30_000, 'woken by the enqueue, not the timeout');
+  assert.deepEqual(seen.abortedWith, []);
+  assert.ok(seen.aborted < 30_000, 'ended by the signal, not the timeout');
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
 test('a store goes out as JSON Lines (backup has no file to go to here) and into another', async () => {
   const { page } = await harness(shared.browser.context, shared.base);
   const key = await openIn(page, 'exported');

@@ -536,20 +536,36 @@ impl Store {
         if max == 0 {
             return Err(Error::invalid("a claim takes at least one item (max 0 asks for none)"));
         }
+        if timeout.is_zero() {
+            // One try, no wait: nothing to watch or time (a host without threads or clocks to
+            // wait with, the browser's worker, waits between such tries itself).
+            return self.claim_batch(worker_id, queue_types, max, Some(lease));
+        }
         let mut watch = self.shared.db.watch(&self.shared.notifier)?;
         wait::wait_for(
             &self.shared.notifier,
             timeout,
             cancel,
-            || {
+            |cause| {
+                // Told (the first try, an enqueue): claim at once. Looked (another process
+                // committed something, or it is time): a read first, so that a claim (a write,
+                // SQLite's lock) is made only when there is work.
+                if cause == wait::Cause::Told {
+                    let taken = self.claim_batch(worker_id, queue_types, max, Some(lease))?;
+                    if !taken.is_empty() {
+                        return Ok(Attempt { taken, next_due: None });
+                    }
+                }
                 let now = self.now_micros()?;
                 let (ready, next_due) = self.read_consistent(|conn, scope| {
                     let ready = claim::any_ready(conn, scope, queue_types, now)?;
                     let next_due = if ready { None } else { limits::next_due(conn, scope, queue_types, now)? };
                     Ok((ready, next_due))
                 })?;
-                let taken =
-                    if ready { self.claim_batch(worker_id, queue_types, max, Some(lease))? } else { Vec::new() };
+                let taken = match (ready, cause) {
+                    (true, wait::Cause::Looked) => self.claim_batch(worker_id, queue_types, max, Some(lease))?,
+                    _ => Vec::new(),
+                };
                 let next_due = next_due.map(|at| Duration::from_micros(u64::try_from(at - now).unwrap_or(0)));
                 // A manual clock moves only when told: look again soon rather than sleep by it.
                 let next_due = match self.clock().is_manual() {

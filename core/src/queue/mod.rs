@@ -832,30 +832,56 @@ const FINISH: Statement = Statement {
 /// Completes several fenced items in one transaction. Each entry's answer says whether it is
 /// completed under that token now (`true`: completed by this call, or already by this same
 /// lease) or its lease was lost (`false`: reclaimed, cancelled, claimed again), in which case it
-/// is left as it is. An unknown item (or another tenant's) is NotFound for the whole call.
+/// is left as it is. An unknown item (or another tenant's) is NotFound for the whole call. One
+/// statement completes every item still claimed under its token; only the others are read, to
+/// say why.
 pub(crate) fn complete_batch(
     conn: &dyn Conn,
     scope: Scope<'_>,
     leases: &[(WorkItemId, LeaseToken)],
     now: i64,
 ) -> Result<Vec<bool>> {
-    let mut settled = Vec::with_capacity(leases.len());
-    for (id, token) in leases {
-        let done =
-            conn.execute(&FINISH, params![id, WorkItemStatus::Completed.as_str(), None::<&str>, now, token, scope])?;
-        if done == 1 {
-            settled.push(true);
-            continue;
-        }
-        let current = current(conn, scope, id)?;
-        settled.push(match may_finish(id, &current, Holder::Token(*token), WorkItemStatus::Completed) {
-            Ok(false) => true,
-            Ok(true) => return Err(Error::internal(format!("work item {id} is claimed but was not completed"))),
-            Err(err) if err.kind() == crate::ErrorKind::LeaseLost => false,
-            Err(err) => return Err(err),
-        });
-    }
-    Ok(settled)
+    const COMPLETE: Statement = Statement {
+        sqlite: "UPDATE OR FAIL work_items SET status = 'completed', last_error = NULL, lease_expires_at = NULL,
+                     updated_at = ?2
+                 FROM (SELECT unhex(replace(json_extract(value, '$[0]'), '-', '')) AS lease_id,
+                              json_extract(value, '$[1]') AS lease_token_given
+                       FROM json_each(?1)) given
+                 WHERE work_items.id = given.lease_id AND work_items.lease_token = given.lease_token_given
+                   AND work_items.status = 'claimed' AND (?3 IS NULL OR work_items.tenant_id = ?3)
+                 RETURNING work_items.id, work_items.lease_token",
+        postgres:
+            "UPDATE work_items SET status = 'completed', last_error = NULL, lease_expires_at = NULL, updated_at = $2
+                   FROM (SELECT (lease ->> 0)::uuid AS lease_id, (lease ->> 1)::bigint AS lease_token_given
+                         FROM jsonb_array_elements($1::jsonb) lease) given
+                   WHERE work_items.id = given.lease_id AND work_items.lease_token = given.lease_token_given
+                     AND work_items.status = 'claimed' AND ($3::text IS NULL OR work_items.tenant_id = $3)
+                   RETURNING work_items.id, work_items.lease_token",
+    };
+    let list: Vec<serde_json::Value> =
+        leases.iter().map(|(id, token)| serde_json::json!([id.to_string(), token])).collect();
+    let done: std::collections::HashSet<(WorkItemId, LeaseToken)> = conn
+        .rows(&COMPLETE, params![serde_json::Value::from(list).to_string(), now, scope], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })?
+        .into_iter()
+        .collect();
+    leases
+        .iter()
+        .map(|(id, token)| {
+            if done.contains(&(*id, *token)) {
+                return Ok(true);
+            }
+            let current = current(conn, scope, id)?;
+            match may_finish(id, &current, Holder::Token(*token), WorkItemStatus::Completed) {
+                Ok(false) => Ok(true),
+                // Claimed under this token, yet not completed: the same item twice in the list.
+                Ok(true) => Ok(current.status == WorkItemStatus::Completed),
+                Err(err) if err.kind() == crate::ErrorKind::LeaseLost => Ok(false),
+                Err(err) => Err(err),
+            }
+        })
+        .collect()
 }
 
 /// Cancels an item: a pending one is never claimed; a claimed one loses its lease at once (its

@@ -135,6 +135,16 @@ pub(crate) struct Attempt<T> {
     pub next_due: Option<Duration>,
 }
 
+/// Why a waiting claim tries again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Cause {
+    /// Its first try, a ring of the notifier (an enqueue, a notification): work is likely there.
+    Told,
+    /// A poll saw another connection commit, or it is time to look: maybe not work at all, so
+    /// a read had better look before a write lock is taken for a claim.
+    Looked,
+}
+
 /// The waiting claim's loop (see the module): `attempt` claims (and says when to look again);
 /// `changed` is the engine's cross-process check (SQLite's data version; `Ok(false)` where
 /// notifications come through the notifier). Ends with what an attempt took, or nothing at
@@ -143,16 +153,17 @@ pub(crate) fn wait_for<T>(
     notifier: &Arc<Notifier>,
     timeout: Duration,
     cancel: Option<&Cancel>,
-    mut attempt: impl FnMut() -> crate::Result<Attempt<T>>,
+    mut attempt: impl FnMut(Cause) -> crate::Result<Attempt<T>>,
     mut changed: impl FnMut() -> crate::Result<bool>,
 ) -> crate::Result<Vec<T>> {
     let deadline = Instant::now().checked_add(timeout).unwrap_or_else(|| Instant::now() + LOOK_AGAIN * 1_000_000);
     if let Some(cancel) = cancel {
         *lock(&cancel.0.sleeping_on) = Some(Arc::downgrade(notifier));
     }
+    let mut cause = Cause::Told;
     loop {
         let seen = notifier.generation();
-        let found = attempt()?;
+        let found = attempt(cause)?;
         if !found.taken.is_empty() {
             return Ok(found.taken);
         }
@@ -165,19 +176,19 @@ pub(crate) fn wait_for<T>(
             until = until.min(now + due);
         }
         let mut poll = POLL_FIRST;
-        loop {
+        cause = loop {
             let slice = until.min(Instant::now() + poll);
             if notifier.sleep(seen, slice, cancel) {
-                break;
+                break Cause::Told;
             }
             if cancel.is_some_and(Cancel::is_cancelled) {
                 return Ok(Vec::new());
             }
             if Instant::now() >= until || changed()? {
-                break;
+                break Cause::Looked;
             }
             poll = (poll * 2).min(POLL_MOST);
-        }
+        };
     }
 }
 
@@ -206,7 +217,7 @@ mod tests {
                     &notifier,
                     Duration::from_secs(30),
                     Some(&cancel),
-                    || Ok(Attempt { taken: Vec::new(), next_due: None }),
+                    |_| Ok(Attempt { taken: Vec::new(), next_due: None }),
                     || Ok(false),
                 )
             })

@@ -1,0 +1,256 @@
+//! The queue's store-wide rules across processes, on both engines: a concurrency limit is never
+//! exceeded, a rate limit never grants more than its claims in a period, and a waiting claim in
+//! one process is woken by another process's enqueue (not by its timeout).
+//!
+//! This test has its own `main` (`harness = false`): started with `JETSTATE_QUEUE_WORKER` set, the
+//! binary is a worker process instead.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use jetstate::serde_json::json;
+use jetstate::{
+    Durability, ExecutionId, Options, QueueSettings, RateLimit, Store, WorkItem, WorkItemStatus, WorkflowExecution,
+};
+
+mod support;
+
+const QUEUE: &str = "limited";
+const LIMIT: u32 = 3;
+const PROCESSES: usize = 4;
+const THREADS: usize = 3;
+
+fn options() -> Options {
+    Options::default().durability(Durability::Normal).busy_timeout(Duration::from_secs(30))
+}
+
+fn execution(store: &Store) -> ExecutionId {
+    let execution = WorkflowExecution::new("limits", "1", json!({}));
+    store.create_execution(&execution).expect("the items' execution");
+    execution.execution_id
+}
+
+fn spawn(location: &str, mode: &str, name: String) -> std::process::Child {
+    Command::new(std::env::current_exe().expect("own path"))
+        .env("JETSTATE_QUEUE_WORKER", location)
+        .env("JETSTATE_QUEUE_MODE", mode)
+        .env("JETSTATE_QUEUE_NAME", name)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("worker process starts")
+}
+
+fn lines(child: std::process::Child) -> Vec<String> {
+    let output = child.wait_with_output().expect("worker process ends");
+    assert!(output.status.success(), "a worker process failed: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).expect("text").lines().map(str::to_string).collect()
+}
+
+/// Workers of the concurrency race: claim (up to 2 at once), hold each item a moment, complete.
+/// Prints, per item, the instants (ns since the Unix epoch) just after its claim returned and just
+/// before its completion was sent: an interval inside the one the item was really claimed in.
+fn hold_and_complete(location: &str, name: &str) {
+    let store = Store::open(location, options()).expect("worker opens");
+    let out = std::sync::Mutex::new(std::io::stdout());
+    std::thread::scope(|scope| {
+        for thread in 0..THREADS {
+            let (store, out) = (store.clone(), &out);
+            scope.spawn(move || loop {
+                let worker = format!("{name}-{thread}");
+                let leases = store.claim_wait(&worker, &[QUEUE], 2, None, Duration::from_secs(2), None).expect("claim");
+                if leases.is_empty() {
+                    return; // the queue stayed empty for two seconds: done
+                }
+                let claimed = now_ns();
+                std::thread::sleep(Duration::from_millis(15));
+                let completing = now_ns();
+                let settled = store
+                    .complete_batch(&leases.iter().map(|l| (l.item.id, l.token)).collect::<Vec<_>>())
+                    .expect("complete");
+                assert!(settled.iter().all(|done| *done), "a lease was lost in a race without expiries");
+                let mut out = out.lock().expect("stdout");
+                for lease in &leases {
+                    writeln!(out, "{} {claimed} {completing}", lease.item.id).expect("stdout");
+                }
+            });
+        }
+    });
+}
+
+fn now_ns() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_nanos()
+}
+
+/// At most LIMIT items claimed at once across 4 processes of 3 threads each, as the workers saw
+/// it and as a watcher reading the store saw it; and the limit was reached (the test can fail).
+fn concurrency_limit_across_processes(location: &str) {
+    let store = Store::open(location, options()).expect("opens");
+    store.configure_queue(QUEUE, &QueueSettings { concurrency: Some(LIMIT), ..QueueSettings::default() }).unwrap();
+    let execution = execution(&store);
+    let items: Vec<WorkItem> =
+        (0..240).map(|n| WorkItem::new(execution.clone(), format!("n{n}"), QUEUE, json!({"n": n}))).collect();
+    store.enqueue_work_items(&items).expect("enqueued");
+    let watching = std::sync::atomic::AtomicBool::new(true);
+    let (children, watched) = std::thread::scope(|scope| {
+        let watcher = scope.spawn(|| {
+            let mut most = 0;
+            while watching.load(std::sync::atomic::Ordering::SeqCst) {
+                let claimed = store.list_queues().expect("queues").into_iter().find(|q| q.queue_type == QUEUE);
+                most = most.max(claimed.map_or(0, |q| q.claimed));
+            }
+            most
+        });
+        let children: Vec<_> = (0..PROCESSES).map(|n| spawn(location, "limit", format!("p{n}"))).collect();
+        let outputs: Vec<Vec<String>> = children.into_iter().map(lines).collect();
+        watching.store(false, std::sync::atomic::Ordering::SeqCst);
+        (outputs, watcher.join().expect("watcher"))
+    });
+    let mut spans: Vec<(u128, u128)> = Vec::new();
+    let mut done: HashMap<String, usize> = HashMap::new();
+    for line in children.into_iter().flatten() {
+        let parts: Vec<&str> = line.split(' ').collect();
+        *done.entry(parts[0].to_string()).or_default() += 1;
+        spans.push((parts[1].parse().unwrap(), parts[2].parse().unwrap()));
+    }
+    assert_eq!(done.len(), items.len(), "every item completed");
+    assert!(done.values().all(|n| *n == 1), "each item completed once");
+    // The most intervals open at one instant.
+    let mut edges: Vec<(u128, i32)> = spans.iter().flat_map(|(a, b)| [(*a, 1), (*b, -1)]).collect();
+    edges.sort_by_key(|(at, step)| (*at, *step));
+    let (mut open, mut most) = (0, 0);
+    for (_, step) in edges {
+        open += step;
+        most = most.max(open);
+    }
+    assert!(watched <= u64::from(LIMIT), "the store held {watched} claimed items at once, past the limit {LIMIT}");
+    assert_eq!(most, LIMIT as i32, "the workers held {most} items at once (limit {LIMIT})");
+    println!(
+        "  (at most {most} held at once by {} workers; the store never showed more than {watched})",
+        PROCESSES * THREADS
+    );
+}
+
+/// Claims for a while, in every process, from a queue limited to 5 claims a second; then no
+/// window of a second holds more than 5 of the claims (by the store's own claim times).
+fn rate_limit_across_processes(location: &str) {
+    const RATE: u32 = 5;
+    let store = Store::open(location, options()).expect("opens");
+    let period = Duration::from_millis(500);
+    store
+        .configure_queue(
+            "rated",
+            &QueueSettings { rate_limit: Some(RateLimit { claims: RATE, period }), ..Default::default() },
+        )
+        .unwrap();
+    let execution = execution(&store);
+    let items: Vec<WorkItem> =
+        (0..60).map(|n| WorkItem::new(execution.clone(), format!("n{n}"), "rated", json!({}))).collect();
+    store.enqueue_work_items(&items).expect("enqueued");
+    let children: Vec<_> = (0..PROCESSES).map(|n| spawn(location, "rate", format!("p{n}"))).collect();
+    let claimed: usize = children.into_iter().map(|child| lines(child).len()).sum();
+    let mut times: Vec<i64> = items
+        .iter()
+        .filter_map(|item| store.get_work_item(&item.id).expect("read").expect("there").claimed_at)
+        .map(|at| at.timestamp_micros())
+        .collect();
+    assert_eq!(times.len(), claimed, "the workers' claims are the store's");
+    assert!(claimed > RATE as usize * 2, "too few claims ({claimed}) for the test to say anything");
+    times.sort();
+    let window = period.as_micros() as i64;
+    for (i, start) in times.iter().enumerate() {
+        let inside = times[i..].iter().take_while(|at| **at < start + window).count();
+        assert!(inside <= RATE as usize, "{inside} claims within {period:?} of {start}: the limit is {RATE}");
+    }
+    println!("  ({claimed} claims, never more than {RATE} in {period:?})");
+}
+
+/// Claims from the rate-limited queue for two seconds; prints one line per item claimed.
+fn claim_for_a_while(location: &str, name: &str) {
+    let store = Store::open(location, options()).expect("worker opens");
+    let started = Instant::now();
+    let mut out = std::io::stdout().lock();
+    while started.elapsed() < Duration::from_secs(2) {
+        for lease in store.claim_batch(name, &["rated"], 3, None).expect("claim") {
+            writeln!(out, "{}", lease.item.id).expect("stdout");
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// A worker in another process waits for work (30 s at most); this one enqueues; the worker
+/// returns with that item, woken by the enqueue, long before its timeout.
+fn waiting_claim_woken_across_processes(location: &str) {
+    let store = Store::open(location, options()).expect("opens");
+    let execution = execution(&store);
+    let waiter = spawn(location, "wait", "waiter".into());
+    // The waiter says when it waits; give it the moment to start its wait.
+    std::thread::sleep(Duration::from_millis(500));
+    let item = WorkItem::new(execution, "n", "woken", json!({}));
+    store.enqueue_work_item(&item).expect("enqueued");
+    let output = lines(waiter);
+    let (id, waited_ms): (&str, u128) = {
+        let parts: Vec<&str> = output.last().expect("the waiter's answer").split(' ').collect();
+        (parts[0], parts[1].parse().unwrap())
+    };
+    assert_eq!(id, item.id.to_string(), "the waiter claimed the enqueued item");
+    assert!(waited_ms < 30_000, "woken by the enqueue, not the timeout");
+    let entry = store.get_work_item(&item.id).unwrap().unwrap();
+    assert_eq!(entry.status, WorkItemStatus::Claimed);
+    println!("  (the waiter returned {waited_ms} ms after it began waiting)");
+}
+
+fn wait_for_one(location: &str) {
+    let store = Store::open(location, options()).expect("worker opens");
+    let started = Instant::now();
+    let leases = store.claim_wait("waiter", &["woken"], 1, None, Duration::from_secs(30), None).expect("claim");
+    let lease = leases.first().expect("woken with an item");
+    println!("{} {}", lease.item.id, started.elapsed().as_millis());
+}
+
+#[cfg(feature = "postgres")]
+fn server_url(n: usize) -> String {
+    support::server::fresh_url(&format!("procs{n}"))
+}
+
+#[cfg(not(feature = "postgres"))]
+fn server_url(_: usize) -> String {
+    unreachable!("no PostgreSQL engine in this build")
+}
+
+fn main() {
+    if let Ok(location) = std::env::var("JETSTATE_QUEUE_WORKER") {
+        let name = std::env::var("JETSTATE_QUEUE_NAME").unwrap_or_default();
+        match std::env::var("JETSTATE_QUEUE_MODE").as_deref() {
+            Ok("limit") => hold_and_complete(&location, &name),
+            Ok("rate") => claim_for_a_while(&location, &name),
+            Ok("wait") => wait_for_one(&location),
+            other => panic!("unknown mode {other:?}"),
+        }
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    type Scenario = (&'static str, fn(&str));
+    let scenarios: [Scenario; 3] = [
+        ("a concurrency limit holds across processes", concurrency_limit_across_processes),
+        ("a rate limit holds across processes", rate_limit_across_processes),
+        ("a waiting claim is woken by another process's enqueue", waiting_claim_woken_across_processes),
+    ];
+    let mut passed = 0;
+    let engines: &[&str] = if cfg!(feature = "postgres") { &["sqlite", "postgresql"] } else { &["sqlite"] };
+    for engine in engines {
+        for (n, (name, scenario)) in scenarios.iter().enumerate() {
+            let location = match *engine {
+                "sqlite" => dir.path().join(format!("q{n}.db")).display().to_string(),
+                _ => server_url(n),
+            };
+            let started = Instant::now();
+            scenario(&location);
+            println!("test {name} on {engine} ... ok ({:.1}s)", started.elapsed().as_secs_f64());
+            passed += 1;
+        }
+    }
+    println!("\nqueue processes: {passed} passed, 0 failed");
+}
