@@ -43,14 +43,14 @@ LIBRARIES = [
 WORKERS = [1, 8]
 
 HOW = {
-    ("node", "jetstate"): "the Node package: `claimFenced` / `completeFenced` per job, durability `full`; an idle "
-    "handler polls every 1 ms (no LISTEN/NOTIFY yet: the queue issue brings a waiting claim)",
+    ("node", "jetstate"): "the Node package as its README's worker runs: `claimWait` (LISTEN/NOTIFY wake-ups, up to "
+    "10 items per claim), each handled, then `completeBatch` (fenced, one commit), durability `full`; `enqueue` per job",
     ("node", "pg-boss"): "`work()` with `localConcurrency` = workers, LISTEN/NOTIFY on (`useListenNotify`, queue "
     "`notify`), a batch of 10 per fetch with `burstWhenBatchFull` (its way to drain a backlog: one job per fetch "
     "waits out the polling interval between fetches)",
     ("node", "graphile-worker"): "`run()` with `concurrency` = workers, its default LISTEN/NOTIFY, `addJob` per job",
-    ("python", "jetstate"): "`AsyncStore`: `claim_fenced` / `complete_fenced` per job, durability `full`, polling "
-    "as in Node",
+    ("python", "jetstate"): "`AsyncStore` as in Node: `claim_wait` (up to 10) and `complete_batch`, durability "
+    "`full`; `enqueue` per job",
     ("python", "pgqueuer"): "one `QueueManager` per worker on its own connection, its defaults (LISTEN/NOTIFY, "
     "a batch of 10 per dequeue; completions are logged through a buffer, flushed after the handler returns)",
 }

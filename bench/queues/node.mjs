@@ -17,37 +17,35 @@ const [library, url, workersArg, jobsArg, rateArg] = process.argv.slice(2);
 const workers = Number(workersArg);
 
 const adapters = {
-  // No LISTEN/NOTIFY yet (the queue issue brings a waiting claim): a handler that finds the queue
-  // empty polls again after POLL_MS.
+  // As its README says a worker runs: a waiting claim of up to BATCH items (woken by LISTEN/NOTIFY
+  // on PostgreSQL), each item handled, then the batch completed, fenced, in one commit.
   async jetstate() {
     const { Store, newExecution, newWorkItem } = require('../../bindings-node');
-    const POLL_MS = 1;
+    const BATCH = 10;
     const store = await Store.open(url, { durability: 'full' });
     const execution = newExecution('bench', '1', {});
     await store.createExecution(execution);
     const item = (data) => newWorkItem(execution.executionId, 'job', 'bench', data);
-    let running = false;
+    const stopping = new AbortController();
     const loops = [];
     return {
-      enqueue: (data) => store.enqueueWorkItems([item(data)]),
+      enqueue: (data) => store.enqueue(item(data)),
       start(n, onJob) {
-        running = true;
         for (let w = 0; w < n; w++) {
           loops.push((async () => {
-            while (running) {
-              const lease = await store.claimFenced(`worker-${w}`, ['bench'], 30_000);
-              if (lease === null) {
-                await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-                continue;
-              }
-              onJob(lease.item.payload);
-              await store.completeFenced(lease.item.id, lease.token);
+            while (!stopping.signal.aborted) {
+              const leases = await store.claimWait(`worker-${w}`, ['bench'], {
+                max: BATCH, leaseMs: 30_000, timeoutMs: 60_000, signal: stopping.signal,
+              });
+              if (leases.length === 0) continue;
+              for (const lease of leases) onJob(lease.item.payload);
+              await store.completeBatch(leases.map((lease) => ({ itemId: lease.item.id, token: lease.token })));
             }
           })());
         }
       },
       async stop() {
-        running = false;
+        stopping.abort();
         await Promise.all(loops);
         await store.close();
       },

@@ -16,38 +16,35 @@ from measure import measure
 async def jetstate_queue(url):
     import jetstate
 
-    # No LISTEN/NOTIFY yet (the queue issue brings a waiting claim): a handler that finds the
-    # queue empty polls again after POLL_S.
-    poll_s = 0.001
+    # As its README says a worker runs: a waiting claim of up to BATCH items (woken by
+    # LISTEN/NOTIFY on PostgreSQL), each item handled, then the batch completed, fenced, in one commit.
+    batch = 10
     store = await jetstate.AsyncStore.open(url, durability="full")
     execution = jetstate.WorkflowExecution("bench", "1", {})
     await store.create_execution(execution)
-    running = False
     loops = []
 
     class Queue:
         async def enqueue(self, data):
-            await store.enqueue_work_item(jetstate.WorkItem(execution.execution_id, "job", "bench", data))
+            await store.enqueue(jetstate.WorkItem(execution.execution_id, "job", "bench", data))
 
         async def start(self, n, on_job):
-            nonlocal running
-            running = True
-
             async def loop(w):
-                while running:
-                    lease = await store.claim_fenced(f"worker-{w}", ["bench"], lease=30)
-                    if lease is None:
-                        await asyncio.sleep(poll_s)
+                while True:
+                    leases = await store.claim_wait(f"worker-{w}", ["bench"], max=batch, lease=30, timeout=60)
+                    if not leases:
                         continue
-                    on_job(lease.item.payload)
-                    await store.complete_fenced(lease.item.id, lease.token)
+                    for lease in leases:
+                        on_job(lease.item.payload)
+                    await store.complete_batch(leases)
 
             loops.extend(asyncio.create_task(loop(w)) for w in range(n))
 
         async def stop(self):
-            nonlocal running
-            running = False
-            await asyncio.gather(*loops)
+            # Cancelling a task cancels its waiting claim at once.
+            for task in loops:
+                task.cancel()
+            await asyncio.gather(*loops, return_exceptions=True)
             await store.close()
 
     return Queue()
