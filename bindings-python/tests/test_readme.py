@@ -27,7 +27,12 @@ def test_the_readme_example_runs(tmp_path: Path, capsys: pytest.CaptureFixture[s
     finally:
         os.chdir(cwd)
     out = capsys.readouterr().out.splitlines()
-    assert out == ["['doc0', 'doc1', 'doc2'] {'summary': 'DOCUMENT 2'}", "['workflow_started', 'node_completed']"]
+    assert out == [
+        "duplicate",
+        "['doc0', 'doc1', 'doc2'] {'summary': 'DOCUMENT 2'}",
+        "3",
+        "['workflow_started', 'node_completed']",
+    ]
 
 
 def mypy(tmp_path: Path, source: str) -> subprocess.CompletedProcess[str]:

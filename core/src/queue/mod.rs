@@ -1023,10 +1023,10 @@ macro_rules! retry_at {
               FROM (SELECT json_extract(?3, '$[' || min(attempt, json_array_length(?3) - 1) || ']') AS delay))"
     };
     (postgres) => {
-        "$1 + (SELECT delay - CASE WHEN $4::bigint IS NULL THEN 0
-                  ELSE (abs(created_at % 1000003) * 1000033 + lease_token % 1000003 * 7919 + $4) % (delay / 2 + 1) END
-              FROM (SELECT ($3::jsonb ->> least(attempt, jsonb_array_length($3::jsonb) - 1)::integer)::bigint
-                    AS delay) backoff)"
+        "$1 + (backoff.t ->> least(attempt, backoff.n - 1)::integer)::bigint
+            - CASE WHEN $4::bigint IS NULL THEN 0
+              ELSE (abs(created_at % 1000003) * 1000033 + lease_token % 1000003 * 7919 + $4)
+                   % ((backoff.t ->> least(attempt, backoff.n - 1)::integer)::bigint / 2 + 1) END"
     };
 }
 
@@ -1035,9 +1035,10 @@ macro_rules! retry_at {
 /// `max_attempts` the item goes back to pending and runs when its backoff ends (`retry_after` and
 /// `run_at`: it queues behind the items due before then, and no claim reads past it while it
 /// waits); otherwise it is dead-lettered. The expired holder's name stays in `last_error`. SQLite
-/// reads the claimed items of `work_items_open` (`OR FAIL`: see `claim.rs`); PostgreSQL skips the
-/// items a concurrent call holds locked (a complete racing the reclaim: the next reclaim sees what
-/// it left).
+/// reads the claimed items of `work_items_open` (`OR FAIL`: see `claim.rs`). PostgreSQL reads the
+/// backoff table once (a one-row join) and locks each expired row as it updates it: a reclaimer
+/// racing another, or a complete, waits for that row and then sees it no longer claimed, so the
+/// sets stay disjoint.
 const RECLAIM: Statement = Statement {
     sqlite: concat!(
         "UPDATE OR FAIL work_items INDEXED BY work_items_open
@@ -1073,10 +1074,8 @@ const RECLAIM: Statement = Statement {
                  THEN 'attempt ' || (attempt + 1) || ' of ' || max_attempts || ' used, retrying'
                  ELSE 'all ' || max_attempts || ' attempts used' END,
              worker_id = NULL, lease_expires_at = NULL, updated_at = $1
-         FROM (SELECT id AS expired_id FROM work_items
-               WHERE status = 'claimed' AND lease_expires_at <= $1 AND ($2::text IS NULL OR tenant_id = $2)
-               ORDER BY lease_expires_at FOR UPDATE SKIP LOCKED) expired
-         WHERE id = expired.expired_id
+         FROM (SELECT $3::jsonb AS t, jsonb_array_length($3::jsonb) AS n) backoff
+         WHERE status = 'claimed' AND lease_expires_at <= $1 AND ($2::text IS NULL OR tenant_id = $2)
          RETURNING ",
         columns!()
     ),
