@@ -383,7 +383,7 @@ impl EventKind {
     pub(crate) fn encode(&self) -> crate::Result<(String, String)> {
         match self {
             EventKind::Unknown(raw) => {
-                let tag = crate::event_log::kind_type(raw)?.to_string();
+                let tag = kind_type(raw)?.to_string();
                 Ok((tag, crate::sql::json_text(raw)?))
             }
             catalogued => {
@@ -467,6 +467,16 @@ fn tag_is_string_everywhere(text: &str) -> bool {
         }
     }
     true
+}
+
+/// The `type` tag of a kind about to be written; a kind that is not an object with a non-empty
+/// string `type` is refused (InvalidArgument). The rule of what a kind is, for every path that
+/// writes one (typed or raw, appended or imported).
+pub(crate) fn kind_type(kind: &serde_json::Value) -> crate::Result<&str> {
+    match kind.get("type") {
+        Some(serde_json::Value::String(tag)) if kind.is_object() && !tag.is_empty() => Ok(tag),
+        _ => Err(crate::Error::invalid("an event kind must be a JSON object with a non-empty string field \"type\"")),
+    }
 }
 
 #[cfg(test)]

@@ -48,15 +48,6 @@ impl StoredEvent {
     }
 }
 
-/// The `type` tag of a kind about to be written; a kind that is not an object with a non-empty
-/// string `type` is refused.
-pub(crate) fn kind_type(kind: &Value) -> Result<&str> {
-    match kind.get("type") {
-        Some(Value::String(tag)) if kind.is_object() && !tag.is_empty() => Ok(tag),
-        _ => Err(Error::invalid("an event kind must be a JSON object with a non-empty string field \"type\"")),
-    }
-}
-
 /// An event ready to be written: its kind as JSON text, with the kind's `type` tag.
 pub(crate) struct NewEvent {
     pub id: uuid::Uuid,
@@ -83,7 +74,7 @@ impl NewEvent {
 
     /// From an event whose kind is JSON (the bindings' path): stored exactly as given.
     pub(crate) fn raw(event: &StoredEvent) -> Result<NewEvent> {
-        let event_type = kind_type(&event.kind)?.to_string();
+        let event_type = crate::event::kind_type(&event.kind)?.to_string();
         Ok(NewEvent {
             id: event.id,
             execution_id: event.execution_id.clone(),

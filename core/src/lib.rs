@@ -52,6 +52,7 @@ pub mod transfer;
 pub mod wire;
 pub mod workflow;
 
+pub use backend::materialize;
 pub use backend::{
     ApiToken, BackendResult, ReclaimResult, SqliteBackend, StateBackend, StateBackendError, TenantScopedSqliteBackend,
     WorkItem, WorkItemId, WorkflowDefinition,
@@ -63,7 +64,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use event::{ApprovalDecision, Event, EventKind, EventSequence, ProvenanceMetadata};
 pub use event_log::{StoredEvent, MAX_SEQUENCE};
 pub use location::{Location, ServerUrl};
-pub use materializer::{apply_events, materialize, should_snapshot, MaterializedState};
+pub use materializer::{apply_events, should_snapshot, MaterializedState};
 pub use options::{Durability, Options};
 pub use queue::{
     Cancel, EnqueueOptions, EnqueueOutcome, Enqueued, Lease, LeaseToken, OnDuplicate, PruneReport, QueueEntry,

@@ -11,10 +11,13 @@
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 
-use crate::backend::{StateBackend, StateBackendError};
 use crate::event::{Event, EventKind, EventSequence};
 use crate::snapshot::DEFAULT_SNAPSHOT_INTERVAL;
-use crate::workflow::{ExecutionId, WorkflowStatus};
+use crate::workflow::WorkflowStatus;
+
+/// The materialization through the engine's trait lives with the trait (`backend/`); the engine's
+/// own crate names it here, so it is named here too.
+pub use crate::backend::materialize;
 
 /// The materialized state of an execution.
 #[derive(Debug, Clone, PartialEq)]
@@ -118,26 +121,10 @@ fn merge_patch(state: &mut Value, patch: &Value) {
     }
 }
 
-/// Materializes an execution through any [`StateBackend`]: NotFound if it does not exist.
-pub async fn materialize(
-    backend: &dyn StateBackend,
-    execution_id: &ExecutionId,
-) -> Result<MaterializedState, StateBackendError> {
-    let execution = backend
-        .get_execution(execution_id)
-        .await?
-        .ok_or_else(|| StateBackendError::NotFound(format!("execution not found: {execution_id}")))?;
-    let (base_state, base_sequence) = match backend.latest_snapshot(execution_id).await? {
-        Some(snapshot) => (snapshot.state, snapshot.at_sequence),
-        None => (execution.initial_input, 0),
-    };
-    let events = backend.get_events(execution_id).await?;
-    Ok(fold(base_state, base_sequence, &events, WorkflowStatus::Pending))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::workflow::ExecutionId;
     use serde_json::json;
 
     fn event(sequence: i64, kind: Value) -> Event {

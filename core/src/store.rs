@@ -294,7 +294,7 @@ impl Store {
     pub fn append_next_raw(&self, execution_id: &ExecutionId, kinds: Vec<Value>) -> Result<Vec<StoredEvent>> {
         let encoded = kinds
             .iter()
-            .map(|kind| Ok((event_log::kind_type(kind)?.to_string(), crate::sql::json_text(kind)?)))
+            .map(|kind| Ok((crate::event::kind_type(kind)?.to_string(), crate::sql::json_text(kind)?)))
             .collect::<Result<Vec<_>>>()?;
         self.append_next_encoded(execution_id, encoded, kinds, |id, sequence, kind, created_at| StoredEvent {
             id,
@@ -439,7 +439,7 @@ impl Store {
     ) -> Result<(Vec<StoredEvent>, Vec<Enqueued>)> {
         let encoded = kinds
             .iter()
-            .map(|kind| Ok((event_log::kind_type(kind)?.to_string(), crate::sql::json_text(kind)?)))
+            .map(|kind| Ok((crate::event::kind_type(kind)?.to_string(), crate::sql::json_text(kind)?)))
             .collect::<Result<Vec<_>>>()?;
         let (written, enqueued, now) = self.write(|conn, scope, now| {
             let written = event_log::append_next(conn, scope, execution_id, &encoded, now)?;

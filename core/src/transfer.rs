@@ -552,7 +552,7 @@ fn check_row(table: &Table, row: &Map<String, Value>) -> Result<()> {
     match table.name {
         "events" => {
             let kind = row.get("kind").unwrap_or(&Value::Null);
-            let tag = crate::event_log::kind_type(kind)?;
+            let tag = crate::event::kind_type(kind)?;
             if row.get("event_type").and_then(Value::as_str) != Some(tag) {
                 return Err(Error::invalid(format!("events.event_type must be the kind's type tag {tag:?}")));
             }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use jetstate::backend::{StateBackend, StateBackendError, WorkItem, WorkflowDefinition};
 use jetstate::chrono::Utc;
 use jetstate::event::{Event, EventKind};
-use jetstate::materializer::materialize;
+use jetstate::materialize;
 use jetstate::serde_json::json;
 use jetstate::snapshot::Snapshot;
 use jetstate::tenant::{Tenant, TenantId, TenantStatus, DEFAULT_TENANT};

@@ -403,6 +403,57 @@ fn single_calls() -> Vec<Case> {
             s.for_tenant("acme").enqueue_work_item(&theirs).map(drop)
         }),
         one("import (JSON Lines)", |s, f| s.import(&mut f.import.as_slice(), 0, &mut |_| {}).map(drop)),
+        one("enqueue with a unique key (a duplicate replaces the pending holder)", |s, f| {
+            let options = jetstate::EnqueueOptions {
+                unique_key: Some("k".into()),
+                on_duplicate: jetstate::OnDuplicate::Replace,
+                priority: 3,
+                ..Default::default()
+            };
+            s.enqueue(&item(fixed(70), &f.e1, "unique"), &options)?;
+            s.enqueue(&item(fixed(71), &f.e1, "unique"), &options).map(drop)
+        }),
+        one("enqueue_batch with options", |s, f| {
+            let scheduled = jetstate::EnqueueOptions { run_at: Some(at(RUN_AT + 60)), ..Default::default() };
+            s.enqueue_batch(&[
+                (item(fixed(72), &f.e1, "later"), scheduled),
+                (item(fixed(73), &f.e2, "later"), Default::default()),
+            ])
+            .map(drop)
+        }),
+        one("append_and_enqueue", move |s, f| {
+            s.append_and_enqueue(
+                &f.e2,
+                vec![json!({"type": "node_scheduled", "node_id": "z", "queue_type": "q"})],
+                &[(item(fixed(74), &f.e2, "q"), Default::default())],
+            )
+            .map(drop)
+        }),
+        one("claim_batch", |s, _| s.claim_batch("w4", &["pending", "other"], 5, None).map(drop)),
+        one("complete_batch", |s, f| s.complete_batch(&[(f.live, 1), (f.stale, 1)]).map(drop)),
+        one("cancel_work_item", |s, f| s.cancel_work_item(&f.live).map(drop)),
+        one("renew_with_progress", |s, f| s.renew_with_progress(&f.live, 1, &json!({"done": 1}), None).map(drop)),
+        one("configure_queue, then a limited claim", |s, _| {
+            let settings = jetstate::QueueSettings {
+                concurrency: Some(2),
+                rate_limit: Some(jetstate::RateLimit { claims: 5, period: std::time::Duration::from_secs(1) }),
+                ..Default::default()
+            };
+            s.configure_queue("pending", &settings)?;
+            s.claim_batch("w5", &["pending"], 3, None).map(drop)
+        }),
+        one("prune", |s, _| {
+            let policy = jetstate::RetentionPolicy {
+                keep_finished_items: Some(0),
+                keep_finished_executions: Some(0),
+                ..Default::default()
+            };
+            s.prune(&policy, false).map(drop)
+        }),
+        one("set_retention, then a reclaim that applies it", |s, _| {
+            s.set_retention(Some(&jetstate::RetentionPolicy { keep_finished_items: Some(0), ..Default::default() }))?;
+            s.reclaim_expired_leases().map(drop)
+        }),
     ]
 }
 

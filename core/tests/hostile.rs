@@ -62,6 +62,48 @@ enum Call {
     Revoke(String),
     CreateTenant(Value),
     Tenant(String, Value),
+    /// The queue's newer operations, by name with JSON arguments, as the bindings call them.
+    Wire(&'static str, Value),
+}
+
+/// Arguments of the queue's newer operations: what a caller could hand over, well formed or not.
+fn wire_call() -> impl Strategy<Value = Call> {
+    let number = prop_oneof![
+        any::<i64>().prop_map(Value::from),
+        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from)
+    ];
+    prop_oneof![
+        (json_value(), json_value())
+            .prop_map(|(item, options)| Call::Wire("enqueue", json!({"item": item, "options": options}))),
+        (json_value(), number.clone(), ".{0,600}", ".{0,12}").prop_map(|(item, priority, key, mode)| {
+            Call::Wire(
+                "enqueue",
+                json!({"item": item, "options": {"priority": priority, "unique_key": key, "on_duplicate": mode}}),
+            )
+        }),
+        json_value().prop_map(|items| Call::Wire("enqueue_batch", json!({"items": items}))),
+        (".{0,8}", prop::collection::vec(".{0,6}", 0..3), number.clone())
+            .prop_map(|(w, q, max)| Call::Wire("claim_batch", json!({"worker_id": w, "queue_types": q, "max": max}))),
+        (id_text(), number.clone())
+            .prop_map(|(id, token)| Call::Wire("complete_batch", json!({"leases": [{"item_id": id, "token": token}]}))),
+        json_value().prop_map(|leases| Call::Wire("complete_batch", json!({"leases": leases}))),
+        id_text().prop_map(|id| Call::Wire("cancel_work_item", json!({"item_id": id}))),
+        (".{0,8}", json_value())
+            .prop_map(|(q, settings)| Call::Wire("configure_queue", json!({"queue_type": q, "settings": settings}))),
+        (".{0,8}", number.clone(), number.clone()).prop_map(|(q, c, r)| {
+            Call::Wire(
+                "configure_queue",
+                json!({"queue_type": q, "settings": {"concurrency": c, "rate_limit": {"claims": r, "period_ms": c}}}),
+            )
+        }),
+        (json_value(), any::<bool>())
+            .prop_map(|(policy, dry)| Call::Wire("prune", json!({"policy": policy, "dry_run": dry}))),
+        json_value().prop_map(|policy| Call::Wire("set_retention", json!({"policy": policy}))),
+        (id_text(), number).prop_map(|(id, token)| Call::Wire(
+            "renew_fenced",
+            json!({"item_id": id, "token": token, "progress": {"p": 1}})
+        )),
+    ]
 }
 
 fn call() -> impl Strategy<Value = Call> {
@@ -84,6 +126,7 @@ fn call() -> impl Strategy<Value = Call> {
         id_text().prop_map(Call::Revoke),
         json_value().prop_map(Call::CreateTenant),
         (".{0,12}", json_value()).prop_map(|(t, v)| Call::Tenant(t, v)),
+        wire_call(),
     ]
 }
 
@@ -124,6 +167,7 @@ fn run(store: &Store, call: Call) -> Result<(), jetstate::Error> {
         Call::Tenant(tenant, v) => {
             store.for_tenant(TenantId(tenant)).update_execution_current_state(&ExecutionId::new(), &v)
         }
+        Call::Wire(op, args) => wire::call(store, op, &args).map(drop),
     }
 }
 

@@ -230,6 +230,24 @@ impl SqliteBackend {
     }
 }
 
+/// Materializes an execution through any [`StateBackend`] (the fold is `materializer::fold`):
+/// NotFound if it does not exist.
+pub async fn materialize(
+    backend: &dyn StateBackend,
+    execution_id: &ExecutionId,
+) -> Result<crate::materializer::MaterializedState, StateBackendError> {
+    let execution = backend
+        .get_execution(execution_id)
+        .await?
+        .ok_or_else(|| StateBackendError::NotFound(format!("execution not found: {execution_id}")))?;
+    let (base_state, base_sequence) = match backend.latest_snapshot(execution_id).await? {
+        Some(snapshot) => (snapshot.state, snapshot.at_sequence),
+        None => (execution.initial_input, 0),
+    };
+    let events = backend.get_events(execution_id).await?;
+    Ok(crate::materializer::fold(base_state, base_sequence, &events, WorkflowStatus::Pending))
+}
+
 /// Cancels a waiting claim when the future awaiting it is dropped.
 struct CancelOnDrop(Cancel);
 

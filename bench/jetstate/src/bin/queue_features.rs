@@ -1,0 +1,209 @@
+//! The queue's features measured, one workload per run (`bench/queue_features.py` drives it and
+//! writes the section of BENCHMARKS.md):
+//!
+//!   queue_features <workload> <full|normal> <dir|url> <n>
+//!
+//! On SQLite files in `dir`, or on a `postgresql://...?schema=NAME` URL. Each run prints one JSON
+//! line of figures. Workloads:
+//! * `drain_single` / `drain_batch`: a backlog of `n` items drained by one worker, a claim and a
+//!   complete per item / claims and completes of 100 items: jobs per second;
+//! * `claim_open` / `claim_limited` / `claim_partitioned` / `claim_rated`: `n` claim + complete
+//!   cycles on a queue with no limit / a concurrency limit / a partition limit / a rate limit that
+//!   never refuses: the time of the claims alone;
+//! * `claim_priorities`: claims with `n` pending items spread over 100 priorities: the time per claim;
+//! * `wait_pickup`: a worker thread waiting for work (`claim_wait`) and `n` enqueues, one at a
+//!   time, from another: from the enqueue call to the claim's return, p50 and p99;
+//! * `soak`: `n` enqueue / claim / complete cycles (in batches of 100) with a retention policy
+//!   that keeps the last 10,000 finished items, a reclaim (which applies it) after every batch;
+//!   the store's size at a tenth of the way and at the end.
+
+use std::time::{Duration, Instant};
+
+use jetstate::serde_json::json;
+use jetstate::{
+    Durability, EnqueueOptions, Options, QueueSettings, RateLimit, RetentionPolicy, Store, WorkItem, WorkflowExecution,
+};
+
+fn open(durability: &str, place: &str, name: &str) -> Store {
+    let durability = if durability == "full" { Durability::Full } else { Durability::Normal };
+    let options = Options::default().durability(durability).busy_timeout(Duration::from_secs(30));
+    let location = if place.starts_with("postgres") {
+        let separator = if place.contains('?') { '&' } else { '?' };
+        format!("{place}{separator}schema=qf_{name}_{}", uuid::Uuid::new_v4().simple())
+    } else {
+        format!("{place}/{name}-{}.db", uuid::Uuid::new_v4().simple())
+    };
+    Store::open(&location, options).expect("opens")
+}
+
+fn execution(store: &Store) -> jetstate::ExecutionId {
+    let execution = WorkflowExecution::new("bench", "1", json!({}));
+    store.create_execution(&execution).expect("execution");
+    execution.execution_id
+}
+
+fn items(execution: &jetstate::ExecutionId, queue: &str, n: usize) -> Vec<WorkItem> {
+    (0..n).map(|i| WorkItem::new(execution.clone(), "node", queue, json!({"i": i}))).collect()
+}
+
+/// Enqueues `items` in batches of 1,000 (the setup of a workload, not timed).
+fn fill(store: &Store, items: &[WorkItem], options: impl Fn(usize) -> EnqueueOptions) {
+    for (chunk_index, chunk) in items.chunks(1_000).enumerate() {
+        let jobs: Vec<(WorkItem, EnqueueOptions)> =
+            chunk.iter().enumerate().map(|(i, item)| (item.clone(), options(chunk_index * 1_000 + i))).collect();
+        store.enqueue_batch(&jobs).expect("enqueued");
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((p / 100.0) * sorted.len() as f64).ceil().max(1.0) as usize - 1]
+}
+
+fn drain(store: &Store, n: usize, batch: usize) -> serde_json::Value {
+    let execution = execution(store);
+    fill(store, &items(&execution, "q", n), |_| EnqueueOptions::default());
+    let started = Instant::now();
+    let mut done = 0;
+    while done < n {
+        if batch == 1 {
+            let lease = store.claim_fenced("w", &["q"], None).expect("claim").expect("an item");
+            store.complete_fenced(&lease.item.id, lease.token).expect("complete");
+            done += 1;
+        } else {
+            let leases = store.claim_batch("w", &["q"], batch, None).expect("claim");
+            let settled =
+                store.complete_batch(&leases.iter().map(|l| (l.item.id, l.token)).collect::<Vec<_>>()).unwrap();
+            assert!(settled.iter().all(|s| *s));
+            done += leases.len();
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    json!({"jobs_per_s": n as f64 / seconds, "seconds": seconds})
+}
+
+/// `n` cycles of enqueue (untimed), claim (timed) and complete (untimed) on a queue with `settings`.
+fn claims(store: &Store, n: usize, settings: QueueSettings, partitioned: bool) -> serde_json::Value {
+    store.configure_queue("q", &settings).expect("settings");
+    let execution = execution(store);
+    let mut claim_time = Duration::ZERO;
+    for round in 0..n {
+        let options = EnqueueOptions {
+            partition_key: partitioned.then(|| format!("user-{}", round % 8)),
+            ..EnqueueOptions::default()
+        };
+        store.enqueue(&items(&execution, "q", 1)[0], &options).expect("enqueued");
+        let started = Instant::now();
+        let lease = store.claim_fenced("w", &["q"], None).expect("claim").expect("admitted");
+        claim_time += started.elapsed();
+        store.complete_fenced(&lease.item.id, lease.token).expect("complete");
+    }
+    json!({"us_per_claim": claim_time.as_secs_f64() * 1e6 / n as f64})
+}
+
+fn priorities(store: &Store, n: usize) -> serde_json::Value {
+    let execution = execution(store);
+    fill(store, &items(&execution, "q", n), |i| EnqueueOptions {
+        priority: ((i * 7919) % 100) as i32 - 50,
+        ..EnqueueOptions::default()
+    });
+    const CLAIMS: usize = 300;
+    let started = Instant::now();
+    for _ in 0..CLAIMS {
+        store.claim_fenced("w", &["q"], None).expect("claim").expect("an item");
+    }
+    json!({"us_per_claim": started.elapsed().as_secs_f64() * 1e6 / CLAIMS as f64, "pending": n})
+}
+
+fn wait_pickup(store: &Store, n: usize) -> serde_json::Value {
+    let execution = execution(store);
+    let (sent, picked) = std::sync::mpsc::channel::<Instant>();
+    let waiter = {
+        let store = store.clone();
+        std::thread::spawn(move || {
+            let mut latencies = Vec::with_capacity(n);
+            while latencies.len() < n {
+                let leases = store.claim_wait("w", &["q"], 1, None, Duration::from_secs(30), None).expect("claim");
+                for lease in leases {
+                    let at = Instant::now();
+                    let enqueued: Instant = picked.recv().expect("the enqueue's instant");
+                    latencies.push(at.duration_since(enqueued).as_secs_f64() * 1000.0);
+                    store.complete_fenced(&lease.item.id, lease.token).expect("complete");
+                }
+            }
+            latencies
+        })
+    };
+    for item in items(&execution, "q", n) {
+        // The waiter is idle (waiting) when each enqueue begins.
+        std::thread::sleep(Duration::from_millis(5));
+        let at = Instant::now();
+        store.enqueue_work_item(&item).expect("enqueued");
+        sent.send(at).expect("to the waiter");
+    }
+    let mut latencies = waiter.join().expect("waiter");
+    latencies.sort_by(f64::total_cmp);
+    json!({"p50_ms": percentile(&latencies, 50.0), "p99_ms": percentile(&latencies, 99.0), "samples": latencies.len()})
+}
+
+fn soak(store: &Store, n: usize, place: &str) -> serde_json::Value {
+    let execution = execution(store);
+    store
+        .set_retention(Some(&RetentionPolicy { keep_finished_items: Some(10_000), ..RetentionPolicy::default() }))
+        .expect("retention");
+    let size = |store: &Store| store.summary().expect("summary").database_bytes;
+    let mut at_tenth = 0;
+    let started = Instant::now();
+    let batches = n / 100;
+    for batch in 0..batches {
+        store.enqueue_work_items(&items(&execution, "q", 100)).expect("enqueued");
+        let leases = store.claim_batch("w", &["q"], 100, None).expect("claim");
+        store.complete_batch(&leases.iter().map(|l| (l.item.id, l.token)).collect::<Vec<_>>()).expect("complete");
+        store.reclaim_expired_leases().expect("reclaim, which prunes");
+        if batch + 1 == batches / 10 {
+            at_tenth = size(store);
+        }
+    }
+    let _ = place;
+    let items_kept = store.list_queues().expect("queues").iter().map(|q| q.completed).sum::<u64>();
+    json!({
+        "cycles": batches * 100,
+        "bytes_at_tenth": at_tenth,
+        "bytes_at_end": size(store),
+        "completed_items_kept": items_kept,
+        "cycles_per_s": (batches * 100) as f64 / started.elapsed().as_secs_f64(),
+    })
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let [_, workload, durability, place, n] = &args[..] else {
+        eprintln!("usage: queue_features <workload> <full|normal> <dir|url> <n>");
+        std::process::exit(2);
+    };
+    let n: usize = n.parse().expect("n");
+    let store = open(durability, place, workload);
+    let big = QueueSettings { concurrency: Some(1_000), ..QueueSettings::default() };
+    let figures = match workload.as_str() {
+        "drain_single" => drain(&store, n, 1),
+        "drain_batch" => drain(&store, n, 100),
+        "claim_open" => claims(&store, n, QueueSettings::default(), false),
+        "claim_limited" => claims(&store, n, big, false),
+        "claim_partitioned" => {
+            claims(&store, n, QueueSettings { partition_concurrency: Some(1_000), ..QueueSettings::default() }, true)
+        }
+        "claim_rated" => claims(
+            &store,
+            n,
+            QueueSettings {
+                rate_limit: Some(RateLimit { claims: 100_000, period: Duration::from_secs(1) }),
+                ..QueueSettings::default()
+            },
+            false,
+        ),
+        "claim_priorities" => priorities(&store, n),
+        "wait_pickup" => wait_pickup(&store, n),
+        "soak" => soak(&store, n, place),
+        other => panic!("unknown workload {other}"),
+    };
+    println!("{}", json!({"workload": workload, "durability": durability, "n": n, "figures": figures}));
+}
