@@ -23,9 +23,8 @@ use crate::materializer::{self, MaterializedState};
 use crate::options::{self, Durability, Options};
 use crate::queue::wait::{self, Attempt, Notifier};
 use crate::queue::{
-    self, claim, limits, retention, Backoff, Cancel, ClaimRequest, EnqueueOptions, Enqueued, Holder, Lease, LeaseToken,
-    PruneReport, QueueEntry, QueueInfo, QueueSettings, ReclaimResult, RetentionPolicy, WorkItem, WorkItemId,
-    WorkItemStatus,
+    self, claim, limits, retention, Backoff, Cancel, EnqueueOptions, Enqueued, Holder, Lease, LeaseToken, PruneReport,
+    QueueEntry, QueueInfo, QueueSettings, ReclaimResult, RetentionPolicy, WorkItem, WorkItemId, WorkItemStatus,
 };
 use crate::registry::{self, WorkflowDefinition};
 use crate::snapshot::{self, Snapshot};
@@ -43,6 +42,13 @@ struct Shared {
     options: Options,
     /// Wakes the waiting claims of this database in this process (`queue/wait.rs`).
     notifier: Arc<Notifier>,
+    /// Queue types this handle's last claim of them found gated (paused or limited): their next
+    /// claim goes to the gated path at once. A hint only (`claim::ClaimRequest::gated_hint`).
+    gated: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// An embedded jetstate database. See the crate documentation for an example.
@@ -80,7 +86,8 @@ impl Store {
         options.validate()?;
         let db = Database::open(location, &options)?;
         let notifier = Notifier::shared(db.identity());
-        Ok(Store { shared: Arc::new(Shared { db, options, notifier }), tenant: None })
+        let gated = std::sync::Mutex::default();
+        Ok(Store { shared: Arc::new(Shared { db, options, notifier, gated }), tenant: None })
     }
 
     /// A view confined to `tenant`: it reads, lists, claims and changes only that tenant's rows,
@@ -507,15 +514,27 @@ impl Store {
         max: usize,
         lease: Option<Duration>,
     ) -> Result<Vec<Lease>> {
-        let request = ClaimRequest { worker_id, queue_types, max, lease: self.lease(lease)? };
+        let single = match queue_types {
+            [queue_type] => Some(*queue_type),
+            _ => None,
+        };
+        let gated_hint = single.is_some_and(|queue_type| lock(&self.shared.gated).contains(queue_type));
+        let request = claim::ClaimRequest { worker_id, queue_types, max, lease: self.lease(lease)?, gated_hint };
         let claim = |conn: &dyn Conn, scope: Option<&str>, now| claim::claim(conn, scope, &request, now);
         // One open queue type is claimed by one statement; several, or a gated one, are sought
         // first, under locks (the rule asks for a transaction when it finds it needs one).
-        if queue_types.len() == 1 {
-            self.write_one(claim)
-        } else {
-            self.write(claim)
+        let claimed = if single.is_some() && !gated_hint { self.write_one(claim) } else { self.write(claim) }?;
+        if let Some(queue_type) = single {
+            if claimed.gated != gated_hint {
+                let mut gated = lock(&self.shared.gated);
+                if claimed.gated {
+                    gated.insert(queue_type.to_string());
+                } else {
+                    gated.remove(queue_type);
+                }
+            }
         }
+        Ok(claimed.leases)
     }
 
     /// [`Store::claim_batch`], waiting up to `timeout` for items to become claimable when none

@@ -30,12 +30,21 @@ use super::{columns, from_row, id_list, Lease, QueueEntry, WorkItemId};
 
 /// What a claim asks for.
 #[derive(Debug, Clone)]
-pub struct ClaimRequest<'a> {
+pub(crate) struct ClaimRequest<'a> {
     pub worker_id: &'a str,
     pub queue_types: &'a [&'a str],
     /// At most this many items (at least 1).
     pub max: usize,
     pub lease: std::time::Duration,
+    /// The caller saw this (single) queue type gated at its last claim: go to the gated path at
+    /// once rather than try the one-statement claim first. A hint only: the queue row decides.
+    pub gated_hint: bool,
+}
+
+/// What a claim took, and whether its (single) queue type was gated: the caller's next hint.
+pub(crate) struct Claimed {
+    pub leases: Vec<Lease>,
+    pub gated: bool,
 }
 
 /// Where a claim seeks the head of a queue type.
@@ -178,8 +187,9 @@ fn claim_sql(engine: Engine, which: &str) -> String {
 /// of several; the seek of candidates (open, and gated); and the claim by ids.
 struct ClaimSql {
     /// Per seek (`Seek as usize`): (claim one, claim several, candidates of an open queue,
-    /// candidates of a gated queue, whether any is claimable), each (SQLite, PostgreSQL).
-    seeks: [[(String, String); 5]; 3],
+    /// candidates of a gated queue, whether any is claimable, claim several of a gated queue under
+    /// its lock), each (SQLite, PostgreSQL).
+    seeks: [[(String, String); 6]; 3],
     by_ids: (String, String),
 }
 
@@ -213,7 +223,16 @@ static SQL: LazyLock<ClaimSql> = LazyLock::new(|| {
             format!("SELECT EXISTS ({})", seek.sql(Engine::Sqlite, Reads::Id, Guard::None, false)),
             format!("SELECT EXISTS ({})", seek.sql(Engine::Postgres, Reads::Id, Guard::None, false)),
         );
-        [one, many, open, gated, any]
+        let gated_seek = |engine| seek.sql(engine, Reads::Id, Guard::None, false);
+        let gated_many = (
+            claim_sql(Engine::Sqlite, &format!("id IN (SELECT id FROM ({}))", gated_seek(Engine::Sqlite))),
+            format!(
+                "WITH head AS ({}) {}",
+                gated_seek(Engine::Postgres),
+                claim_sql(Engine::Postgres, "id IN (SELECT id FROM head)")
+            ),
+        );
+        [one, many, open, gated, any, gated_many]
     });
     let by_ids = (
         claim_sql(
@@ -273,11 +292,12 @@ pub(crate) fn any_ready(conn: &dyn Conn, scope: Scope<'_>, queue_types: &[&str],
 
 /// Claims up to `request.max` items of `request.queue_types` for `request.worker_id` (see the
 /// module). Fewer, or none, when fewer are claimable; in the claim's order.
-pub(crate) fn claim(conn: &dyn Conn, scope: Scope<'_>, request: &ClaimRequest<'_>, now: i64) -> Result<Vec<Lease>> {
+pub(crate) fn claim(conn: &dyn Conn, scope: Scope<'_>, request: &ClaimRequest<'_>, now: i64) -> Result<Claimed> {
     if request.max == 0 {
         return Err(Error::invalid("a claim takes at least one item (max 0 asks for none)"));
     }
-    let Some(seek) = Seek::of(conn, scope)? else { return Ok(Vec::new()) };
+    let nothing = |gated| Ok(Claimed { leases: Vec::new(), gated });
+    let Some(seek) = Seek::of(conn, scope)? else { return nothing(request.gated_hint) };
     let expires_at = now.saturating_add(duration_micros(request.lease));
     let mut types: Vec<&str> = Vec::with_capacity(request.queue_types.len());
     for queue_type in request.queue_types {
@@ -285,26 +305,71 @@ pub(crate) fn claim(conn: &dyn Conn, scope: Scope<'_>, request: &ClaimRequest<'_
             types.push(queue_type);
         }
     }
+    let claim_params = |queue_type: &str, max: usize| -> Vec<crate::sql::Value<'static>> {
+        vec![
+            crate::sql::Value::Text(queue_type.to_string().into()),
+            crate::sql::Value::Integer(now),
+            scope.map_or(crate::sql::Value::Null, |t| crate::sql::Value::Text(t.to_string().into())),
+            crate::sql::Value::Integer(i64::try_from(max).unwrap_or(i64::MAX)),
+            crate::sql::Value::Text(request.worker_id.to_string().into()),
+            crate::sql::Value::Integer(expires_at),
+        ]
+    };
+    let run = |sql: &(String, String), values: &[crate::sql::Value<'_>]| -> Result<Vec<QueueEntry>> {
+        let params: Vec<&dyn crate::sql::Param> = values.iter().map(|v| v as &dyn crate::sql::Param).collect();
+        conn.rows(&statement(sql), &params, from_row)
+    };
     if let [queue_type] = types[..] {
-        // The common case, one queue type: seek and claim in one statement.
-        let [one, many, ..] = &SQL.seeks[seek as usize];
-        let sql = if request.max == 1 { one } else { many };
-        let claimed = conn.rows(
-            &statement(sql),
-            params![queue_type, now, scope, request.max, request.worker_id, expires_at],
-            from_row,
-        )?;
-        if !claimed.is_empty() {
-            return Ok(leases(claimed, expires_at));
+        if request.gated_hint && conn.commits_each_statement() {
+            return Err(Error::needs_transaction());
         }
-        // Nothing: the queue is empty, or a row of `queues` gates it and the guard kept it out.
-        match limits::gate(conn, queue_type, false)? {
-            None => return Ok(Vec::new()),
-            Some(gate) if gate.paused => return Ok(Vec::new()),
-            Some(_) if conn.commits_each_statement() => return Err(Error::needs_transaction()),
-            Some(_) => {}
+        if !request.gated_hint {
+            // The common case, one open queue type: seek and claim in one statement.
+            let [one, many, ..] = &SQL.seeks[seek as usize];
+            let claimed = run(if request.max == 1 { one } else { many }, &claim_params(queue_type, request.max))?;
+            if !claimed.is_empty() {
+                return Ok(Claimed { leases: leases(claimed, expires_at), gated: false });
+            }
+            // Nothing: the queue is empty, or a row of `queues` gates it and the guard kept it out.
+            match limits::gate(conn, queue_type, false)? {
+                None => return nothing(false),
+                Some(gate) if gate.paused => return nothing(true),
+                Some(_) if conn.commits_each_statement() => return Err(Error::needs_transaction()),
+                Some(_) => {}
+            }
         }
-    } else if conn.commits_each_statement() {
+        // One gated queue type, under its row's lock: what its limits admit, claimed at once
+        // unless partitions must be counted item by item.
+        let Some(gate) = limits::gate(conn, queue_type, true)? else {
+            let found = candidates(conn, seek, scope, queue_type, false, request.max, now)?;
+            return claim_chosen(
+                conn,
+                scope,
+                request,
+                found.into_iter().map(|c| (c, 0)).collect(),
+                &[None],
+                &types,
+                now,
+                expires_at,
+            )
+            .map(|leases| Claimed { leases, gated: false });
+        };
+        let taken = match limits::budget(conn, queue_type, &gate, request.max, now)? {
+            limits::Budget::None => Vec::new(),
+            limits::Budget::Items(budget) => {
+                let claimed = run(&SQL.seeks[seek as usize][5], &claim_params(queue_type, budget))?;
+                limits::record(conn, queue_type, &gate, claimed.len(), now)?;
+                leases(claimed, expires_at)
+            }
+            limits::Budget::PerPartition(budget, running) => {
+                let found = limits::admit_partitions(conn, seek, scope, queue_type, &gate, budget, running, now)?;
+                let chosen = found.into_iter().map(|c| (c, 0)).collect();
+                claim_chosen(conn, scope, request, chosen, &[Some(gate)], &types, now, expires_at)?
+            }
+        };
+        return Ok(Claimed { leases: taken, gated: true });
+    }
+    if conn.commits_each_statement() {
         return Err(Error::needs_transaction());
     }
     let mut chosen: Vec<(Candidate, usize)> = Vec::new();
@@ -318,6 +383,23 @@ pub(crate) fn claim(conn: &dyn Conn, scope: Scope<'_>, request: &ClaimRequest<'_
         chosen.extend(found.into_iter().map(|candidate| (candidate, index)));
         gates.push(gate);
     }
+    let leases = claim_chosen(conn, scope, request, chosen, &gates, &types, now, expires_at)?;
+    Ok(Claimed { leases, gated: false })
+}
+
+/// Claims the first `request.max` of `chosen` (candidates of `types[index]`, found under their
+/// gates' locks) by id, and records the claims of rate-limited types.
+#[allow(clippy::too_many_arguments)]
+fn claim_chosen(
+    conn: &dyn Conn,
+    scope: Scope<'_>,
+    request: &ClaimRequest<'_>,
+    mut chosen: Vec<(Candidate, usize)>,
+    gates: &[Option<Gate>],
+    types: &[&str],
+    now: i64,
+    expires_at: i64,
+) -> Result<Vec<Lease>> {
     chosen.sort();
     chosen.truncate(request.max);
     if chosen.is_empty() {

@@ -205,6 +205,40 @@ fn rate_allows(conn: &dyn Conn, queue_type: &str, gate: &Gate, want: i64, now: i
     Ok(allowed)
 }
 
+/// How many items a claim of up to `want` may take from a gated queue type, under its lock.
+pub(crate) enum Budget {
+    /// None: paused, at its concurrency limit, or out of rate.
+    None,
+    /// This many, in the claim's order.
+    Items(usize),
+    /// At most this many, no more per partition than its limit allows (the claimed items of each
+    /// partition, counted now).
+    PerPartition(usize, HashMap<String, i64>),
+}
+
+/// What a gated queue type's limits admit now (see [`Budget`]). Runs with the queue row locked
+/// ([`gate`] with `lock`).
+pub(crate) fn budget(conn: &dyn Conn, queue_type: &str, gate: &Gate, want: usize, now: i64) -> Result<Budget> {
+    if gate.paused {
+        return Ok(Budget::None);
+    }
+    let mut budget = i64::try_from(want).unwrap_or(i64::MAX);
+    if let Some(limit) = gate.concurrency {
+        budget = budget.min(limit - claimed(conn, queue_type)?);
+    }
+    if budget > 0 {
+        budget = rate_allows(conn, queue_type, gate, budget, now)?;
+    }
+    if budget <= 0 {
+        return Ok(Budget::None);
+    }
+    let budget = usize::try_from(budget).unwrap_or(0);
+    Ok(match gate.partition_concurrency {
+        None => Budget::Items(budget),
+        Some(_) => Budget::PerPartition(budget, claimed_by_partition(conn, queue_type)?),
+    })
+}
+
 /// The candidates a claim of up to `want` items may take from a gated queue type: none if it is
 /// paused; else as many as its concurrency, partition and rate limits admit, in order. Runs with
 /// the queue row locked ([`gate`] with `lock`).
@@ -217,24 +251,29 @@ pub(crate) fn admit(
     want: usize,
     now: i64,
 ) -> Result<Vec<Candidate>> {
-    if gate.paused {
-        return Ok(Vec::new());
+    match budget(conn, queue_type, gate, want, now)? {
+        Budget::None => Ok(Vec::new()),
+        Budget::Items(budget) => candidates(conn, seek, scope, queue_type, true, budget, now),
+        Budget::PerPartition(budget, running) => {
+            admit_partitions(conn, seek, scope, queue_type, gate, budget, running, now)
+        }
     }
-    let mut budget = i64::try_from(want).unwrap_or(i64::MAX);
-    if let Some(limit) = gate.concurrency {
-        budget = budget.min(limit - claimed(conn, queue_type)?);
-    }
-    if budget > 0 {
-        budget = rate_allows(conn, queue_type, gate, budget, now)?;
-    }
-    if budget <= 0 {
-        return Ok(Vec::new());
-    }
-    let budget = usize::try_from(budget).unwrap_or(0);
-    let Some(per_partition) = gate.partition_concurrency else {
-        return candidates(conn, seek, scope, queue_type, true, budget, now);
-    };
-    let mut running = claimed_by_partition(conn, queue_type)?;
+}
+
+/// The candidates of a partition-limited queue type, up to `budget`, skipping those of
+/// partitions at their limit (reading at most [`PARTITION_SCAN`] candidates).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn admit_partitions(
+    conn: &dyn Conn,
+    seek: Seek,
+    scope: Scope<'_>,
+    queue_type: &str,
+    gate: &Gate,
+    budget: usize,
+    mut running: HashMap<String, i64>,
+    now: i64,
+) -> Result<Vec<Candidate>> {
+    let per_partition = gate.partition_concurrency.unwrap_or(i64::MAX);
     let mut admitted = Vec::with_capacity(budget);
     for candidate in candidates(conn, seek, scope, queue_type, true, PARTITION_SCAN.max(budget), now)? {
         if admitted.len() == budget {

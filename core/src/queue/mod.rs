@@ -49,7 +49,6 @@ use crate::sql::{params, Conn, Engine, JsonText, Row, Statement};
 use crate::tenant::{self, Scope};
 use crate::workflow::ExecutionId;
 
-pub use claim::ClaimRequest;
 pub use limits::{QueueInfo, QueueSettings, RateLimit};
 pub use retention::{PruneReport, RetentionPolicy};
 pub use wait::Cancel;
