@@ -118,6 +118,11 @@ step "benchmark harness on PostgreSQL, small scale: it runs (bench/postgres.py -
 cargo build --quiet -p jetstate-bench
 JETSTATE_BENCH_POSTGRES_URL="$JETSTATE_TEST_POSTGRES_URL" python3 bench/postgres.py --quick --debug --out /dev/null >/dev/null
 
+step "the queue's features on both engines, small scale: the harness runs (bench/queue_features.py --quick --debug; figures not kept)"
+cargo build --quiet -p jetstate-bench --bin queue_features
+JETSTATE_BENCH_POSTGRES_URL="$JETSTATE_TEST_POSTGRES_URL" python3 bench/queue_features.py --quick --debug --out /dev/null \
+    >target/queue-features-smoke.log 2>&1 || { cat target/queue-features-smoke.log; exit 1; }
+
 step "queue comparison on PostgreSQL, small scale: it runs (bench/queues.py --quick: pg-boss, graphile-worker, PgQueuer; figures not kept)"
 JETSTATE_BENCH_POSTGRES_URL="$JETSTATE_TEST_POSTGRES_URL" python3 bench/queues.py --quick --out /dev/null >/dev/null
 
