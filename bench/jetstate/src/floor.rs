@@ -65,8 +65,8 @@ fn append(conn: &Connection, execution: uuid::Uuid, sequence: usize) {
 fn enqueue(conn: &Connection, execution: uuid::Uuid, n: usize) {
     conn.prepare_cached(
         "INSERT INTO work_items (id, tenant_id, execution_id, node_id, queue_type, payload, status, attempt,
-             max_attempts, created_at, updated_at)
-         VALUES (?1, 'default', ?2, ?3, 'q', ?4, 'pending', 0, 3, ?5, ?5)",
+             max_attempts, created_at, updated_at, run_at)
+         VALUES (?1, 'default', ?2, ?3, 'q', ?4, 'pending', 0, 3, ?5, ?5, ?5)",
     )
     .expect("prepare")
     .execute(params![uuid::Uuid::new_v4(), execution, format!("node-{}", n % 10), payload(n).to_string(), now()])
@@ -104,7 +104,7 @@ fn claim(conn: &Connection, worker: &str) -> Option<(uuid::Uuid, Item)> {
              lease_token = lease_token + 1, updated_at = ?3
          WHERE id = (SELECT id FROM work_items INDEXED BY work_items_open
                      WHERE status = 'pending' AND lease_expires_at IS NULL AND queue_type = 'q' AND (retry_after IS NULL OR retry_after <= ?3)
-                     ORDER BY created_at, id LIMIT 1)
+                     ORDER BY priority, run_at, id LIMIT 1)
          RETURNING {ITEM_COLUMNS}"
     ))
     .expect("prepare")

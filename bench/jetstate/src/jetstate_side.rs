@@ -150,8 +150,8 @@ fn insert_pending_raw(path: &Path, execution_id: &ExecutionId, count: usize) {
         let mut insert = tx
             .prepare(
                 "INSERT INTO work_items (id, tenant_id, execution_id, node_id, queue_type, payload, status, attempt,
-                     max_attempts, created_at, updated_at)
-                 VALUES (?1, 'default', ?2, ?3, 'q', ?4, 'pending', 0, 3, ?5, ?5)",
+                     max_attempts, created_at, updated_at, run_at)
+                 VALUES (?1, 'default', ?2, ?3, 'q', ?4, 'pending', 0, 3, ?5, ?5, ?5)",
             )
             .expect("insert");
         let base = Utc::now().timestamp_micros() - 10_000_000;

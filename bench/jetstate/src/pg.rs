@@ -143,8 +143,8 @@ async fn insert_pending(setup: &Client, execution: uuid::Uuid, count: usize) {
     setup
         .execute(
             "INSERT INTO work_items (id, tenant_id, execution_id, node_id, queue_type, payload, status, attempt,
-                 max_attempts, created_at, updated_at)
-             SELECT gen_random_uuid(), 'default', $1, 'node-' || (k % 10), 'q', $2, 'pending', 0, 3, $3 + k, $3 + k
+                 max_attempts, created_at, updated_at, run_at)
+             SELECT gen_random_uuid(), 'default', $1, 'node-' || (k % 10), 'q', $2, 'pending', 0, 3, $3 + k, $3 + k, $3 + k
              FROM generate_series(0::bigint, $4::bigint - 1) k",
             &[&execution, &payload(0).to_string(), &base, &(count as i64)],
         )
@@ -205,8 +205,8 @@ async fn append(conn: &Client, execution: uuid::Uuid, sequence: usize) {
 async fn enqueue(conn: &Client, execution: uuid::Uuid, n: usize) {
     conn.execute(
         "INSERT INTO work_items (id, tenant_id, execution_id, node_id, queue_type, payload, status, attempt,
-             max_attempts, created_at, updated_at)
-         VALUES ($1, 'default', $2, $3, 'q', $4, 'pending', 0, 3, $5, $5)",
+             max_attempts, created_at, updated_at, run_at)
+         VALUES ($1, 'default', $2, $3, 'q', $4, 'pending', 0, 3, $5, $5, $5)",
         &[&uuid::Uuid::new_v4(), &execution, &format!("node-{}", n % 10), &payload(n).to_string(), &now()],
     )
     .await
@@ -223,7 +223,7 @@ async fn claim(conn: &Client, worker: &str) -> Option<Item> {
                      lease_token = lease_token + 1, updated_at = $3
                  WHERE id = (SELECT id FROM work_items
                              WHERE status = 'pending' AND queue_type = 'q' AND (retry_after IS NULL OR retry_after <= $3)
-                             ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)
+                             ORDER BY priority, run_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)
                  RETURNING {ITEM_COLUMNS}"
             ),
             &[&worker, &(now + 30_000_000), &now],
