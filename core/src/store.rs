@@ -659,7 +659,8 @@ impl Store {
     /// lost (reclaimed, cancelled, claimed again: left as it is). An unknown item: NotFound, and
     /// none is completed.
     pub fn complete_batch(&self, leases: &[(WorkItemId, LeaseToken)]) -> Result<Vec<bool>> {
-        let settled = self.write(|conn, scope, now| queue::complete_batch(conn, scope, leases, now))?;
+        // One statement on PostgreSQL (see `queue::complete_batch`).
+        let settled = self.write_one(|conn, scope, now| queue::complete_batch(conn, scope, leases, now))?;
         self.announce_slot();
         Ok(settled)
     }

@@ -831,9 +831,13 @@ const FINISH: Statement = Statement {
 /// Completes several fenced items in one transaction. Each entry's answer says whether it is
 /// completed under that token now (`true`: completed by this call, or already by this same
 /// lease) or its lease was lost (`false`: reclaimed, cancelled, claimed again), in which case it
-/// is left as it is. An unknown item (or another tenant's) is NotFound for the whole call. One
-/// statement completes every item still claimed under its token; only the others are read, to
-/// say why.
+/// is left as it is. An unknown item (or another tenant's) is NotFound for the whole call, and
+/// nothing is completed.
+///
+/// SQLite: one statement completes every item still claimed under its token; only the others are
+/// read, to say why. PostgreSQL: one statement does all of it (a call of one round trip, its own
+/// transaction): it reads the items as they were, completes them unless one is unknown, and
+/// answers both, so that what is decided below is decided on the state the update acted on.
 pub(crate) fn complete_batch(
     conn: &dyn Conn,
     scope: Scope<'_>,
@@ -849,36 +853,77 @@ pub(crate) fn complete_batch(
                  WHERE work_items.id = given.lease_id AND work_items.lease_token = given.lease_token_given
                    AND work_items.status = 'claimed' AND (?3 IS NULL OR work_items.tenant_id = ?3)
                  RETURNING work_items.id, work_items.lease_token",
-        postgres:
-            "UPDATE work_items SET status = 'completed', last_error = NULL, lease_expires_at = NULL, updated_at = $2
-                   FROM (SELECT (lease ->> 0)::uuid AS lease_id, (lease ->> 1)::bigint AS lease_token_given
-                         FROM jsonb_array_elements($1::jsonb) lease) given
-                   WHERE work_items.id = given.lease_id AND work_items.lease_token = given.lease_token_given
-                     AND work_items.status = 'claimed' AND ($3::text IS NULL OR work_items.tenant_id = $3)
-                   RETURNING work_items.id, work_items.lease_token",
+        postgres: "WITH given AS (
+                       SELECT position, (lease ->> 0)::uuid AS lease_id, (lease ->> 1)::bigint AS lease_token_given
+                       FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS listed(lease, position)),
+                   known AS (
+                       SELECT id, status, lease_token FROM work_items
+                       WHERE id IN (SELECT lease_id FROM given) AND ($3::text IS NULL OR tenant_id = $3)),
+                   done AS (
+                       UPDATE work_items SET status = 'completed', last_error = NULL, lease_expires_at = NULL,
+                           updated_at = $2
+                       FROM given
+                       WHERE work_items.id = given.lease_id AND work_items.lease_token = given.lease_token_given
+                         AND work_items.status = 'claimed' AND ($3::text IS NULL OR work_items.tenant_id = $3)
+                         AND NOT EXISTS (SELECT 1 FROM given g WHERE g.lease_id NOT IN (SELECT id FROM known))
+                       RETURNING work_items.id, work_items.lease_token)
+                   SELECT g.lease_id, g.lease_token_given,
+                          EXISTS (SELECT 1 FROM done d WHERE d.id = g.lease_id AND d.lease_token = g.lease_token_given),
+                          k.status, k.lease_token
+                   FROM given g LEFT JOIN known k ON k.id = g.lease_id
+                   ORDER BY g.position",
     };
     let list: Vec<serde_json::Value> =
         leases.iter().map(|(id, token)| serde_json::json!([id.to_string(), token])).collect();
-    let done: std::collections::HashSet<(WorkItemId, LeaseToken)> = conn
-        .rows(&COMPLETE, params![serde_json::Value::from(list).to_string(), now, scope], |row| {
-            Ok((row.get(0)?, row.get(1)?))
-        })?
-        .into_iter()
-        .collect();
+    let list = serde_json::Value::from(list).to_string();
+    // Whether an item not completed by this call is completed under this token all the same (by
+    // the same lease, earlier), or its lease was lost.
+    let settled = |id: &WorkItemId, token: LeaseToken, current: &Current| {
+        match may_finish(id, current, Holder::Token(token), WorkItemStatus::Completed) {
+            Ok(false) => Ok(true),
+            // Claimed under this token, yet not completed by this call: it changed under it.
+            Ok(true) => Ok(false),
+            Err(err) if err.kind() == crate::ErrorKind::LeaseLost => Ok(false),
+            Err(err) => Err(err),
+        }
+    };
+    if conn.engine() == Engine::Postgres {
+        let rows = conn.rows(&COMPLETE, params![list, now, scope], |row| {
+            let status: Option<String> = row.get(3)?;
+            Ok((
+                row.get::<WorkItemId>(0)?,
+                row.get::<LeaseToken>(1)?,
+                row.get::<bool>(2)?,
+                status,
+                row.get::<Option<LeaseToken>>(4)?,
+            ))
+        })?;
+        return rows
+            .into_iter()
+            .map(|(id, token, done, status, lease_token)| {
+                let Some(status) = status else { return Err(not_found(&id)) };
+                if done {
+                    return Ok(true);
+                }
+                let current = Current {
+                    status: status.parse()?,
+                    worker_id: None,
+                    lease_token: lease_token.unwrap_or(0),
+                    lease_expires_at: None,
+                };
+                settled(&id, token, &current)
+            })
+            .collect();
+    }
+    let done: std::collections::HashSet<(WorkItemId, LeaseToken)> =
+        conn.rows(&COMPLETE, params![list, now, scope], |row| Ok((row.get(0)?, row.get(1)?)))?.into_iter().collect();
     leases
         .iter()
         .map(|(id, token)| {
             if done.contains(&(*id, *token)) {
                 return Ok(true);
             }
-            let current = current(conn, scope, id)?;
-            match may_finish(id, &current, Holder::Token(*token), WorkItemStatus::Completed) {
-                Ok(false) => Ok(true),
-                // Claimed under this token, yet not completed: the same item twice in the list.
-                Ok(true) => Ok(current.status == WorkItemStatus::Completed),
-                Err(err) if err.kind() == crate::ErrorKind::LeaseLost => Ok(false),
-                Err(err) => Err(err),
-            }
+            settled(id, *token, &current(conn, scope, id)?)
         })
         .collect()
 }
