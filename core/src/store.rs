@@ -566,24 +566,31 @@ impl Store {
             timeout,
             cancel,
             |cause| {
-                // Told (the first try, an enqueue): claim at once. Looked (another process
-                // committed something, or it is time): a read first, so that a claim (a write,
-                // SQLite's lock) is made only when there is work.
-                if cause == wait::Cause::Told {
+                // Told (the first try, an enqueue): claim at once, and if nothing was there, read
+                // only when to look again. Looked (another process committed something, or it is
+                // time): a read first, so that a claim (a write, SQLite's lock) is made only when
+                // there is work.
+                let (taken, next_due, now) = if cause == wait::Cause::Told {
                     let taken = self.claim_batch(worker_id, queue_types, max, Some(lease))?;
                     if !taken.is_empty() {
                         return Ok(Attempt { taken, next_due: None });
                     }
-                }
-                let now = self.now_micros()?;
-                let (ready, next_due) = self.read_consistent(|conn, scope| {
-                    let ready = claim::any_ready(conn, scope, queue_types, now)?;
-                    let next_due = if ready { None } else { limits::next_due(conn, scope, queue_types, now)? };
-                    Ok((ready, next_due))
-                })?;
-                let taken = match (ready, cause) {
-                    (true, wait::Cause::Looked) => self.claim_batch(worker_id, queue_types, max, Some(lease))?,
-                    _ => Vec::new(),
+                    let now = self.now_micros()?;
+                    let next_due = match queue_types {
+                        [_] => self.read(|conn, scope| limits::next_due(conn, scope, queue_types, now))?,
+                        _ => self.read_consistent(|conn, scope| limits::next_due(conn, scope, queue_types, now))?,
+                    };
+                    (taken, next_due, now)
+                } else {
+                    let now = self.now_micros()?;
+                    let (ready, next_due) = self.read_consistent(|conn, scope| {
+                        let ready = claim::any_ready(conn, scope, queue_types, now)?;
+                        let next_due = if ready { None } else { limits::next_due(conn, scope, queue_types, now)? };
+                        Ok((ready, next_due))
+                    })?;
+                    let taken =
+                        if ready { self.claim_batch(worker_id, queue_types, max, Some(lease))? } else { Vec::new() };
+                    (taken, next_due, now)
                 };
                 let next_due = next_due.map(|at| Duration::from_micros(u64::try_from(at - now).unwrap_or(0)));
                 // A manual clock moves only when told: look again soon rather than sleep by it.
