@@ -241,8 +241,18 @@ fn options(durability: Durability) -> Options {
 
 // ── Comparing files ──────────────────────────────────────────────────────────────────────────
 
-const TABLES: [&str; 7] =
-    ["tenants", "workflow_definitions", "executions", "events", "snapshots", "work_items", "api_tokens"];
+const TABLES: [&str; 10] = [
+    "tenants",
+    "workflow_definitions",
+    "executions",
+    "events",
+    "snapshots",
+    "work_items",
+    "api_tokens",
+    "queues",
+    "queue_rate_slots",
+    "retention",
+];
 
 /// Columns whose values the store draws at random: the same call gives another value each time.
 fn masked(table: &str, column: &str) -> bool {
@@ -258,6 +268,18 @@ fn dump(path: &Path) -> Vec<String> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0)).expect("version");
     let mut rows = vec![format!("user_version {version}")];
     for table in TABLES {
+        // A file of an older schema lacks the newer tables: that it lacks them is part of its state.
+        let exists: bool = conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1)",
+                [table],
+                |row| row.get(0),
+            )
+            .expect("schema");
+        if !exists {
+            rows.push(format!("{table}: absent"));
+            continue;
+        }
         let mut statement = conn.prepare(&format!("SELECT * FROM {table}")).expect("a table");
         let columns: Vec<String> = statement.column_names().map(str::to_string).collect();
         let mut found = statement
@@ -403,16 +425,22 @@ fn single_calls() -> Vec<Case> {
             s.for_tenant("acme").enqueue_work_item(&theirs).map(drop)
         }),
         one("import (JSON Lines)", |s, f| s.import(&mut f.import.as_slice(), 0, &mut |_| {}).map(drop)),
-        one("enqueue with a unique key (a duplicate replaces the pending holder)", |s, f| {
-            let options = jetstate::EnqueueOptions {
-                unique_key: Some("k".into()),
-                on_duplicate: jetstate::OnDuplicate::Replace,
-                priority: 3,
-                ..Default::default()
-            };
-            s.enqueue(&item(fixed(70), &f.e1, "unique"), &options)?;
-            s.enqueue(&item(fixed(71), &f.e1, "unique"), &options).map(drop)
-        }),
+        Case {
+            name: "enqueue with a unique key, then a duplicate that replaces the pending holder",
+            how: How::Sequence,
+            calls: {
+                let options = || jetstate::EnqueueOptions {
+                    unique_key: Some("k".into()),
+                    on_duplicate: jetstate::OnDuplicate::Replace,
+                    priority: 3,
+                    ..Default::default()
+                };
+                vec![
+                    call(move |s, f| s.enqueue(&item(fixed(70), &f.e1, "unique"), &options()).map(drop)),
+                    call(move |s, f| s.enqueue(&item(fixed(71), &f.e1, "unique"), &options()).map(drop)),
+                ]
+            },
+        },
         one("enqueue_batch with options", |s, f| {
             let scheduled = jetstate::EnqueueOptions { run_at: Some(at(RUN_AT + 60)), ..Default::default() };
             s.enqueue_batch(&[
@@ -433,15 +461,21 @@ fn single_calls() -> Vec<Case> {
         one("complete_batch", |s, f| s.complete_batch(&[(f.live, 1), (f.stale, 1)]).map(drop)),
         one("cancel_work_item", |s, f| s.cancel_work_item(&f.live).map(drop)),
         one("renew_with_progress", |s, f| s.renew_with_progress(&f.live, 1, &json!({"done": 1}), None).map(drop)),
-        one("configure_queue, then a limited claim", |s, _| {
-            let settings = jetstate::QueueSettings {
-                concurrency: Some(2),
-                rate_limit: Some(jetstate::RateLimit { claims: 5, period: std::time::Duration::from_secs(1) }),
-                ..Default::default()
-            };
-            s.configure_queue("pending", &settings)?;
-            s.claim_batch("w5", &["pending"], 3, None).map(drop)
-        }),
+        Case {
+            name: "configure_queue, then a limited claim",
+            how: How::Sequence,
+            calls: vec![
+                call(|s, _| {
+                    let settings = jetstate::QueueSettings {
+                        concurrency: Some(2),
+                        rate_limit: Some(jetstate::RateLimit { claims: 5, period: std::time::Duration::from_secs(1) }),
+                        ..Default::default()
+                    };
+                    s.configure_queue("pending", &settings)
+                }),
+                call(|s, _| s.claim_batch("w5", &["pending"], 3, None).map(drop)),
+            ],
+        },
         one("prune", |s, _| {
             let policy = jetstate::RetentionPolicy {
                 keep_finished_items: Some(0),
@@ -450,10 +484,19 @@ fn single_calls() -> Vec<Case> {
             };
             s.prune(&policy, false).map(drop)
         }),
-        one("set_retention, then a reclaim that applies it", |s, _| {
-            s.set_retention(Some(&jetstate::RetentionPolicy { keep_finished_items: Some(0), ..Default::default() }))?;
-            s.reclaim_expired_leases().map(drop)
-        }),
+        Case {
+            name: "set_retention, then a reclaim that applies it",
+            how: How::Sequence,
+            calls: vec![
+                call(|s, _| {
+                    s.set_retention(Some(&jetstate::RetentionPolicy {
+                        keep_finished_items: Some(0),
+                        ..Default::default()
+                    }))
+                }),
+                call(|s, _| s.reclaim_expired_leases().map(drop)),
+            ],
+        },
     ]
 }
 
