@@ -834,8 +834,8 @@ const FINISH: Statement = Statement {
 /// is left as it is. An unknown item (or another tenant's) is NotFound for the whole call, and
 /// nothing is completed.
 ///
-/// SQLite: one statement completes every item still claimed under its token; only the others are
-/// read, to say why. PostgreSQL: one statement does all of it (a call of one round trip, its own
+/// SQLite: each item is completed by the finish of one claimed item, under its token; only those
+/// not completed are read, to say why. PostgreSQL: one statement does all of it (a call of one round trip, its own
 /// transaction): it reads the items as they were, completes them unless one is unknown, and
 /// answers both, so that what is decided below is decided on the state the update acted on.
 pub(crate) fn complete_batch(
@@ -845,14 +845,7 @@ pub(crate) fn complete_batch(
     now: i64,
 ) -> Result<Vec<bool>> {
     const COMPLETE: Statement = Statement {
-        sqlite: "UPDATE OR FAIL work_items SET status = 'completed', last_error = NULL, lease_expires_at = NULL,
-                     updated_at = ?2
-                 FROM (SELECT unhex(replace(json_extract(value, '$[0]'), '-', '')) AS lease_id,
-                              json_extract(value, '$[1]') AS lease_token_given
-                       FROM json_each(?1)) given
-                 WHERE work_items.id = given.lease_id AND work_items.lease_token = given.lease_token_given
-                   AND work_items.status = 'claimed' AND (?3 IS NULL OR work_items.tenant_id = ?3)
-                 RETURNING work_items.id, work_items.lease_token",
+        sqlite: "",
         postgres: "WITH given AS (
                        SELECT position, (lease ->> 0)::uuid AS lease_id, (lease ->> 1)::bigint AS lease_token_given
                        FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS listed(lease, position)),
@@ -915,12 +908,14 @@ pub(crate) fn complete_batch(
             })
             .collect();
     }
-    let done: std::collections::HashSet<(WorkItemId, LeaseToken)> =
-        conn.rows(&COMPLETE, params![list, now, scope], |row| Ok((row.get(0)?, row.get(1)?)))?.into_iter().collect();
+    // SQLite: the finish of one claimed item, lease by lease, in the writer's transaction (a
+    // seek by the key each; one statement over the list made SQLite match every row against
+    // every entry).
     leases
         .iter()
         .map(|(id, token)| {
-            if done.contains(&(*id, *token)) {
+            let completed = WorkItemStatus::Completed.as_str();
+            if conn.execute(&FINISH, params![id, completed, None::<&str>, now, token, scope])? == 1 {
                 return Ok(true);
             }
             settled(id, *token, &current(conn, scope, id)?)

@@ -63,14 +63,18 @@ fn drain(store: &Store, n: usize, batch: usize) -> serde_json::Value {
     let execution = execution(store);
     fill(store, &items(&execution, "q", n), |_| EnqueueOptions::default());
     let started = Instant::now();
-    let mut done = 0;
+    let (mut done, mut claiming) = (0, Duration::ZERO);
     while done < n {
         if batch == 1 {
+            let at = Instant::now();
             let lease = store.claim_fenced("w", &["q"], None).expect("claim").expect("an item");
+            claiming += at.elapsed();
             store.complete_fenced(&lease.item.id, lease.token).expect("complete");
             done += 1;
         } else {
+            let at = Instant::now();
             let leases = store.claim_batch("w", &["q"], batch, None).expect("claim");
+            claiming += at.elapsed();
             let settled =
                 store.complete_batch(&leases.iter().map(|l| (l.item.id, l.token)).collect::<Vec<_>>()).unwrap();
             assert!(settled.iter().all(|s| *s));
@@ -78,7 +82,7 @@ fn drain(store: &Store, n: usize, batch: usize) -> serde_json::Value {
         }
     }
     let seconds = started.elapsed().as_secs_f64();
-    json!({"jobs_per_s": n as f64 / seconds, "seconds": seconds})
+    json!({"jobs_per_s": n as f64 / seconds, "seconds": seconds, "claiming_share": claiming.as_secs_f64() / seconds})
 }
 
 /// `n` cycles of enqueue (untimed), claim (timed) and complete (untimed) on a queue with `settings`.
