@@ -423,10 +423,8 @@ impl Store {
     /// Enqueues several items, each with its options, all or nothing, in one commit. Unique keys
     /// apply within the batch too: a later item whose key an earlier one took is a duplicate.
     pub fn enqueue_batch(&self, items: &[(WorkItem, EnqueueOptions)]) -> Result<Vec<Enqueued>> {
-        let enqueue = |conn: &dyn Conn, scope: Option<&str>, now| {
-            items.iter().map(|(item, options)| queue::enqueue(conn, scope, item, options, now)).collect()
-        };
-        // One insert per item: a single plain item is one statement.
+        let enqueue = |conn: &dyn Conn, scope: Option<&str>, now| queue::enqueue_many(conn, scope, items, now);
+        // A single plain item is one statement.
         let enqueued = match items {
             [(_, options)] if options.unique_key.is_none() => self.write_one(enqueue),
             _ => self.write(enqueue),
@@ -450,10 +448,7 @@ impl Store {
             .collect::<Result<Vec<_>>>()?;
         let (written, enqueued, now) = self.write(|conn, scope, now| {
             let written = event_log::append_next(conn, scope, execution_id, &encoded, now)?;
-            let enqueued = items
-                .iter()
-                .map(|(item, options)| queue::enqueue(conn, scope, item, options, now))
-                .collect::<Result<Vec<_>>>()?;
+            let enqueued = queue::enqueue_many(conn, scope, items, now)?;
             Ok((written, enqueued, now))
         })?;
         self.announce();

@@ -20,7 +20,7 @@ use serde::Serialize;
 
 use crate::clock::duration_micros;
 use crate::error::{Error, Result};
-use crate::sql::{params, Conn, Statement};
+use crate::sql::{params, Conn, Engine, Statement};
 use crate::tenant::Scope;
 
 use super::claim::{candidates, Candidate, Seek};
@@ -115,22 +115,35 @@ pub(crate) struct Gate {
     partition_concurrency: Option<i64>,
     rate: Option<(i64, i64)>,
     rate_granted: i64,
+    /// The time of the ring slot the next grant takes (None: never used, or no rate limit).
+    oldest_slot: Option<i64>,
 }
 
 /// The gate of `queue_type`, if a row of `queues` gates it (None: open). `lock`: take the queue
 /// row's lock for the rest of the transaction (PostgreSQL; SQLite's writer holds the whole file).
+/// A rate-limited gate comes with the time of its ring's oldest slot, the one the next grant
+/// takes: a claim of one item decides its rate from this read alone.
 pub(crate) fn gate(conn: &dyn Conn, queue_type: &str, lock: bool) -> Result<Option<Gate>> {
     const READ: Statement = Statement {
-        sqlite: "SELECT paused, concurrency, partition_concurrency, rate_limit, rate_period, rate_granted
-                 FROM queues WHERE queue_type = ?1",
-        postgres: "SELECT paused, concurrency, partition_concurrency, rate_limit, rate_period, rate_granted
-                   FROM queues WHERE queue_type = $1",
+        sqlite: "SELECT q.paused, q.concurrency, q.partition_concurrency, q.rate_limit, q.rate_period, q.rate_granted,
+                        s.claimed_at
+                 FROM queues q LEFT JOIN queue_rate_slots s
+                     ON s.queue_type = q.queue_type AND s.slot = q.rate_granted % q.rate_limit
+                 WHERE q.queue_type = ?1",
+        postgres: "SELECT q.paused, q.concurrency, q.partition_concurrency, q.rate_limit, q.rate_period,
+                          q.rate_granted, s.claimed_at
+                   FROM queues q LEFT JOIN queue_rate_slots s
+                       ON s.queue_type = q.queue_type AND s.slot = q.rate_granted % q.rate_limit
+                   WHERE q.queue_type = $1",
     };
     const LOCK: Statement = Statement {
-        sqlite: "SELECT paused, concurrency, partition_concurrency, rate_limit, rate_period, rate_granted
-                 FROM queues WHERE queue_type = ?1",
-        postgres: "SELECT paused, concurrency, partition_concurrency, rate_limit, rate_period, rate_granted
-                   FROM queues WHERE queue_type = $1 FOR UPDATE",
+        sqlite: READ.sqlite,
+        postgres: "SELECT q.paused, q.concurrency, q.partition_concurrency, q.rate_limit, q.rate_period,
+                          q.rate_granted, s.claimed_at
+                   FROM queues q LEFT JOIN queue_rate_slots s
+                       ON s.queue_type = q.queue_type AND s.slot = q.rate_granted % q.rate_limit
+                   WHERE q.queue_type = $1
+                   FOR UPDATE OF q",
     };
     let gate = conn.row(if lock { &LOCK } else { &READ }, params![queue_type], |row| {
         let rate = match (row.get::<Option<i64>>(3)?, row.get::<Option<i64>>(4)?) {
@@ -143,6 +156,7 @@ pub(crate) fn gate(conn: &dyn Conn, queue_type: &str, lock: bool) -> Result<Opti
             partition_concurrency: row.get(2)?,
             rate,
             rate_granted: row.get(5)?,
+            oldest_slot: row.get(6)?,
         })
     })?;
     Ok(gate.filter(|gate| {
@@ -180,6 +194,11 @@ fn rate_allows(conn: &dyn Conn, queue_type: &str, gate: &Gate, want: i64, now: i
     };
     let Some((limit, period)) = gate.rate else { return Ok(want) };
     let want = want.min(limit);
+    let window_start = now.saturating_sub(period);
+    if want == 1 {
+        // The oldest slot came with the gate.
+        return Ok(i64::from(gate.oldest_slot.is_none_or(|at| at <= window_start)));
+    }
     let first = gate.rate_granted.rem_euclid(limit);
     // The slots first .. first + want, wrapping at the end of the ring: one or two ranges.
     let mut times: HashMap<i64, i64> = HashMap::new();
@@ -193,7 +212,6 @@ fn rate_allows(conn: &dyn Conn, queue_type: &str, gate: &Gate, want: i64, now: i
             }
         }
     }
-    let window_start = now.saturating_sub(period);
     let mut allowed = 0;
     while allowed < want {
         let slot = (first + allowed) % limit;
@@ -291,28 +309,35 @@ pub(crate) fn admit_partitions(
     Ok(admitted)
 }
 
-/// Records `taken` claims of a gated queue type in its rate ring (nothing without a rate limit).
+/// Records `taken` claims of a gated queue type in its rate ring (nothing without a rate limit):
+/// their slots take the time `now`, and the ring's position moves past them.
 pub(crate) fn record(conn: &dyn Conn, queue_type: &str, gate: &Gate, taken: usize, now: i64) -> Result<()> {
-    const SLOTS: Statement = Statement {
+    const RECORD: Statement = Statement {
         sqlite: "WITH RECURSIVE taken(i) AS (SELECT 0 WHERE ?5 > 0 UNION ALL SELECT i + 1 FROM taken WHERE i + 1 < ?5)
                  INSERT INTO queue_rate_slots (queue_type, slot, claimed_at)
                  SELECT ?1, (?2 + i) % ?3, ?4 FROM taken WHERE true
                  ON CONFLICT (queue_type, slot) DO UPDATE SET claimed_at = excluded.claimed_at",
-        postgres: "INSERT INTO queue_rate_slots (queue_type, slot, claimed_at)
-                   SELECT $1, ($2 + i) % $3, $4 FROM generate_series(0, $5::bigint - 1) AS taken(i)
-                   ON CONFLICT (queue_type, slot) DO UPDATE SET claimed_at = excluded.claimed_at",
+        // Both writes in one statement: one round trip.
+        postgres: "WITH ring AS (
+                       INSERT INTO queue_rate_slots (queue_type, slot, claimed_at)
+                       SELECT $1, ($2 + i) % $3, $4 FROM generate_series(0, $5::bigint - 1) AS taken(i)
+                       ON CONFLICT (queue_type, slot) DO UPDATE SET claimed_at = excluded.claimed_at)
+                   UPDATE queues SET rate_granted = (rate_granted + $5) % rate_limit WHERE queue_type = $1",
     };
-    const GRANTED: Statement = Statement {
+    // SQLite writes one table per statement: the ring's position moves in a second.
+    const MOVE: Statement = Statement {
         sqlite: "UPDATE queues SET rate_granted = (rate_granted + ?2) % rate_limit WHERE queue_type = ?1",
-        postgres: "UPDATE queues SET rate_granted = (rate_granted + $2) % rate_limit WHERE queue_type = $1",
+        postgres: "",
     };
     let Some((limit, _)) = gate.rate else { return Ok(()) };
     if taken == 0 {
         return Ok(());
     }
     let first = gate.rate_granted.rem_euclid(limit);
-    conn.execute(&SLOTS, params![queue_type, first, limit, now, taken])?;
-    conn.execute(&GRANTED, params![queue_type, taken])?;
+    conn.execute(&RECORD, params![queue_type, first, limit, now, taken])?;
+    if conn.engine() == Engine::Sqlite {
+        conn.execute(&MOVE, params![queue_type, taken])?;
+    }
     Ok(())
 }
 

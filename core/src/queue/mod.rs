@@ -512,18 +512,7 @@ pub(crate) fn enqueue(
                        RETURNING 1)
                    SELECT pg_notify('jetstate_work', current_schema())::text FROM inserted",
     };
-    if item.queue_type.is_empty() {
-        return Err(Error::invalid("a work item needs a queue_type"));
-    }
-    options.validate(now)?;
-    let tenant_id = tenant::tenant_for_write(scope, &item.tenant_id)?;
-    // The tenant the execution must belong to: the view's, or the one the item names; `None`
-    // when the unscoped store's item names only the default.
-    let required = match scope {
-        Some(view) => Some(view),
-        None if tenant_id == tenant::DEFAULT_TENANT => None,
-        None => Some(tenant_id),
-    };
+    let required = checked(scope, item, options, now)?;
     let run_at = options.run_at.as_ref().map(to_micros);
     let unique_for = options.unique_for.map(duration_micros);
     let insert = || {
@@ -580,6 +569,89 @@ pub(crate) fn enqueue(
             Ok(Enqueued { id: holder.id, outcome: EnqueueOutcome::Replaced })
         }
     }
+}
+
+/// What an enqueue checks before it writes: a queue type, storable options, a tenant the caller
+/// may write. Returns the tenant the execution must belong to: the view's, or the one the item
+/// names; `None` when the unscoped store's item names only the default.
+fn checked<'a>(scope: Scope<'a>, item: &'a WorkItem, options: &EnqueueOptions, now: i64) -> Result<Option<&'a str>> {
+    if item.queue_type.is_empty() {
+        return Err(Error::invalid("a work item needs a queue_type"));
+    }
+    options.validate(now)?;
+    let tenant_id = tenant::tenant_for_write(scope, &item.tenant_id)?;
+    Ok(match scope {
+        Some(view) => Some(view),
+        None if tenant_id == tenant::DEFAULT_TENANT => None,
+        None => Some(tenant_id),
+    })
+}
+
+/// Enqueues `items` (see [`enqueue`]), in order; the caller's transaction makes them all or
+/// nothing. On PostgreSQL a batch of items without unique keys is inserted by one statement: one
+/// round trip for the batch, not one per item. Only when it inserts fewer than all does the
+/// first item left out get [`enqueue`]'s own reading of why (its error ends the call).
+pub(crate) fn enqueue_many(
+    conn: &dyn Conn,
+    scope: Scope<'_>,
+    items: &[(WorkItem, EnqueueOptions)],
+    now: i64,
+) -> Result<Vec<Enqueued>> {
+    const INSERT_ROWS: &str = "
+        WITH inserted AS (
+            INSERT INTO work_items (id, tenant_id, execution_id, node_id, queue_type, payload, status, attempt,
+                max_attempts, created_at, updated_at, priority, run_at, retry_after, partition_key)
+            SELECT r.id, e.tenant_id, e.id, r.node_id, r.queue_type, r.payload, 'pending', r.attempt,
+                   r.max_attempts, r.created_at, $2::bigint, r.priority, coalesce(r.run_at, r.created_at), r.run_at,
+                   r.partition_key
+            FROM jsonb_to_recordset($1::jsonb) AS r(id uuid, required text, execution_id uuid, node_id text,
+                     queue_type text, payload text, attempt bigint, max_attempts bigint, created_at bigint,
+                     priority bigint, run_at bigint, partition_key text)
+            JOIN executions e ON e.id = r.execution_id AND (r.required IS NULL OR e.tenant_id = r.required)
+            FOR KEY SHARE OF e
+            ON CONFLICT DO NOTHING
+            RETURNING id)
+        SELECT i.id FROM inserted i, (SELECT pg_notify('jetstate_work', current_schema())) notified";
+    const ROWS: Statement = Statement { sqlite: "", postgres: INSERT_ROWS };
+    let plain = items.iter().all(|(_, options)| options.unique_key.is_none());
+    if conn.engine() == Engine::Sqlite || items.len() < 2 || !plain {
+        return items.iter().map(|(item, options)| enqueue(conn, scope, item, options, now)).collect();
+    }
+    let mut rows = Vec::with_capacity(items.len());
+    for (item, options) in items {
+        let required = checked(scope, item, options, now)?;
+        rows.push(serde_json::json!({
+            "id": item.id,
+            "required": required,
+            "execution_id": item.execution_id.0,
+            "node_id": item.node_id,
+            "queue_type": item.queue_type,
+            "payload": crate::sql::json_text(&item.payload)?,
+            "attempt": item.attempt,
+            "max_attempts": item.max_attempts,
+            "created_at": to_micros(&item.created_at),
+            "priority": options.priority,
+            "run_at": options.run_at.as_ref().map(to_micros),
+            "partition_key": options.partition_key,
+        }));
+    }
+    let rows = serde_json::Value::from(rows).to_string();
+    let mut inserted: std::collections::HashSet<WorkItemId> =
+        conn.rows(&ROWS, params![rows, now], |row| row.get(0))?.into_iter().collect();
+    let mut enqueued = Vec::with_capacity(items.len());
+    for (item, options) in items {
+        // Each id inserted answers one item: a second item of the batch with the same id finds
+        // it taken.
+        if !inserted.remove(&item.id) {
+            // Left out: a taken id (perhaps by an earlier item of the batch), or an execution
+            // that is not there for this tenant.
+            return Err(refused_enqueue(conn, scope, item, checked(scope, item, options, now)?)
+                .err()
+                .unwrap_or_else(|| Error::internal("an item left out of a batch insert was found insertable")));
+        }
+        enqueued.push(Enqueued { id: item.id, outcome: EnqueueOutcome::Enqueued });
+    }
+    Ok(enqueued)
 }
 
 /// The item that holds a unique key, as an enqueue's refusal finds it.
