@@ -286,6 +286,21 @@ pub(crate) trait Conn {
         params: &[&dyn Param],
         each: &mut dyn FnMut(&Row<'_>) -> Result<bool>,
     ) -> Result<()>;
+
+    /// Runs `statements` in order, each once the one before has ended (a later one sees what an
+    /// earlier one locked or wrote), and hands every row to `each` with its statement's index.
+    /// For statements none of whose parameters come from another's result: a PostgreSQL
+    /// connection sends them together (pipelined), one round trip for all.
+    fn query_together(
+        &self,
+        statements: &[(&Statement<'_>, &[&dyn Param])],
+        each: &mut dyn FnMut(usize, &Row<'_>) -> Result<()>,
+    ) -> Result<()> {
+        for (index, (statement, params)) in statements.iter().enumerate() {
+            self.query(statement, params, &mut |row| each(index, row).map(|()| true))?;
+        }
+        Ok(())
+    }
 }
 
 impl dyn Conn + '_ {

@@ -161,6 +161,34 @@ impl Conn for InTransaction<'_> {
         let on_error = if self.is_the_write(statement.postgres)? { write_error } else { super::error };
         conn.client.query_each(self.begin(), &prepared, values.iter(), on_error, &mut |row| each(&Row::Postgres(row)))
     }
+
+    fn query_together(
+        &self,
+        statements: &[(&Statement<'_>, &[&dyn Param])],
+        each: &mut dyn FnMut(usize, &Row<'_>) -> Result<()>,
+    ) -> Result<()> {
+        let mut conn = self.conn.borrow_mut();
+        let mut prepared = Vec::with_capacity(statements.len());
+        let mut writes = false;
+        for (statement, params) in statements {
+            let statement_prepared = conn.prepared(statement.postgres)?;
+            let values = values(&statement_prepared, params)?;
+            writes |= self.is_the_write(statement.postgres)?;
+            prepared.push((statement_prepared, values));
+        }
+        let sent: Vec<(&tokio_postgres::Statement, Vec<&(dyn ToSql + Sync)>)> = prepared
+            .iter()
+            .map(|(statement, values)| (statement, values.iter().map(|value| value as &(dyn ToSql + Sync)).collect()))
+            .collect();
+        let on_error = if writes { write_error } else { super::error };
+        let results = conn.client.query_pipelined(self.begin(), &sent).map_err(on_error)?;
+        for (index, rows) in results.iter().enumerate() {
+            for row in rows {
+                each(index, &Row::Postgres(row))?;
+            }
+        }
+        Ok(())
+    }
 }
 
 impl ToSql for Value<'_> {

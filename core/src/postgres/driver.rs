@@ -129,6 +129,28 @@ impl Client {
         })
     }
 
+    /// Runs `statements` in order (after `begin`), all sent together: each request goes out when
+    /// its future is first polled, and the joins poll them in order, so the server runs them one
+    /// after the other in one round trip.
+    pub(crate) fn query_pipelined(
+        &self,
+        begin: Option<&str>,
+        statements: &[(&Statement, Vec<&(dyn ToSql + Sync)>)],
+    ) -> PgResult<Vec<Vec<Row>>> {
+        wait(async {
+            let queries = futures::future::try_join_all(
+                statements.iter().map(|(statement, params)| self.0.query(*statement, params)),
+            );
+            match begin {
+                Some(begin) => {
+                    let (begun, rows) = futures::future::join(self.0.batch_execute(begin), queries).await;
+                    begun.and(rows)
+                }
+                None => queries.await,
+            }
+        })
+    }
+
     pub(crate) fn query(&self, text: &str, params: &[&(dyn ToSql + Sync)]) -> PgResult<Vec<Row>> {
         wait(self.0.query(text, params))
     }

@@ -496,4 +496,41 @@ mod tests {
         let stored: i64 = db.read(|conn| conn.value(&COUNT, params![])).unwrap();
         assert_eq!(stored, 2, "the first write of the refused call was its own transaction; the second was never sent");
     }
+
+    #[test]
+    fn statements_sent_together_run_in_order_and_fail_as_one_transaction() {
+        let db = fresh();
+        const INSERT_RETURNING: Statement = Statement {
+            sqlite: "",
+            postgres: "INSERT INTO tenants (id, name, status, created_at, updated_at) VALUES ($1, $1, 'active', 0, 0)
+                       RETURNING id",
+        };
+        // The count runs after the insert has ended: it sees it.
+        let seen = db
+            .write(|conn| {
+                let mut seen = Vec::new();
+                conn.query_together(
+                    &[(&INSERT_RETURNING, params!["one"]), (&COUNT, params![])],
+                    &mut |statement, row| {
+                        seen.push((statement, row.get::<String>(0).ok(), row.get::<i64>(0).ok()));
+                        Ok(())
+                    },
+                )?;
+                Ok(seen)
+            })
+            .unwrap();
+        assert_eq!(seen, vec![(0, Some("one".to_string()), None), (1, None, Some(1))]);
+        // A refused statement among them fails the call, and its transaction wrote nothing.
+        let err = db
+            .write(|conn| {
+                conn.query_together(
+                    &[(&INSERT_RETURNING, params!["two"]), (&INSERT_RETURNING, params!["one"])],
+                    &mut |_, _| Ok(()),
+                )
+            })
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
+        let stored: i64 = db.read(|conn| conn.value(&COUNT, params![])).unwrap();
+        assert_eq!(stored, 1, "the call that failed wrote nothing, not even its first statement");
+    }
 }

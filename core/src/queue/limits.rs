@@ -117,6 +117,15 @@ pub(crate) struct Gate {
     rate_granted: i64,
     /// The time of the ring slot the next grant takes (None: never used, or no rate limit).
     oldest_slot: Option<i64>,
+    /// The claimed items counted just after the lock was taken, when they came with it.
+    counted: Option<Counted>,
+}
+
+/// A gated queue type's claimed items, in all and by partition.
+#[derive(Debug, Clone, Default)]
+struct Counted {
+    claimed: i64,
+    by_partition: HashMap<String, i64>,
 }
 
 /// The gate of `queue_type`, if a row of `queues` gates it (None: open). `lock`: take the queue
@@ -145,7 +154,22 @@ pub(crate) fn gate(conn: &dyn Conn, queue_type: &str, lock: bool) -> Result<Opti
                    WHERE q.queue_type = $1
                    FOR UPDATE OF q",
     };
-    let gate = conn.row(if lock { &LOCK } else { &READ }, params![queue_type], |row| {
+    // PostgreSQL only, sent with the lock: each runs once the lock is taken, in a snapshot of its
+    // own (READ COMMITTED), so it counts every claim committed before; each counts only when
+    // the queue has the limit it serves (an InitPlan, read before any row).
+    const CLAIMED_IF_LIMITED: Statement = Statement {
+        sqlite: "",
+        postgres: "SELECT count(*) FROM work_items WHERE status = 'claimed' AND queue_type = $1
+                     AND EXISTS (SELECT 1 FROM queues WHERE queue_type = $1 AND concurrency IS NOT NULL)",
+    };
+    const BY_PARTITION_IF_LIMITED: Statement = Statement {
+        sqlite: "",
+        postgres: "SELECT partition_key, count(*) FROM work_items
+                   WHERE status = 'claimed' AND queue_type = $1 AND partition_key IS NOT NULL
+                     AND EXISTS (SELECT 1 FROM queues WHERE queue_type = $1 AND partition_concurrency IS NOT NULL)
+                   GROUP BY partition_key",
+    };
+    let from_row = |row: &crate::sql::Row<'_>| {
         let rate = match (row.get::<Option<i64>>(3)?, row.get::<Option<i64>>(4)?) {
             (Some(claims), Some(period)) => Some((claims, period)),
             _ => None,
@@ -157,8 +181,31 @@ pub(crate) fn gate(conn: &dyn Conn, queue_type: &str, lock: bool) -> Result<Opti
             rate,
             rate_granted: row.get(5)?,
             oldest_slot: row.get(6)?,
+            counted: None,
         })
-    })?;
+    };
+    let gate = if lock && conn.engine() == Engine::Postgres {
+        // A round trip is dear on PostgreSQL: the counts a limit needs travel with the lock.
+        let (mut gate, mut counted) = (None, Counted::default());
+        conn.query_together(
+            &[
+                (&LOCK, params![queue_type]),
+                (&CLAIMED_IF_LIMITED, params![queue_type]),
+                (&BY_PARTITION_IF_LIMITED, params![queue_type]),
+            ],
+            &mut |statement, row| {
+                match statement {
+                    0 => gate = Some(from_row(row)?),
+                    1 => counted.claimed = row.get(0)?,
+                    _ => drop(counted.by_partition.insert(row.get(0)?, row.get(1)?)),
+                }
+                Ok(())
+            },
+        )?;
+        gate.map(|gate| Gate { counted: Some(counted), ..gate })
+    } else {
+        conn.row(if lock { &LOCK } else { &READ }, params![queue_type], from_row)?
+    };
     Ok(gate.filter(|gate| {
         gate.paused || gate.concurrency.is_some() || gate.partition_concurrency.is_some() || gate.rate.is_some()
     }))
@@ -242,7 +289,11 @@ pub(crate) fn budget(conn: &dyn Conn, queue_type: &str, gate: &Gate, want: usize
     }
     let mut budget = i64::try_from(want).unwrap_or(i64::MAX);
     if let Some(limit) = gate.concurrency {
-        budget = budget.min(limit - claimed(conn, queue_type)?);
+        let claimed = match &gate.counted {
+            Some(counted) => counted.claimed,
+            None => claimed(conn, queue_type)?,
+        };
+        budget = budget.min(limit - claimed);
     }
     if budget > 0 {
         budget = rate_allows(conn, queue_type, gate, budget, now)?;
@@ -253,7 +304,13 @@ pub(crate) fn budget(conn: &dyn Conn, queue_type: &str, gate: &Gate, want: usize
     let budget = usize::try_from(budget).unwrap_or(0);
     Ok(match gate.partition_concurrency {
         None => Budget::Items(budget),
-        Some(_) => Budget::PerPartition(budget, claimed_by_partition(conn, queue_type)?),
+        Some(_) => Budget::PerPartition(
+            budget,
+            match &gate.counted {
+                Some(counted) => counted.by_partition.clone(),
+                None => claimed_by_partition(conn, queue_type)?,
+            },
+        ),
     })
 }
 
