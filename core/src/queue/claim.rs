@@ -271,9 +271,30 @@ pub(crate) fn candidates(
     limit: usize,
     now: i64,
 ) -> Result<Vec<Candidate>> {
+    let mut found = Vec::new();
+    each_candidate(conn, seek, scope, queue_type, gated, limit, now, &mut |candidate| {
+        found.push(candidate);
+        Ok(true)
+    })?;
+    Ok(found)
+}
+
+/// Hands up to `limit` claimable items of `queue_type` to `each`, in the claim's order, until it
+/// returns false: the seek reads no further than the caller needs.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn each_candidate(
+    conn: &dyn Conn,
+    seek: Seek,
+    scope: Scope<'_>,
+    queue_type: &str,
+    gated: bool,
+    limit: usize,
+    now: i64,
+    each: &mut dyn FnMut(Candidate) -> Result<bool>,
+) -> Result<()> {
     let sql = &SQL.seeks[seek as usize][if gated { 3 } else { 2 }];
-    conn.rows(&statement(sql), params![queue_type, now, scope, limit], |row| {
-        Ok(Candidate { priority: row.get(0)?, run_at: row.get(1)?, id: row.get(2)?, partition_key: row.get(3)? })
+    conn.query(&statement(sql), params![queue_type, now, scope, limit], &mut |row| {
+        each(Candidate { priority: row.get(0)?, run_at: row.get(1)?, id: row.get(2)?, partition_key: row.get(3)? })
     })
 }
 

@@ -23,7 +23,7 @@ use crate::error::{Error, Result};
 use crate::sql::{params, Conn, Engine, Statement};
 use crate::tenant::Scope;
 
-use super::claim::{candidates, Candidate, Seek};
+use super::claim::{candidates, each_candidate, Candidate, Seek};
 
 /// At most this many claims per period: a ring of this many slots is kept per rate-limited queue.
 pub const MAX_RATE_LIMIT: u32 = 100_000;
@@ -350,19 +350,18 @@ pub(crate) fn admit_partitions(
 ) -> Result<Vec<Candidate>> {
     let per_partition = gate.partition_concurrency.unwrap_or(i64::MAX);
     let mut admitted = Vec::with_capacity(budget);
-    for candidate in candidates(conn, seek, scope, queue_type, true, PARTITION_SCAN.max(budget), now)? {
-        if admitted.len() == budget {
-            break;
-        }
+    each_candidate(conn, seek, scope, queue_type, true, PARTITION_SCAN.max(budget), now, &mut |candidate| {
         if let Some(partition) = &candidate.partition_key {
             let count = running.entry(partition.clone()).or_insert(0);
             if *count >= per_partition {
-                continue;
+                return Ok(true);
             }
             *count += 1;
         }
         admitted.push(candidate);
-    }
+        // The seek stops once the budget is filled: a deep backlog costs only what is read.
+        Ok(admitted.len() < budget)
+    })?;
     Ok(admitted)
 }
 
