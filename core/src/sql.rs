@@ -301,6 +301,20 @@ pub(crate) trait Conn {
         }
         Ok(())
     }
+
+    /// Runs the call's last statement and hands each row to `each`: no statement may follow it.
+    /// A PostgreSQL connection inside a transaction sends the COMMIT with it (one round trip
+    /// for both, not two): when this returns the call is committed, and when the statement or
+    /// the COMMIT fails nothing is. Elsewhere a plain [`Conn::query`], committed after the call
+    /// as always.
+    fn query_last(
+        &self,
+        statement: &Statement<'_>,
+        params: &[&dyn Param],
+        each: &mut dyn FnMut(&Row<'_>) -> Result<()>,
+    ) -> Result<()> {
+        self.query(statement, params, &mut |row| each(row).map(|()| true))
+    }
 }
 
 impl dyn Conn + '_ {
@@ -333,6 +347,21 @@ impl dyn Conn + '_ {
         self.query(statement, params, &mut |row| {
             out.push(make(row)?);
             Ok(true)
+        })?;
+        Ok(out)
+    }
+
+    /// Every row of the call's last statement (see [`Conn::query_last`]), each made into `T`.
+    pub(crate) fn rows_last<T>(
+        &self,
+        statement: &Statement<'_>,
+        params: &[&dyn Param],
+        mut make: impl FnMut(&Row<'_>) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        let mut out = Vec::new();
+        self.query_last(statement, params, &mut |row| {
+            out.push(make(row)?);
+            Ok(())
         })?;
         Ok(out)
     }

@@ -57,6 +57,10 @@ pub(crate) struct InTransaction<'c> {
     conn: RefCell<&'c mut Connection>,
     begin: Cell<Option<&'c str>>,
     begun: Cell<bool>,
+    /// Whether COMMIT went out with a last statement ([`Conn::query_last`]): the call is over.
+    committed: Cell<bool>,
+    /// The transaction writes (its COMMIT's loss leaves the outcome unknown).
+    writes: bool,
     one_write: bool,
     wrote: Cell<bool>,
 }
@@ -72,6 +76,8 @@ impl<'c> InTransaction<'c> {
             conn: RefCell::new(conn),
             begin: Cell::new(begin),
             begun: Cell::new(false),
+            committed: Cell::new(false),
+            writes: !matches!(call, Call::Transaction(begin) if begin.ends_with("READ ONLY")),
             one_write: matches!(call, Call::OneWrite),
             wrote: Cell::new(false),
         }
@@ -82,13 +88,22 @@ impl<'c> InTransaction<'c> {
         self.begun.get()
     }
 
-    /// The BEGIN to send with this statement, if it is the first.
-    fn begin(&self) -> Option<&'c str> {
+    /// Whether the call's COMMIT went out with its last statement: its runner has no transaction
+    /// left to end.
+    pub(crate) fn committed(&self) -> bool {
+        self.committed.get()
+    }
+
+    /// The BEGIN to send with this statement, if it is the first; an error after the COMMIT.
+    fn begin(&self) -> Result<Option<&'c str>> {
+        if self.committed.get() {
+            return Err(Error::internal("a statement came after the call's last one, which committed it"));
+        }
         let begin = self.begin.take();
         if begin.is_some() {
             self.begun.set(true);
         }
-        begin
+        Ok(begin)
     }
 
     /// In a one-write call, whether `text` is its write (anything but a plain SELECT); an error
@@ -145,7 +160,7 @@ impl Conn for InTransaction<'_> {
         let values = values(&prepared, params)?;
         let refs: Vec<&(dyn ToSql + Sync)> = values.iter().map(|value| value as &(dyn ToSql + Sync)).collect();
         let on_error = if self.is_the_write(statement.postgres)? { write_error } else { super::error };
-        let changed = conn.client.execute_prepared(self.begin(), &prepared, &refs).map_err(on_error)?;
+        let changed = conn.client.execute_prepared(self.begin()?, &prepared, &refs).map_err(on_error)?;
         Ok(usize::try_from(changed).unwrap_or(usize::MAX))
     }
 
@@ -159,7 +174,7 @@ impl Conn for InTransaction<'_> {
         let prepared = conn.prepared(statement.postgres)?;
         let values = values(&prepared, params)?;
         let on_error = if self.is_the_write(statement.postgres)? { write_error } else { super::error };
-        conn.client.query_each(self.begin(), &prepared, values.iter(), on_error, &mut |row| each(&Row::Postgres(row)))
+        conn.client.query_each(self.begin()?, &prepared, values.iter(), on_error, &mut |row| each(&Row::Postgres(row)))
     }
 
     fn query_together(
@@ -181,11 +196,48 @@ impl Conn for InTransaction<'_> {
             .map(|(statement, values)| (statement, values.iter().map(|value| value as &(dyn ToSql + Sync)).collect()))
             .collect();
         let on_error = if writes { write_error } else { super::error };
-        let results = conn.client.query_pipelined(self.begin(), &sent).map_err(on_error)?;
+        let results = conn.client.query_pipelined(self.begin()?, &sent).map_err(on_error)?;
         for (index, rows) in results.iter().enumerate() {
             for row in rows {
                 each(index, &Row::Postgres(row))?;
             }
+        }
+        Ok(())
+    }
+
+    fn query_last(
+        &self,
+        statement: &Statement<'_>,
+        params: &[&dyn Param],
+        each: &mut dyn FnMut(&Row<'_>) -> Result<()>,
+    ) -> Result<()> {
+        if self.begin.get().is_none() && !self.begun.get() {
+            // Not in a transaction: the statement commits itself.
+            return self.query(statement, params, &mut |row| each(row).map(|()| true));
+        }
+        let mut conn = self.conn.borrow_mut();
+        let prepared = conn.prepared(statement.postgres)?;
+        let values = values(&prepared, params)?;
+        let refs: Vec<&(dyn ToSql + Sync)> = values.iter().map(|value| value as &(dyn ToSql + Sync)).collect();
+        let begin = self.begin()?;
+        let (rows, committed) = conn.client.query_then_commit(begin, &prepared, &refs);
+        self.committed.set(true);
+        let lost = |err: &tokio_postgres::Error| err.as_db_error().is_none() && self.writes;
+        let rows = match (rows, committed) {
+            // The server refused the statement (and so ended the transaction without a commit),
+            // or refused the COMMIT: nothing was written.
+            (Err(err), _) | (Ok(_), Err(err)) if !lost(&err) => return Err(super::error(err)),
+            (Err(err), _) | (Ok(_), Err(err)) => {
+                return Err(Error::database(format!("the connection to the server was lost during COMMIT: {err}"))
+                    .with_unknown_outcome("the server may have committed the call before the connection broke"))
+            }
+            (Ok(rows), Ok(())) => rows,
+        };
+        for row in &rows {
+            each(&Row::Postgres(row)).map_err(|err| {
+                Error::internal(format!("a call committed, and then its result could not be read: {}", err.message()))
+                    .with_unknown_outcome("the call was committed")
+            })?;
         }
         Ok(())
     }

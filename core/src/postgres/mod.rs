@@ -368,12 +368,13 @@ impl Database {
 
 /// Runs `work` between `begin` and COMMIT (ROLLBACK if it fails) on `conn`.
 fn transaction<T>(conn: &mut Connection, begin: &str, work: &mut dyn FnMut(&dyn Conn) -> Result<T>) -> Result<T> {
-    let (outcome, begun) = {
+    let (outcome, begun, committed) = {
         let tx = InTransaction::new(conn, Call::Transaction(begin));
-        (work(&tx), tx.begun())
+        (work(&tx), tx.begun(), tx.committed())
     };
-    // BEGIN went out with the first statement: a call that ran none has no transaction to end.
-    if !begun {
+    // BEGIN went out with the first statement: a call that ran none has no transaction to end;
+    // nor has one whose COMMIT went out with its last statement (`Conn::query_last`).
+    if !begun || committed {
         return outcome;
     }
     match outcome {
@@ -532,5 +533,47 @@ mod tests {
         assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
         let stored: i64 = db.read(|conn| conn.value(&COUNT, params![])).unwrap();
         assert_eq!(stored, 1, "the call that failed wrote nothing, not even its first statement");
+    }
+
+    #[test]
+    fn a_last_statement_commits_with_its_call_and_nothing_may_follow_it() {
+        let db = fresh();
+        const INSERT_RETURNING: Statement = Statement {
+            sqlite: "",
+            postgres: "INSERT INTO tenants (id, name, status, created_at, updated_at) VALUES ($1, $1, 'active', 0, 0)
+                       RETURNING id",
+        };
+        const ALL: Statement = Statement { sqlite: "", postgres: "SELECT count(*) FROM tenants" };
+        let count = |db: &Database| -> i64 { db.read(|conn| conn.value(&ALL, params![])).unwrap() };
+        // Both statements of the call are committed, the second's COMMIT sent with it.
+        let returned = db
+            .write(|conn| {
+                conn.execute(&INSERT, params!["one"])?;
+                conn.rows_last(&INSERT_RETURNING, params!["two"], |row| row.get::<String>(0))
+            })
+            .unwrap();
+        assert_eq!(returned, vec!["two".to_string()]);
+        assert_eq!(count(&db), 3, "default, one and two");
+        // A last statement the server refuses ends the transaction without committing the first.
+        let err = db
+            .write(|conn| {
+                conn.execute(&INSERT, params!["three"])?;
+                conn.rows_last(&INSERT_RETURNING, params!["one"], |row| row.get::<String>(0))
+            })
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
+        assert_eq!(count(&db), 3, "the refused call wrote nothing");
+        // A statement after the last one is refused before it is sent; the call had committed.
+        let err = db
+            .write(|conn| {
+                conn.rows_last(&INSERT_RETURNING, params!["four"], |row| row.get::<String>(0))?;
+                conn.execute(&INSERT, params!["five"])
+            })
+            .unwrap_err();
+        assert!(err.message().contains("came after the call's last one"), "{err}");
+        assert_eq!(count(&db), 4, "four was committed with its statement, five never sent");
+        // The connection is whole for the next call (no transaction left open on it).
+        db.write(|conn| conn.execute(&INSERT, params!["six"])).unwrap();
+        assert_eq!(count(&db), 5);
     }
 }
