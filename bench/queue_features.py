@@ -97,12 +97,15 @@ def measure(binary, reps, quick, url):
 
 
 def growth(engine, soak):
-    """Whether the store stopped growing: its size over the second half of the soak."""
-    half, end = soak["bytes_at_half"], soak["bytes_at_end"]
-    change = end / half - 1 if half else 0
-    if abs(change) <= 0.05:
-        return f"On {engine} the store stopped growing: {change:+.0%} over the second half (what is freed is reused)."
-    return f"On {engine} the store still grew {change:+.0%} over the second half."
+    """Whether the store stopped growing: the largest size of the second half of the soak against
+    the largest of the first (a server's store rises and falls as vacuum comes and goes)."""
+    tenths = soak["bytes_by_tenth"]
+    first, second = max(tenths[: len(tenths) // 2]), max(tenths[len(tenths) // 2 :])
+    change = second / first - 1 if first else 0
+    if change <= 0.10:
+        return (f"On {engine} the store stopped growing: its largest size in the second half is {change:+.0%} against the "
+                f"first half's (what is freed is reused).")
+    return f"On {engine} the store still grew: its largest size in the second half is {change:+.0%} against the first half's."
 
 
 def section(results, meta):
