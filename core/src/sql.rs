@@ -317,6 +317,19 @@ pub(crate) trait Conn {
     }
 }
 
+/// The rows `run` hands over, each made into `T` by `make`.
+fn collect<T>(
+    mut make: impl FnMut(&Row<'_>) -> Result<T>,
+    run: impl FnOnce(&mut dyn FnMut(&Row<'_>) -> Result<()>) -> Result<()>,
+) -> Result<Vec<T>> {
+    let mut out = Vec::new();
+    run(&mut |row| {
+        out.push(make(row)?);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
 impl dyn Conn + '_ {
     /// The first row, made into `T` by `make`; `None` when there is none.
     pub(crate) fn row<T>(
@@ -341,14 +354,9 @@ impl dyn Conn + '_ {
         &self,
         statement: &Statement<'_>,
         params: &[&dyn Param],
-        mut make: impl FnMut(&Row<'_>) -> Result<T>,
+        make: impl FnMut(&Row<'_>) -> Result<T>,
     ) -> Result<Vec<T>> {
-        let mut out = Vec::new();
-        self.query(statement, params, &mut |row| {
-            out.push(make(row)?);
-            Ok(true)
-        })?;
-        Ok(out)
+        collect(make, |each| self.query(statement, params, &mut |row| each(row).map(|()| true)))
     }
 
     /// Every row of the call's last statement (see [`Conn::query_last`]), each made into `T`.
@@ -356,14 +364,9 @@ impl dyn Conn + '_ {
         &self,
         statement: &Statement<'_>,
         params: &[&dyn Param],
-        mut make: impl FnMut(&Row<'_>) -> Result<T>,
+        make: impl FnMut(&Row<'_>) -> Result<T>,
     ) -> Result<Vec<T>> {
-        let mut out = Vec::new();
-        self.query_last(statement, params, &mut |row| {
-            out.push(make(row)?);
-            Ok(())
-        })?;
-        Ok(out)
+        collect(make, |each| self.query_last(statement, params, each))
     }
 
     /// The first column of the one row a statement returns (a count, an aggregate).

@@ -145,6 +145,11 @@ fn values<'p>(statement: &tokio_postgres::Statement, params: &'p [&dyn Param]) -
     params[..wanted].iter().map(|param| param.value()).collect()
 }
 
+/// `values` as the driver takes parameters.
+fn as_sql<'v>(values: &'v [Value<'_>]) -> Vec<&'v (dyn ToSql + Sync)> {
+    values.iter().map(|value| value as &(dyn ToSql + Sync)).collect()
+}
+
 impl Conn for InTransaction<'_> {
     fn engine(&self) -> Engine {
         Engine::Postgres
@@ -158,7 +163,7 @@ impl Conn for InTransaction<'_> {
         let mut conn = self.conn.borrow_mut();
         let prepared = conn.prepared(statement.postgres)?;
         let values = values(&prepared, params)?;
-        let refs: Vec<&(dyn ToSql + Sync)> = values.iter().map(|value| value as &(dyn ToSql + Sync)).collect();
+        let refs = as_sql(&values);
         let on_error = if self.is_the_write(statement.postgres)? { write_error } else { super::error };
         let changed = conn.client.execute_prepared(self.begin()?, &prepared, &refs).map_err(on_error)?;
         Ok(usize::try_from(changed).unwrap_or(usize::MAX))
@@ -191,10 +196,8 @@ impl Conn for InTransaction<'_> {
             writes |= self.is_the_write(statement.postgres)?;
             prepared.push((statement_prepared, values));
         }
-        let sent: Vec<(&tokio_postgres::Statement, Vec<&(dyn ToSql + Sync)>)> = prepared
-            .iter()
-            .map(|(statement, values)| (statement, values.iter().map(|value| value as &(dyn ToSql + Sync)).collect()))
-            .collect();
+        let sent: Vec<(&tokio_postgres::Statement, Vec<&(dyn ToSql + Sync)>)> =
+            prepared.iter().map(|(statement, values)| (statement, as_sql(values))).collect();
         let on_error = if writes { write_error } else { super::error };
         let results = conn.client.query_pipelined(self.begin()?, &sent).map_err(on_error)?;
         for (index, rows) in results.iter().enumerate() {
@@ -218,7 +221,7 @@ impl Conn for InTransaction<'_> {
         let mut conn = self.conn.borrow_mut();
         let prepared = conn.prepared(statement.postgres)?;
         let values = values(&prepared, params)?;
-        let refs: Vec<&(dyn ToSql + Sync)> = values.iter().map(|value| value as &(dyn ToSql + Sync)).collect();
+        let refs = as_sql(&values);
         let begin = self.begin()?;
         let (rows, committed) = conn.client.query_then_commit(begin, &prepared, &refs);
         self.committed.set(true);

@@ -461,6 +461,11 @@ mod tests {
     };
     const COUNT: Statement =
         Statement { sqlite: "", postgres: "SELECT count(*) FROM tenants WHERE id IN ('one', 'two', 'three')" };
+    const INSERT_RETURNING: Statement = Statement {
+        sqlite: "",
+        postgres: "INSERT INTO tenants (id, name, status, created_at, updated_at) VALUES ($1, $1, 'active', 0, 0)
+                   RETURNING id",
+    };
 
     fn fresh() -> Database {
         let url = std::env::var("JETSTATE_TEST_POSTGRES_URL").unwrap_or_default();
@@ -501,11 +506,6 @@ mod tests {
     #[test]
     fn statements_sent_together_run_in_order_and_fail_as_one_transaction() {
         let db = fresh();
-        const INSERT_RETURNING: Statement = Statement {
-            sqlite: "",
-            postgres: "INSERT INTO tenants (id, name, status, created_at, updated_at) VALUES ($1, $1, 'active', 0, 0)
-                       RETURNING id",
-        };
         // The count runs after the insert has ended: it sees it.
         let seen = db
             .write(|conn| {
@@ -538,11 +538,6 @@ mod tests {
     #[test]
     fn a_last_statement_commits_with_its_call_and_nothing_may_follow_it() {
         let db = fresh();
-        const INSERT_RETURNING: Statement = Statement {
-            sqlite: "",
-            postgres: "INSERT INTO tenants (id, name, status, created_at, updated_at) VALUES ($1, $1, 'active', 0, 0)
-                       RETURNING id",
-        };
         const ALL: Statement = Statement { sqlite: "", postgres: "SELECT count(*) FROM tenants" };
         let count = |db: &Database| -> i64 { db.read(|conn| conn.value(&ALL, params![])).unwrap() };
         // Both statements of the call are committed, the second's COMMIT sent with it.

@@ -224,26 +224,15 @@ static SQL: LazyLock<ClaimSql> = LazyLock::new(|| {
             format!("SELECT EXISTS ({})", seek.sql(Engine::Postgres, Reads::Id, Guard::None, false)),
         );
         let gated_seek = |engine| seek.sql(engine, Reads::Id, Guard::None, false);
-        // PostgreSQL's also records the claims in the queue's rate ring (when it has one), as
-        // `limits::record` does: one statement, which goes out with the COMMIT. The queue row is
-        // locked by this transaction, so the ring's position read here is the latest.
+        // PostgreSQL's also records the claims in the queue's rate ring (`limits::record_ctes`):
+        // one statement, which goes out with the COMMIT.
         let gated_many = (
             claim_sql(Engine::Sqlite, &format!("id IN (SELECT id FROM ({}))", gated_seek(Engine::Sqlite))),
             format!(
-                "WITH head AS ({}),
-                 claimed AS ({}),
-                 ring AS (
-                     INSERT INTO queue_rate_slots (queue_type, slot, claimed_at)
-                     SELECT $1, (q.rate_granted + taken.i) % q.rate_limit, $2
-                     FROM queues q, generate_series(0, (SELECT count(*) FROM claimed) - 1) AS taken(i)
-                     WHERE q.queue_type = $1 AND q.rate_limit IS NOT NULL
-                     ON CONFLICT (queue_type, slot) DO UPDATE SET claimed_at = excluded.claimed_at),
-                 moved AS (
-                     UPDATE queues SET rate_granted = (rate_granted + (SELECT count(*) FROM claimed)) % rate_limit
-                     WHERE queue_type = $1 AND rate_limit IS NOT NULL AND EXISTS (SELECT 1 FROM claimed))
-                 SELECT * FROM claimed",
+                "WITH head AS ({}), claimed AS ({}), {} SELECT * FROM claimed",
                 gated_seek(Engine::Postgres),
-                claim_sql(Engine::Postgres, "id IN (SELECT id FROM head)")
+                claim_sql(Engine::Postgres, "id IN (SELECT id FROM head)"),
+                limits::record_ctes("(SELECT count(*) FROM claimed)", "$2")
             ),
         );
         [one, many, open, gated, any, gated_many]
@@ -350,10 +339,16 @@ pub(crate) fn claim(conn: &dyn Conn, scope: Scope<'_>, request: &ClaimRequest<'_
             crate::sql::Value::Integer(expires_at),
         ]
     };
-    let run = |sql: &(String, String), values: &[crate::sql::Value<'_>]| -> Result<Vec<QueueEntry>> {
+    // A claim statement, run as any other or as the call's last (`Conn::query_last`).
+    let run_as = |last: bool, sql: &(String, String), values: &[crate::sql::Value<'_>]| -> Result<Vec<QueueEntry>> {
         let params: Vec<&dyn crate::sql::Param> = values.iter().map(|v| v as &dyn crate::sql::Param).collect();
-        conn.rows(&statement(sql), &params, from_row)
+        if last {
+            conn.rows_last(&statement(sql), &params, from_row)
+        } else {
+            conn.rows(&statement(sql), &params, from_row)
+        }
     };
+    let run = |sql: &(String, String), values: &[crate::sql::Value<'_>]| run_as(false, sql, values);
     if let [queue_type] = types[..] {
         if request.gated_hint && conn.commits_each_statement() {
             return Err(Error::needs_transaction());
@@ -392,19 +387,13 @@ pub(crate) fn claim(conn: &dyn Conn, scope: Scope<'_>, request: &ClaimRequest<'_
         let taken = match limits::budget(conn, queue_type, &gate, request.max, now)? {
             limits::Budget::None => Vec::new(),
             limits::Budget::Items(budget) => {
-                let sql = &SQL.seeks[seek as usize][5];
-                let values = claim_params(queue_type, budget);
-                let params: Vec<&dyn crate::sql::Param> = values.iter().map(|v| v as &dyn crate::sql::Param).collect();
-                let claimed = match conn.engine() {
-                    // The claim records its rate grants itself, and its COMMIT goes with it: a
-                    // gated claim is two round trips (the lock with the counts, then this).
-                    Engine::Postgres => conn.rows_last(&statement(sql), &params, from_row)?,
-                    Engine::Sqlite => {
-                        let claimed = conn.rows(&statement(sql), &params, from_row)?;
-                        limits::record(conn, queue_type, &gate, claimed.len(), now)?;
-                        claimed
-                    }
-                };
+                // On PostgreSQL the claim records its rate grants itself, and its COMMIT goes with
+                // it: a gated claim is two round trips (the lock with the counts, then this).
+                let records_itself = conn.engine() == Engine::Postgres;
+                let claimed = run_as(records_itself, &SQL.seeks[seek as usize][5], &claim_params(queue_type, budget))?;
+                if !records_itself {
+                    limits::record(conn, queue_type, &gate, claimed.len(), now)?;
+                }
                 leases(claimed, expires_at)
             }
             limits::Budget::PerPartition(budget, running) => {

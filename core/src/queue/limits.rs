@@ -14,6 +14,7 @@
 //!   items are claimed holds from the next claim (items already claimed keep their leases).
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -365,21 +366,38 @@ pub(crate) fn admit_partitions(
     Ok(admitted)
 }
 
+/// PostgreSQL's record of `taken` claims (an SQL expression) at time `at` in the rate ring of
+/// queue type `$1`, as two data-modifying CTEs: the slots from the ring's position on take the
+/// time, and the position moves past them; nothing without a rate limit. Read with the queue row
+/// locked by the same transaction, so the position is the latest. [`record`] runs it alone; a
+/// gated claim runs it inside its own statement (`claim.rs`).
+pub(crate) fn record_ctes(taken: &str, at: &str) -> String {
+    format!(
+        "ring AS (
+             INSERT INTO queue_rate_slots (queue_type, slot, claimed_at)
+             SELECT $1, (q.rate_granted + taken.i) % q.rate_limit, {at}
+             FROM queues q, generate_series(0, {taken} - 1) AS taken(i)
+             WHERE q.queue_type = $1 AND q.rate_limit IS NOT NULL
+             ON CONFLICT (queue_type, slot) DO UPDATE SET claimed_at = excluded.claimed_at),
+         moved AS (
+             UPDATE queues SET rate_granted = (rate_granted + {taken}) % rate_limit
+             WHERE queue_type = $1 AND rate_limit IS NOT NULL AND {taken} > 0)"
+    )
+}
+
 /// Records `taken` claims of a gated queue type in its rate ring (nothing without a rate limit):
 /// their slots take the time `now`, and the ring's position moves past them.
 pub(crate) fn record(conn: &dyn Conn, queue_type: &str, gate: &Gate, taken: usize, now: i64) -> Result<()> {
-    const RECORD: Statement = Statement {
-        sqlite: "WITH RECURSIVE taken(i) AS (SELECT 0 WHERE ?5 > 0 UNION ALL SELECT i + 1 FROM taken WHERE i + 1 < ?5)
-                 INSERT INTO queue_rate_slots (queue_type, slot, claimed_at)
-                 SELECT ?1, (?2 + i) % ?3, ?4 FROM taken WHERE true
-                 ON CONFLICT (queue_type, slot) DO UPDATE SET claimed_at = excluded.claimed_at",
-        // Both writes in one statement: one round trip.
-        postgres: "WITH ring AS (
-                       INSERT INTO queue_rate_slots (queue_type, slot, claimed_at)
-                       SELECT $1, ($2 + i) % $3, $4 FROM generate_series(0, $5::bigint - 1) AS taken(i)
-                       ON CONFLICT (queue_type, slot) DO UPDATE SET claimed_at = excluded.claimed_at)
-                   UPDATE queues SET rate_granted = (rate_granted + $5) % rate_limit WHERE queue_type = $1",
-    };
+    static RECORD: LazyLock<(&str, String)> = LazyLock::new(|| {
+        (
+            "WITH RECURSIVE taken(i) AS (SELECT 0 WHERE ?3 > 0 UNION ALL SELECT i + 1 FROM taken WHERE i + 1 < ?3)
+             INSERT INTO queue_rate_slots (queue_type, slot, claimed_at)
+             SELECT ?1, (?4 + i) % ?5, ?2 FROM taken WHERE true
+             ON CONFLICT (queue_type, slot) DO UPDATE SET claimed_at = excluded.claimed_at",
+            // Both writes in one statement: one round trip.
+            format!("WITH {} SELECT 1", record_ctes("$3::bigint", "$2")),
+        )
+    });
     // SQLite writes one table per statement: the ring's position moves in a second.
     const MOVE: Statement = Statement {
         sqlite: "UPDATE queues SET rate_granted = (rate_granted + ?2) % rate_limit WHERE queue_type = ?1",
@@ -390,7 +408,8 @@ pub(crate) fn record(conn: &dyn Conn, queue_type: &str, gate: &Gate, taken: usiz
         return Ok(());
     }
     let first = gate.rate_granted.rem_euclid(limit);
-    conn.execute(&RECORD, params![queue_type, first, limit, now, taken])?;
+    let record = Statement { sqlite: RECORD.0, postgres: &RECORD.1 };
+    conn.execute(&record, params![queue_type, now, taken, first, limit])?;
     if conn.engine() == Engine::Sqlite {
         conn.execute(&MOVE, params![queue_type, taken])?;
     }
