@@ -302,18 +302,17 @@ pub(crate) trait Conn {
         Ok(())
     }
 
-    /// Runs the call's last statement and hands each row to `each`: no statement may follow it.
-    /// A PostgreSQL connection inside a transaction sends the COMMIT with it (one round trip
-    /// for both, not two): when this returns the call is committed, and when the statement or
-    /// the COMMIT fails nothing is. Elsewhere a plain [`Conn::query`], committed after the call
-    /// as always.
+    /// Runs the call's last statements, as [`Conn::query_together`] does: no statement may follow
+    /// them. A PostgreSQL connection inside a transaction sends the COMMIT with them (one round
+    /// trip for statements and COMMIT): when this returns the call is committed, and when a
+    /// statement or the COMMIT fails nothing is. Elsewhere [`Conn::query_together`], committed
+    /// after the call as always.
     fn query_last(
         &self,
-        statement: &Statement<'_>,
-        params: &[&dyn Param],
-        each: &mut dyn FnMut(&Row<'_>) -> Result<()>,
+        statements: &[(&Statement<'_>, &[&dyn Param])],
+        each: &mut dyn FnMut(usize, &Row<'_>) -> Result<()>,
     ) -> Result<()> {
-        self.query(statement, params, &mut |row| each(row).map(|()| true))
+        self.query_together(statements, each)
     }
 }
 
@@ -366,7 +365,7 @@ impl dyn Conn + '_ {
         params: &[&dyn Param],
         make: impl FnMut(&Row<'_>) -> Result<T>,
     ) -> Result<Vec<T>> {
-        collect(make, |each| self.query_last(statement, params, each))
+        collect(make, |each| self.query_last(&[(statement, params)], &mut |_, row| each(row)))
     }
 
     /// The first column of the one row a statement returns (a count, an aggregate).

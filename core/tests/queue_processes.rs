@@ -49,7 +49,8 @@ fn lines(child: std::process::Child) -> Vec<String> {
     String::from_utf8(output.stdout).expect("text").lines().map(str::to_string).collect()
 }
 
-/// Workers of the concurrency race: claim (up to 2 at once), hold each item a moment, complete.
+/// Workers of the concurrency race: claim (one at a time in even threads, up to 2 in odd ones:
+/// each engine may claim one item by a path of its own), hold each item a moment, complete.
 /// Prints, per item, the instants (ns since the Unix epoch) just after its claim returned and just
 /// before its completion was sent: an interval inside the one the item was really claimed in.
 fn hold_and_complete(location: &str, name: &str) {
@@ -60,7 +61,9 @@ fn hold_and_complete(location: &str, name: &str) {
             let (store, out) = (store.clone(), &out);
             scope.spawn(move || loop {
                 let worker = format!("{name}-{thread}");
-                let leases = store.claim_wait(&worker, &[QUEUE], 2, None, Duration::from_secs(2), None).expect("claim");
+                let max = 1 + thread % 2;
+                let leases =
+                    store.claim_wait(&worker, &[QUEUE], max, None, Duration::from_secs(2), None).expect("claim");
                 if leases.is_empty() {
                     return; // the queue stayed empty for two seconds: done
                 }
@@ -167,13 +170,18 @@ fn rate_limit_across_processes(location: &str) {
     println!("  ({claimed} claims, never more than {RATE} in {period:?})");
 }
 
-/// Claims from the rate-limited queue for two seconds; prints one line per item claimed.
+/// Claims from the rate-limited queue for two seconds, one item and up to 3 in turn; prints one
+/// line per item claimed.
 fn claim_for_a_while(location: &str, name: &str) {
     let store = Store::open(location, options()).expect("worker opens");
     let started = Instant::now();
     let mut out = std::io::stdout().lock();
-    while started.elapsed() < Duration::from_secs(2) {
-        for lease in store.claim_batch(name, &["rated"], 3, None).expect("claim") {
+    for round in 0.. {
+        if started.elapsed() >= Duration::from_secs(2) {
+            break;
+        }
+        let max = if round % 2 == 0 { 1 } else { 3 };
+        for lease in store.claim_batch(name, &["rated"], max, None).expect("claim") {
             writeln!(out, "{}", lease.item.id).expect("stdout");
         }
         std::thread::sleep(Duration::from_millis(2));

@@ -210,37 +210,46 @@ impl Conn for InTransaction<'_> {
 
     fn query_last(
         &self,
-        statement: &Statement<'_>,
-        params: &[&dyn Param],
-        each: &mut dyn FnMut(&Row<'_>) -> Result<()>,
+        statements: &[(&Statement<'_>, &[&dyn Param])],
+        each: &mut dyn FnMut(usize, &Row<'_>) -> Result<()>,
     ) -> Result<()> {
         if self.begin.get().is_none() && !self.begun.get() {
-            // Not in a transaction: the statement commits itself.
-            return self.query(statement, params, &mut |row| each(row).map(|()| true));
+            // Not in a transaction: each statement commits itself.
+            return self.query_together(statements, each);
         }
         let mut conn = self.conn.borrow_mut();
-        let prepared = conn.prepared(statement.postgres)?;
-        let values = values(&prepared, params)?;
-        let refs = as_sql(&values);
+        let mut prepared = Vec::with_capacity(statements.len());
+        for (statement, params) in statements {
+            let statement_prepared = conn.prepared(statement.postgres)?;
+            let values = values(&statement_prepared, params)?;
+            prepared.push((statement_prepared, values));
+        }
+        let sent: Vec<(&tokio_postgres::Statement, Vec<&(dyn ToSql + Sync)>)> =
+            prepared.iter().map(|(statement, values)| (statement, as_sql(values))).collect();
         let begin = self.begin()?;
-        let (rows, committed) = conn.client.query_then_commit(begin, &prepared, &refs);
+        let (results, committed) = conn.client.query_then_commit(begin, &sent);
         self.committed.set(true);
         let lost = |err: &tokio_postgres::Error| err.as_db_error().is_none() && self.writes;
-        let rows = match (rows, committed) {
-            // The server refused the statement (and so ended the transaction without a commit),
+        let results = match (results, committed) {
+            // The server refused a statement (and so ended the transaction without a commit),
             // or refused the COMMIT: nothing was written.
             (Err(err), _) | (Ok(_), Err(err)) if !lost(&err) => return Err(super::error(err)),
             (Err(err), _) | (Ok(_), Err(err)) => {
                 return Err(Error::database(format!("the connection to the server was lost during COMMIT: {err}"))
                     .with_unknown_outcome("the server may have committed the call before the connection broke"))
             }
-            (Ok(rows), Ok(())) => rows,
+            (Ok(results), Ok(())) => results,
         };
-        for row in &rows {
-            each(&Row::Postgres(row)).map_err(|err| {
-                Error::internal(format!("a call committed, and then its result could not be read: {}", err.message()))
+        for (index, rows) in results.iter().enumerate() {
+            for row in rows {
+                each(index, &Row::Postgres(row)).map_err(|err| {
+                    Error::internal(format!(
+                        "a call committed, and then its result could not be read: {}",
+                        err.message()
+                    ))
                     .with_unknown_outcome("the call was committed")
-            })?;
+                })?;
+            }
         }
         Ok(())
     }

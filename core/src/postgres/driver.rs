@@ -151,26 +151,29 @@ impl Client {
         })
     }
 
-    /// Runs `statement` (after `begin`) and then COMMIT, all sent together: a transaction's last
-    /// statement and its end in one round trip. Answers the statement's rows and COMMIT's outcome
-    /// apart: after a statement that failed, the server ends the transaction at the COMMIT
-    /// without committing (and without an error of the COMMIT's own).
+    /// Runs `statements` in order (after `begin`) and then COMMIT, all sent together: a
+    /// transaction's last statements and its end in one round trip. Answers the statements' rows
+    /// and COMMIT's outcome apart: after a statement that failed, the server ends the transaction
+    /// at the COMMIT without committing (and without an error of the COMMIT's own).
     pub(crate) fn query_then_commit(
         &self,
         begin: Option<&str>,
-        statement: &Statement,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> (PgResult<Vec<Row>>, PgResult<()>) {
+        statements: &[(&Statement, Vec<&(dyn ToSql + Sync)>)],
+    ) -> (PgResult<Vec<Vec<Row>>>, PgResult<()>) {
         wait(async {
-            let query = self.0.query(statement, params);
+            // Each request goes out when its future is first polled: the joins poll BEGIN, the
+            // statements in order, then COMMIT.
+            let queries = futures::future::try_join_all(
+                statements.iter().map(|(statement, params)| self.0.query(*statement, params)),
+            );
             let commit = self.0.batch_execute("COMMIT");
             match begin {
                 Some(begin) => {
                     let (begun, rows, committed) =
-                        futures::future::join3(self.0.batch_execute(begin), query, commit).await;
+                        futures::future::join3(self.0.batch_execute(begin), queries, commit).await;
                     (begun.and(rows), committed)
                 }
-                None => futures::future::join(query, commit).await,
+                None => futures::future::join(queries, commit).await,
             }
         })
     }

@@ -16,7 +16,9 @@
 //!   transaction, per queue type, its gate is read under the queue row's lock (`limits.rs`): a
 //!   paused type gives nothing, a limited one only what its limits admit (serialized behind that
 //!   lock, so that no two claims count the same free slot); the candidates of every type are
-//!   merged in order and claimed by id.
+//!   merged in order and claimed by id. On PostgreSQL, a claim of one item of one gated type
+//!   decides its gate inside its claim statement, sent with the lock and the COMMIT
+//!   ([`claim_gated_one`]): a round trip is what a claim costs there.
 
 use std::sync::LazyLock;
 
@@ -188,8 +190,9 @@ fn claim_sql(engine: Engine, which: &str) -> String {
 struct ClaimSql {
     /// Per seek (`Seek as usize`): (claim one, claim several, candidates of an open queue,
     /// candidates of a gated queue, whether any is claimable, claim several of a gated queue under
-    /// its lock), each (SQLite, PostgreSQL).
-    seeks: [[(String, String); 6]; 3],
+    /// its lock, claim one of a gated queue that decides its gate itself (PostgreSQL only)), each
+    /// (SQLite, PostgreSQL).
+    seeks: [[(String, String); 7]; 3],
     by_ids: (String, String),
 }
 
@@ -235,7 +238,40 @@ static SQL: LazyLock<ClaimSql> = LazyLock::new(|| {
                 limits::record_ctes("(SELECT count(*) FROM claimed)", "$2")
             ),
         );
-        [one, many, open, gated, any, gated_many]
+        // PostgreSQL's claim of one item of a gated queue type, its gate decided in the statement
+        // itself, which runs after the statement that locks the queue row (see `claim_gated_one`).
+        let gated_one = (
+            String::new(),
+            format!(
+                "WITH gate AS (
+                     SELECT NOT q.paused
+                            AND (q.concurrency IS NULL OR q.concurrency >
+                                 (SELECT count(*) FROM work_items WHERE status = 'claimed' AND queue_type = $1))
+                            AND (q.rate_limit IS NULL OR NOT EXISTS (
+                                 SELECT 1 FROM queue_rate_slots s
+                                 WHERE s.queue_type = $1 AND s.slot = q.rate_granted % q.rate_limit
+                                   AND s.claimed_at > $2 - q.rate_period)) AS admits,
+                            q.partition_concurrency
+                     FROM queues q WHERE q.queue_type = $1),
+                 head AS (
+                     SELECT seek.id FROM ({}) seek
+                     WHERE coalesce((SELECT admits FROM gate), true)
+                       AND (seek.partition_key IS NULL OR (SELECT partition_concurrency FROM gate) IS NULL
+                            OR (SELECT partition_concurrency FROM gate) > (
+                                SELECT count(*) FROM work_items c
+                                WHERE c.status = 'claimed' AND c.queue_type = $1
+                                  AND c.partition_key = seek.partition_key))
+                     ORDER BY seek.priority, seek.run_at, seek.id
+                     LIMIT 1),
+                 claimed AS ({}),
+                 {}
+                 SELECT * FROM claimed",
+                seek.sql(Engine::Postgres, Reads::Candidate, Guard::None, false),
+                claim_sql(Engine::Postgres, "id = (SELECT id FROM head)"),
+                limits::record_ctes("(SELECT count(*) FROM claimed)", "$2")
+            ),
+        );
+        [one, many, open, gated, any, gated_many, gated_one]
     });
     let by_ids = (
         claim_sql(
@@ -368,6 +404,10 @@ pub(crate) fn claim(conn: &dyn Conn, scope: Scope<'_>, request: &ClaimRequest<'_
                 Some(_) => {}
             }
         }
+        if request.max == 1 && conn.engine() == Engine::Postgres {
+            let params = claim_params(queue_type, limits::PARTITION_SCAN);
+            return claim_gated_one(conn, &SQL.seeks[seek as usize][6], queue_type, &params, expires_at);
+        }
         // One gated queue type, under its row's lock: what its limits admit, claimed at once
         // unless partitions must be counted item by item.
         let Some(gate) = limits::gate(conn, queue_type, true)? else {
@@ -420,6 +460,39 @@ pub(crate) fn claim(conn: &dyn Conn, scope: Scope<'_>, request: &ClaimRequest<'_
     }
     let leases = claim_chosen(conn, scope, request, chosen, &gates, &types, now, expires_at)?;
     Ok(Claimed { leases, gated: false })
+}
+
+/// PostgreSQL's claim of one item of a gated queue type, in one round trip: BEGIN, the queue
+/// row's lock, the claim and COMMIT go out together (`Conn::query_last`). The claim statement
+/// decides the gate itself (paused, the claimed items under the concurrency limit, the rate
+/// ring's oldest slot, the first candidate whose partition is under its limit within
+/// [`limits::PARTITION_SCAN`]) and records its rate grant: it runs once the lock statement has
+/// ended, so its snapshot holds every claim committed before the lock was granted, as the
+/// invariants of `limits.rs` ask. `params`: the claim's, the seek reading up to
+/// `PARTITION_SCAN` candidates.
+fn claim_gated_one(
+    conn: &dyn Conn,
+    sql: &(String, String),
+    queue_type: &str,
+    params: &[crate::sql::Value<'_>],
+    expires_at: i64,
+) -> Result<Claimed> {
+    const LOCK: Statement = Statement {
+        sqlite: "",
+        postgres: "SELECT paused OR concurrency IS NOT NULL OR partition_concurrency IS NOT NULL
+                       OR rate_limit IS NOT NULL
+                   FROM queues WHERE queue_type = $1 FOR UPDATE",
+    };
+    let params: Vec<&dyn crate::sql::Param> = params.iter().map(|v| v as &dyn crate::sql::Param).collect();
+    let (mut gated, mut claimed) = (false, Vec::new());
+    conn.query_last(&[(&LOCK, params![queue_type]), (&statement(sql), &params)], &mut |index, row| {
+        match index {
+            0 => gated = row.get(0)?,
+            _ => claimed.push(from_row(row)?),
+        }
+        Ok(())
+    })?;
+    Ok(Claimed { leases: leases(claimed, expires_at), gated })
 }
 
 /// Claims the first `request.max` of `chosen` (candidates of `types[index]`, found under their
@@ -487,7 +560,8 @@ mod tests {
         const IN_TENANT: &str = "work_items_pending_by_tenant (tenant_id=? AND queue_type=?)";
         let mut statements = Vec::new();
         for (seek, expected) in [(Seek::Store, PENDING), (Seek::Tenant, IN_TENANT), (Seek::OnlyTenant, PENDING)] {
-            for sql in &SQL.seeks[seek as usize] {
+            // (PostgreSQL's alone has no SQLite twin.)
+            for sql in SQL.seeks[seek as usize].iter().filter(|sql| !sql.0.is_empty()) {
                 statements.push((sql.0.clone(), expected));
             }
         }
