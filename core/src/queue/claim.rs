@@ -16,9 +16,9 @@
 //!   transaction, per queue type, its gate is read under the queue row's lock (`limits.rs`): a
 //!   paused type gives nothing, a limited one only what its limits admit (serialized behind that
 //!   lock, so that no two claims count the same free slot); the candidates of every type are
-//!   merged in order and claimed by id. On PostgreSQL, a claim of one item of one gated type
-//!   decides its gate inside its claim statement, sent with the lock and the COMMIT
-//!   ([`claim_gated_one`]): a round trip is what a claim costs there.
+//!   merged in order and claimed by id. A claim of one item of one gated type decides its gate
+//!   inside its claim statement ([`claim_gated_one`]); on PostgreSQL that statement goes out with
+//!   the lock and the COMMIT, since a round trip is most of what a claim costs there.
 
 use std::sync::LazyLock;
 
@@ -238,10 +238,48 @@ static SQL: LazyLock<ClaimSql> = LazyLock::new(|| {
                 limits::record_ctes("(SELECT count(*) FROM claimed)", "$2")
             ),
         );
-        // PostgreSQL's claim of one item of a gated queue type, its gate decided in the statement
-        // itself, which runs after the statement that locks the queue row (see `claim_gated_one`).
+        // The claim of one item of a gated queue type, its gate decided in the statement itself
+        // (see `claim_gated_one`). SQLite's also answers, per row, whether the queue type is gated
+        // and its rate ring's position and size (its rate grant is recorded by the next two
+        // statements: SQLite writes one table per statement); PostgreSQL's runs after the
+        // statement that locks the queue row, and records its rate grant itself.
         let gated_one = (
-            String::new(),
+            format!(
+                "WITH gate AS (
+                     SELECT NOT q.paused
+                            AND (q.concurrency IS NULL OR q.concurrency >
+                                 (SELECT count(*) FROM work_items INDEXED BY work_items_open
+                                  WHERE status = 'claimed' AND queue_type = ?1))
+                            AND (q.rate_limit IS NULL OR NOT EXISTS (
+                                 SELECT 1 FROM queue_rate_slots s
+                                 WHERE s.queue_type = ?1 AND s.slot = q.rate_granted % q.rate_limit
+                                   AND s.claimed_at > ?2 - q.rate_period)) AS admits,
+                            q.partition_concurrency AS per_partition
+                     FROM queues q WHERE q.queue_type = ?1),
+                 running AS MATERIALIZED (
+                     SELECT partition_key, count(*) AS claimed FROM work_items INDEXED BY work_items_open
+                     WHERE status = 'claimed' AND queue_type = ?1 AND partition_key IS NOT NULL
+                       AND (SELECT per_partition FROM gate) IS NOT NULL
+                     GROUP BY partition_key)
+                 {}
+                 , (SELECT paused OR concurrency IS NOT NULL OR partition_concurrency IS NOT NULL
+                           OR rate_limit IS NOT NULL FROM queues WHERE queue_type = ?1),
+                   (SELECT rate_granted FROM queues WHERE queue_type = ?1),
+                   (SELECT rate_limit FROM queues WHERE queue_type = ?1)",
+                claim_sql(
+                    Engine::Sqlite,
+                    &format!(
+                        "id = (SELECT seek.id FROM ({}) seek
+                               WHERE coalesce((SELECT admits FROM gate), 1)
+                                 AND (seek.partition_key IS NULL OR (SELECT per_partition FROM gate) IS NULL
+                                      OR (SELECT per_partition FROM gate) > coalesce(
+                                          (SELECT claimed FROM running r WHERE r.partition_key = seek.partition_key), 0))
+                               ORDER BY seek.priority, seek.run_at, seek.id
+                               LIMIT 1)",
+                        seek.sql(Engine::Sqlite, Reads::Candidate, Guard::None, false)
+                    )
+                )
+            ),
             format!(
                 "WITH gate AS (
                      SELECT NOT q.paused
@@ -404,9 +442,9 @@ pub(crate) fn claim(conn: &dyn Conn, scope: Scope<'_>, request: &ClaimRequest<'_
                 Some(_) => {}
             }
         }
-        if request.max == 1 && conn.engine() == Engine::Postgres {
+        if request.max == 1 {
             let params = claim_params(queue_type, limits::PARTITION_SCAN);
-            return claim_gated_one(conn, &SQL.seeks[seek as usize][6], queue_type, &params, expires_at);
+            return claim_gated_one(conn, &SQL.seeks[seek as usize][6], queue_type, &params, now, expires_at);
         }
         // One gated queue type, under its row's lock: what its limits admit, claimed at once
         // unless partitions must be counted item by item.
@@ -462,19 +500,24 @@ pub(crate) fn claim(conn: &dyn Conn, scope: Scope<'_>, request: &ClaimRequest<'_
     Ok(Claimed { leases, gated: false })
 }
 
-/// PostgreSQL's claim of one item of a gated queue type, in one round trip: BEGIN, the queue
-/// row's lock, the claim and COMMIT go out together (`Conn::query_last`). The claim statement
-/// decides the gate itself (paused, the claimed items under the concurrency limit, the rate
-/// ring's oldest slot, the first candidate whose partition is under its limit within
-/// [`limits::PARTITION_SCAN`]) and records its rate grant: it runs once the lock statement has
-/// ended, so its snapshot holds every claim committed before the lock was granted, as the
-/// invariants of `limits.rs` ask. `params`: the claim's, the seek reading up to
-/// `PARTITION_SCAN` candidates.
+/// The claim of one item of a gated queue type: one statement decides its gate (paused, the
+/// claimed items under the concurrency limit, the rate ring's oldest slot, the first candidate
+/// whose partition is under its limit within [`limits::PARTITION_SCAN`]) and claims.
+///
+/// * PostgreSQL: one round trip. BEGIN, the queue row's lock, the claim (which records its rate
+///   grant) and COMMIT go out together (`Conn::query_last`); the claim runs once the lock
+///   statement has ended, so its snapshot holds every claim committed before the lock was
+///   granted, as the invariants of `limits.rs` ask.
+/// * SQLite: the writer holds the file; the claim answers whether the type is gated and where its
+///   rate ring stands, and a rated claim records its grant after it.
+///
+/// `params`: the claim's, the seek reading up to `PARTITION_SCAN` candidates.
 fn claim_gated_one(
     conn: &dyn Conn,
     sql: &(String, String),
     queue_type: &str,
     params: &[crate::sql::Value<'_>],
+    now: i64,
     expires_at: i64,
 ) -> Result<Claimed> {
     const LOCK: Statement = Statement {
@@ -483,16 +526,33 @@ fn claim_gated_one(
                        OR rate_limit IS NOT NULL
                    FROM queues WHERE queue_type = $1 FOR UPDATE",
     };
+    /// The columns SQLite's statement answers after the item's: gated, rate ring position, size.
+    const GATED: usize = 22;
     let params: Vec<&dyn crate::sql::Param> = params.iter().map(|v| v as &dyn crate::sql::Param).collect();
     let (mut gated, mut claimed) = (false, Vec::new());
-    conn.query_last(&[(&LOCK, params![queue_type]), (&statement(sql), &params)], &mut |index, row| {
-        match index {
-            0 => gated = row.get(0)?,
-            _ => claimed.push(from_row(row)?),
-        }
-        Ok(())
+    if conn.engine() == Engine::Postgres {
+        conn.query_last(&[(&LOCK, params![queue_type]), (&statement(sql), &params)], &mut |index, row| {
+            match index {
+                0 => gated = row.get(0)?,
+                _ => claimed.push(from_row(row)?),
+            }
+            Ok(())
+        })?;
+        return Ok(Claimed { leases: leases(claimed, expires_at), gated });
+    }
+    let mut ring = None;
+    conn.query(&statement(sql), &params, &mut |row| {
+        gated = row.get::<Option<bool>>(GATED)?.unwrap_or(false);
+        ring = row.get::<Option<i64>>(GATED + 2)?.map(|limit| Ok::<_, Error>((row.get::<i64>(GATED + 1)?, limit)));
+        claimed.push(from_row(row)?);
+        Ok(true)
     })?;
-    Ok(Claimed { leases: leases(claimed, expires_at), gated })
+    if let Some(ring) = ring {
+        let (rate_granted, limit) = ring?;
+        limits::record_at(conn, queue_type, rate_granted, limit, claimed.len(), now)?;
+    }
+    // Nothing claimed says nothing of the gate: the caller's hint stays.
+    Ok(Claimed { gated: gated || claimed.is_empty(), leases: leases(claimed, expires_at) })
 }
 
 /// Claims the first `request.max` of `chosen` (candidates of `types[index]`, found under their
@@ -560,14 +620,17 @@ mod tests {
         const IN_TENANT: &str = "work_items_pending_by_tenant (tenant_id=? AND queue_type=?)";
         let mut statements = Vec::new();
         for (seek, expected) in [(Seek::Store, PENDING), (Seek::Tenant, IN_TENANT), (Seek::OnlyTenant, PENDING)] {
-            // (PostgreSQL's alone has no SQLite twin.)
-            for sql in SQL.seeks[seek as usize].iter().filter(|sql| !sql.0.is_empty()) {
+            for sql in &SQL.seeks[seek as usize] {
                 statements.push((sql.0.clone(), expected));
             }
         }
         for (sql, seek) in statements {
             let steps = plan(&sql);
-            assert!(steps.iter().all(|step| !step.contains("TEMP B-TREE")), "{sql} sorts: {steps:?}");
+            // The one-item gated claim groups a partition-limited type's claimed items by
+            // partition (once, not per candidate): a grouping, never a sort of the candidates.
+            let sorts =
+                |step: &&String| step.contains("TEMP B-TREE") && step.as_str() != "USE TEMP B-TREE FOR GROUP BY";
+            assert!(!steps.iter().any(|step| sorts(&step)), "{sql} sorts: {steps:?}");
             assert!(
                 steps.iter().any(|step| step.contains(&format!("USING INDEX {seek}"))
                     || step.contains(&format!("USING COVERING INDEX {seek}"))),

@@ -388,6 +388,20 @@ pub(crate) fn record_ctes(taken: &str, at: &str) -> String {
 /// Records `taken` claims of a gated queue type in its rate ring (nothing without a rate limit):
 /// their slots take the time `now`, and the ring's position moves past them.
 pub(crate) fn record(conn: &dyn Conn, queue_type: &str, gate: &Gate, taken: usize, now: i64) -> Result<()> {
+    let Some((limit, _)) = gate.rate else { return Ok(()) };
+    record_at(conn, queue_type, gate.rate_granted, limit, taken, now)
+}
+
+/// [`record`], given the ring's position (`rate_granted`, read under the queue row's lock) and
+/// size (the rate limit).
+pub(crate) fn record_at(
+    conn: &dyn Conn,
+    queue_type: &str,
+    rate_granted: i64,
+    limit: i64,
+    taken: usize,
+    now: i64,
+) -> Result<()> {
     static RECORD: LazyLock<(&str, String)> = LazyLock::new(|| {
         (
             "WITH RECURSIVE taken(i) AS (SELECT 0 WHERE ?3 > 0 UNION ALL SELECT i + 1 FROM taken WHERE i + 1 < ?3)
@@ -403,11 +417,10 @@ pub(crate) fn record(conn: &dyn Conn, queue_type: &str, gate: &Gate, taken: usiz
         sqlite: "UPDATE queues SET rate_granted = (rate_granted + ?2) % rate_limit WHERE queue_type = ?1",
         postgres: "",
     };
-    let Some((limit, _)) = gate.rate else { return Ok(()) };
     if taken == 0 {
         return Ok(());
     }
-    let first = gate.rate_granted.rem_euclid(limit);
+    let first = rate_granted.rem_euclid(limit);
     let record = Statement { sqlite: RECORD.0, postgres: &RECORD.1 };
     conn.execute(&record, params![queue_type, now, taken, first, limit])?;
     if conn.engine() == Engine::Sqlite {
