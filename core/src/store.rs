@@ -409,7 +409,7 @@ impl Store {
         let enqueue = |conn: &dyn Conn, scope: Option<&str>, now| queue::enqueue(conn, scope, item, options, now);
         // A plain item is one statement; a unique key may need to read and change its holder.
         let enqueued = if options.unique_key.is_none() { self.write_one(enqueue) } else { self.write(enqueue) }?;
-        self.announce();
+        self.announce_work(std::iter::once(item));
         Ok(enqueued)
     }
 
@@ -429,7 +429,7 @@ impl Store {
             [(_, options)] if options.unique_key.is_none() => self.write_one(enqueue),
             _ => self.write(enqueue),
         }?;
-        self.announce();
+        self.announce_work(items.iter().map(|(item, _)| item));
         Ok(enqueued)
     }
 
@@ -451,7 +451,7 @@ impl Store {
             let enqueued = queue::enqueue_many(conn, scope, items, now)?;
             Ok((written, enqueued, now))
         })?;
-        self.announce();
+        self.announce_work(items.iter().map(|(item, _)| item));
         let events = written
             .into_iter()
             .zip(kinds)
@@ -466,10 +466,24 @@ impl Store {
         Ok((events, enqueued))
     }
 
-    /// Wakes this process's waiting claims of this database (and, on PostgreSQL, other
-    /// processes', for the writes whose statements do not say so themselves).
+    /// Wakes this process's waiting claims of this database.
     fn announce(&self) {
         self.shared.notifier.ring();
+    }
+
+    /// Wakes as many of this process's waiting claims of each item's queue type as it has new
+    /// items, no more (their enqueue's statement NOTIFYs other processes on PostgreSQL).
+    fn announce_work<'i>(&self, items: impl IntoIterator<Item = &'i WorkItem>) {
+        let mut by_type: Vec<(&str, usize)> = Vec::new();
+        for item in items {
+            match by_type.iter_mut().find(|(queue_type, _)| *queue_type == item.queue_type) {
+                Some((_, count)) => *count += 1,
+                None => by_type.push((&item.queue_type, 1)),
+            }
+        }
+        for (queue_type, count) in by_type {
+            self.shared.notifier.ring_work(queue_type, count);
+        }
     }
 
     /// The item with its queue status, last error, retry time and lease token.
@@ -556,8 +570,14 @@ impl Store {
             return self.claim_batch(worker_id, queue_types, max, Some(lease));
         }
         let mut watch = self.shared.db.watch(&self.shared.notifier)?;
+        // Whether one of the queue types is gated, as this handle's claims found them.
+        let gated = || {
+            let gated = lock(&self.shared.gated);
+            queue_types.len() > 1 || queue_types.iter().any(|queue_type| gated.contains(*queue_type))
+        };
         wait::wait_for(
             &self.shared.notifier,
+            queue_types,
             timeout,
             cancel,
             |cause| {
@@ -568,7 +588,7 @@ impl Store {
                 let (taken, next_due, now) = if cause == wait::Cause::Told {
                     let taken = self.claim_batch(worker_id, queue_types, max, Some(lease))?;
                     if !taken.is_empty() {
-                        return Ok(Attempt { taken, next_due: None });
+                        return Ok(Attempt { taken, next_due: None, gated: false });
                     }
                     let now = self.now_micros()?;
                     let next_due = match queue_types {
@@ -593,7 +613,7 @@ impl Store {
                     true => Some(next_due.map_or(MANUAL_CLOCK_LOOK, |due| due.min(MANUAL_CLOCK_LOOK))),
                     false => next_due,
                 };
-                Ok(Attempt { taken, next_due })
+                Ok(Attempt { taken, next_due, gated: gated() })
             },
             || watch.changed(),
         )
@@ -676,9 +696,10 @@ impl Store {
         Ok(before)
     }
 
-    /// A finished or cancelled claim frees a slot of a limited queue: waiting claims look again.
+    /// A finished or cancelled claim frees a slot of a limited queue: the waiting claims of
+    /// gated queue types look again (the others wait for work, which this is not).
     fn announce_slot(&self) {
-        self.shared.notifier.ring();
+        self.shared.notifier.ring_slot();
     }
 
     /// Reclaims every expired lease (see the `queue` module), in one transaction; in the same

@@ -20,11 +20,12 @@ use crate::sql::{ColumnValue, Conn, Engine, Param, Row, Statement, Value};
 pub(crate) struct Connection {
     pub(crate) client: Client,
     statements: HashMap<String, tokio_postgres::Statement>,
+    _backend: super::OwnBackend,
 }
 
 impl Connection {
-    pub(crate) fn new(client: Client) -> Connection {
-        Connection { client, statements: HashMap::new() }
+    pub(crate) fn new(client: Client, backend: super::OwnBackend) -> Connection {
+        Connection { client, statements: HashMap::new(), _backend: backend }
     }
 
     fn prepared(&mut self, text: &str) -> Result<tokio_postgres::Statement> {

@@ -223,7 +223,8 @@ impl Client {
     }
 }
 
-/// A connection that LISTENs on a channel and calls `heard` for each notification whose payload
+/// A connection that LISTENs on a channel and calls `heard` (with the sending server process)
+/// for each notification whose payload
 /// is `payload` (the store's schema), reconnecting after a failure, until dropped.
 pub(crate) struct Listener {
     stop: Arc<AtomicBool>,
@@ -235,7 +236,7 @@ impl Listener {
         tls: &Tls,
         channel: &'static str,
         payload: String,
-        heard: Arc<dyn Fn() + Send + Sync>,
+        heard: Arc<dyn Fn(Option<i32>) + Send + Sync>,
     ) -> Result<Listener> {
         let stop = Arc::new(AtomicBool::new(false));
         let (config, tls, stopped) = (config.clone(), tls.clone(), Arc::clone(&stop));
@@ -260,7 +261,7 @@ impl Listener {
                     pause = Duration::from_millis(100);
                 }
                 // Whatever was sent while no one listened: the waiting claims look for themselves.
-                heard();
+                heard(None);
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(Duration::from_secs(5));
             }
@@ -282,7 +283,7 @@ async fn listen<S, T>(
     mut connection: tokio_postgres::Connection<S, T>,
     channel: &str,
     payload: &str,
-    heard: &(dyn Fn() + Send + Sync),
+    heard: &(dyn Fn(Option<i32>) + Send + Sync),
     stop: &AtomicBool,
 ) -> PgResult<()>
 where
@@ -300,7 +301,7 @@ where
             Some(pending) => match futures::future::select(pending, next).await {
                 futures::future::Either::Left((done, _)) => {
                     done?;
-                    heard();
+                    heard(None);
                     continue;
                 }
                 futures::future::Either::Right((message, pending)) => {
@@ -316,7 +317,9 @@ where
             Err(_) => continue,                                        // a quiet while: look at `stop` again
             Ok(None) => return client.batch_execute("SELECT 1").await, // the connection ended
             Ok(Some(Err(err))) => return Err(err),
-            Ok(Some(Ok(tokio_postgres::AsyncMessage::Notification(note)))) if note.payload() == payload => heard(),
+            Ok(Some(Ok(tokio_postgres::AsyncMessage::Notification(note)))) if note.payload() == payload => {
+                heard(Some(note.process_id()))
+            }
             Ok(Some(Ok(_))) => {}
         }
     }

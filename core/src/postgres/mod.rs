@@ -23,9 +23,10 @@ mod driver;
 pub(crate) mod schema;
 mod tls;
 
+use std::collections::HashSet;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use tokio_postgres::error::SqlState;
@@ -123,6 +124,28 @@ pub(crate) struct Database {
     calls: AtomicUsize,
     /// The LISTEN connection of waiting claims, started by the first one.
     listener: Mutex<Option<driver::Listener>>,
+    /// The server processes of this handle's connections: their notifications come back to the
+    /// listener, and this process's waiting claims were woken by the write itself.
+    own_backends: Arc<Mutex<HashSet<i32>>>,
+}
+
+/// A connection's server process, known to its handle while the connection lives.
+pub(crate) struct OwnBackend {
+    pid: i32,
+    all: Arc<Mutex<HashSet<i32>>>,
+}
+
+impl OwnBackend {
+    fn new(pid: i32, all: &Arc<Mutex<HashSet<i32>>>) -> OwnBackend {
+        lock(all).insert(pid);
+        OwnBackend { pid, all: Arc::clone(all) }
+    }
+}
+
+impl Drop for OwnBackend {
+    fn drop(&mut self) {
+        lock(&self.all).remove(&self.pid);
+    }
 }
 
 /// The channel every store NOTIFYs and LISTENs on when work may be claimable; the payload is the
@@ -159,6 +182,7 @@ impl Database {
             closed: AtomicBool::new(false),
             calls: AtomicUsize::new(0),
             listener: Mutex::new(None),
+            own_backends: Arc::default(),
         };
         let conn = db.connect()?;
         schema::migrate(&conn.client, &db.schema, &db.clock, db.read_only)?;
@@ -188,7 +212,8 @@ impl Database {
             setup.push_str(" SET default_transaction_read_only = on;");
         }
         client.batch_execute(&setup).map_err(error)?;
-        Ok(Connection::new(client))
+        let backend: i32 = client.query_one("SELECT pg_backend_pid()", &[]).map_err(error)?.get(0);
+        Ok(Connection::new(client, OwnBackend::new(backend, &self.own_backends)))
     }
 
     fn location_text(&self) -> String {
@@ -325,7 +350,12 @@ impl Database {
         let mut listener = lock(&self.listener);
         if listener.is_none() {
             let notifier = std::sync::Arc::downgrade(notifier);
-            let heard = std::sync::Arc::new(move || {
+            let own = Arc::clone(&self.own_backends);
+            let heard = std::sync::Arc::new(move |sender: Option<i32>| {
+                // This handle's own writes woke the claims they concern when they returned.
+                if sender.is_some_and(|sender| lock(&own).contains(&sender)) {
+                    return;
+                }
                 if let Some(notifier) = notifier.upgrade() {
                     notifier.ring();
                 }
