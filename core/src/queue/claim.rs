@@ -318,7 +318,7 @@ static SQL: LazyLock<ClaimSql> = LazyLock::new(|| {
         ),
         claim_sql(
             Engine::Postgres,
-            "id IN (SELECT (jsonb_array_elements_text($1::jsonb))::uuid) AND ($3::text IS NULL OR tenant_id = $3)
+            "id = ANY (ARRAY(SELECT (jsonb_array_elements_text($1::jsonb))::uuid)) AND ($3::text IS NULL OR tenant_id = $3)
              AND $4::bigint IS NOT NULL",
         ),
     );

@@ -909,7 +909,11 @@ const FINISH: Statement = Statement {
 /// SQLite: each item is completed by the finish of one claimed item, under its token; only those
 /// not completed are read, to say why. PostgreSQL: one statement does all of it (a call of one round trip, its own
 /// transaction): it reads the items as they were, completes them unless one is unknown, and
-/// answers both, so that what is decided below is decided on the state the update acted on.
+/// answers both, so that what is decided below is decided on the state the update acted on. Its
+/// items are sought by key as `= ANY (ARRAY(...))`: the planner takes a JSON list for a hundred
+/// rows whatever its length, and against `IN (SELECT ...)` it chose to read the whole table into
+/// a hash once the table was small enough (a complete of ten items then cost 0.9 ms on the
+/// server, against 0.45 ms by key).
 pub(crate) fn complete_batch(
     conn: &dyn Conn,
     scope: Scope<'_>,
@@ -923,12 +927,13 @@ pub(crate) fn complete_batch(
                        FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS listed(lease, position)),
                    known AS (
                        SELECT id, status, lease_token FROM work_items
-                       WHERE id IN (SELECT lease_id FROM given) AND ($3::text IS NULL OR tenant_id = $3)),
+                       WHERE id = ANY (ARRAY(SELECT lease_id FROM given)) AND ($3::text IS NULL OR tenant_id = $3)),
                    done AS (
                        UPDATE work_items SET status = 'completed', last_error = NULL, lease_expires_at = NULL,
                            updated_at = $2
                        FROM given
-                       WHERE work_items.id = given.lease_id AND work_items.lease_token = given.lease_token_given
+                       WHERE work_items.id = ANY (ARRAY(SELECT lease_id FROM given))
+                         AND work_items.id = given.lease_id AND work_items.lease_token = given.lease_token_given
                          AND work_items.status = 'claimed' AND ($3::text IS NULL OR work_items.tenant_id = $3)
                          AND NOT EXISTS (SELECT 1 FROM given g WHERE g.lease_id NOT IN (SELECT id FROM known))
                        RETURNING work_items.id, work_items.lease_token)

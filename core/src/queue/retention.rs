@@ -172,54 +172,56 @@ const EXECUTIONS: Statement = Statement {
                LIMIT $4",
 };
 
+/// A key among the ids of a JSON list: PostgreSQL's as `= ANY (ARRAY(...))`, sought by key
+/// whatever the planner guesses of the list's length (see `queue::complete_batch`).
 macro_rules! ids {
     (sqlite, $param:literal) => {
-        concat!("(SELECT unhex(replace(value, '-', '')) FROM json_each(", $param, "))")
+        concat!("IN (SELECT unhex(replace(value, '-', '')) FROM json_each(", $param, "))")
     };
     (postgres, $param:literal) => {
-        concat!("(SELECT (jsonb_array_elements_text(", $param, "::jsonb))::uuid)")
+        concat!("= ANY (ARRAY(SELECT (jsonb_array_elements_text(", $param, "::jsonb))::uuid))")
     };
 }
 
 const DELETE_ITEMS: Statement = Statement {
     sqlite: concat!(
-        "DELETE FROM work_items WHERE id IN ",
+        "DELETE FROM work_items WHERE id ",
         ids!(sqlite, "?1"),
         " AND status <> 'pending' AND status <> 'claimed'"
     ),
     postgres: concat!(
-        "DELETE FROM work_items WHERE id IN ",
+        "DELETE FROM work_items WHERE id ",
         ids!(postgres, "$1"),
         " AND status NOT IN ('pending', 'claimed')"
     ),
 };
 const DELETE_EVENTS: Statement = Statement {
-    sqlite: concat!("DELETE FROM events WHERE execution_id IN ", ids!(sqlite, "?1")),
-    postgres: concat!("DELETE FROM events WHERE execution_id IN ", ids!(postgres, "$1")),
+    sqlite: concat!("DELETE FROM events WHERE execution_id ", ids!(sqlite, "?1")),
+    postgres: concat!("DELETE FROM events WHERE execution_id ", ids!(postgres, "$1")),
 };
 const DELETE_SNAPSHOTS: Statement = Statement {
-    sqlite: concat!("DELETE FROM snapshots WHERE execution_id IN ", ids!(sqlite, "?1")),
-    postgres: concat!("DELETE FROM snapshots WHERE execution_id IN ", ids!(postgres, "$1")),
+    sqlite: concat!("DELETE FROM snapshots WHERE execution_id ", ids!(sqlite, "?1")),
+    postgres: concat!("DELETE FROM snapshots WHERE execution_id ", ids!(postgres, "$1")),
 };
 const DELETE_EXECUTIONS: Statement = Statement {
     sqlite: concat!(
-        "DELETE FROM executions WHERE id IN ",
+        "DELETE FROM executions WHERE id ",
         ids!(sqlite, "?1"),
         " AND status IN ('completed', 'failed', 'cancelled', 'limit_exceeded')"
     ),
     postgres: concat!(
-        "DELETE FROM executions WHERE id IN ",
+        "DELETE FROM executions WHERE id ",
         ids!(postgres, "$1"),
         " AND status IN ('completed', 'failed', 'cancelled', 'limit_exceeded')"
     ),
 };
 const COUNT_EVENTS: Statement = Statement {
-    sqlite: concat!("SELECT count(*) FROM events WHERE execution_id IN ", ids!(sqlite, "?1")),
-    postgres: concat!("SELECT count(*) FROM events WHERE execution_id IN ", ids!(postgres, "$1")),
+    sqlite: concat!("SELECT count(*) FROM events WHERE execution_id ", ids!(sqlite, "?1")),
+    postgres: concat!("SELECT count(*) FROM events WHERE execution_id ", ids!(postgres, "$1")),
 };
 const COUNT_SNAPSHOTS: Statement = Statement {
-    sqlite: concat!("SELECT count(*) FROM snapshots WHERE execution_id IN ", ids!(sqlite, "?1")),
-    postgres: concat!("SELECT count(*) FROM snapshots WHERE execution_id IN ", ids!(postgres, "$1")),
+    sqlite: concat!("SELECT count(*) FROM snapshots WHERE execution_id ", ids!(sqlite, "?1")),
+    postgres: concat!("SELECT count(*) FROM snapshots WHERE execution_id ", ids!(postgres, "$1")),
 };
 
 fn cutoff(now: i64, age: Option<Duration>) -> Option<i64> {
