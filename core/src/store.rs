@@ -42,9 +42,10 @@ struct Shared {
     options: Options,
     /// Wakes the waiting claims of this database in this process (`queue/wait.rs`).
     notifier: Arc<Notifier>,
-    /// Queue types this handle's last claim of them found gated (paused or limited): their next
-    /// claim goes to the gated path at once. A hint only (`claim::ClaimRequest::gated_hint`).
-    gated: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Queue types this handle's last claim of them found gated (paused or limited), and whether
+    /// rate limited: their next claim goes to the gated path at once. A hint only
+    /// (`claim::ClaimRequest::seen`); a type not here was open.
+    gated: std::sync::Mutex<std::collections::HashMap<String, claim::Seen>>,
 }
 
 fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -527,23 +528,32 @@ impl Store {
             [queue_type] => Some(*queue_type),
             _ => None,
         };
-        let gated_hint = single.is_some_and(|queue_type| lock(&self.shared.gated).contains(queue_type));
-        let request = claim::ClaimRequest { worker_id, queue_types, max, lease: self.lease(lease)?, gated_hint };
-        let claim = |conn: &dyn Conn, scope: Option<&str>, now| claim::claim(conn, scope, &request, now);
-        // One open queue type is claimed by one statement; several, or a gated one, are sought
-        // first, under locks (the rule asks for a transaction when it finds it needs one).
-        let claimed = if single.is_some() && !gated_hint { self.write_one(claim) } else { self.write(claim) }?;
-        if let Some(queue_type) = single {
-            if claimed.gated != gated_hint {
-                let mut gated = lock(&self.shared.gated);
-                if claimed.gated {
-                    gated.insert(queue_type.to_string());
-                } else {
-                    gated.remove(queue_type);
+        let lease = self.lease(lease)?;
+        let mut seen = single
+            .and_then(|queue_type| lock(&self.shared.gated).get(queue_type).copied())
+            .unwrap_or(claim::Seen::Open);
+        // Twice at most: a claim made with a stale hint says so, and the second is told.
+        loop {
+            let request = claim::ClaimRequest { worker_id, queue_types, max, lease, seen };
+            let claim = |conn: &dyn Conn, scope: Option<&str>, now| claim::claim(conn, scope, &request, now);
+            // One open queue type is claimed by one statement; several, or a gated one, are
+            // sought first, under locks (the rule asks for a transaction when it finds it needs one).
+            let claimed =
+                if single.is_some() && seen == claim::Seen::Open { self.write_one(claim) } else { self.write(claim) }?;
+            if let Some(queue_type) = single {
+                if claimed.seen != seen {
+                    let mut gated = lock(&self.shared.gated);
+                    match claimed.seen {
+                        claim::Seen::Open => gated.remove(queue_type),
+                        other => gated.insert(queue_type.to_string(), other),
+                    };
                 }
             }
+            if !claimed.again || claimed.seen == seen {
+                return Ok(claimed.leases);
+            }
+            seen = claimed.seen;
         }
-        Ok(claimed.leases)
     }
 
     /// [`Store::claim_batch`], waiting up to `timeout` for items to become claimable when none
@@ -573,7 +583,7 @@ impl Store {
         // Whether one of the queue types is gated, as this handle's claims found them.
         let gated = || {
             let gated = lock(&self.shared.gated);
-            queue_types.len() > 1 || queue_types.iter().any(|queue_type| gated.contains(*queue_type))
+            queue_types.len() > 1 || queue_types.iter().any(|queue_type| gated.contains_key(*queue_type))
         };
         wait::wait_for(
             &self.shared.notifier,

@@ -1,6 +1,7 @@
 //! The queue's store-wide rules across processes, on both engines: a concurrency limit is never
-//! exceeded, a rate limit never grants more than its claims in a period, and a waiting claim in
-//! one process is woken by another process's enqueue (not by its timeout).
+//! exceeded, a rate limit never grants more than its claims in a period (also when it is set on a
+//! queue type a handle claimed without one), and a waiting claim in one process is woken by
+//! another process's enqueue (not by its timeout).
 //!
 //! This test has its own `main` (`harness = false`): started with `JETSTATE_QUEUE_WORKER` set, the
 //! binary is a worker process instead.
@@ -170,6 +171,29 @@ fn rate_limit_across_processes(location: &str) {
     println!("  ({claimed} claims, never more than {RATE} in {period:?})");
 }
 
+/// A rate limit set on a queue type a handle has claimed as concurrency limited holds from the
+/// handle's next claim: the handle's hint of what the type is (on PostgreSQL it picks a claim
+/// statement that records no rate grant) is stale, and the claim made by it must neither take
+/// an item without recording its grant nor give up.
+fn rate_limit_set_on_a_type_claimed_without_one(location: &str) {
+    let store = Store::open(location, options()).expect("opens");
+    let limited = QueueSettings { concurrency: Some(10), ..QueueSettings::default() };
+    store.configure_queue("stale", &limited).unwrap();
+    let execution = execution(&store);
+    let items: Vec<WorkItem> =
+        (0..4).map(|n| WorkItem::new(execution.clone(), format!("n{n}"), "stale", json!({}))).collect();
+    store.enqueue_work_items(&items).expect("enqueued");
+    let first = store.claim_fenced("w", &["stale"], None).unwrap().expect("claimed under the concurrency limit");
+    store.complete_fenced(&first.item.id, first.token).unwrap();
+    let rate = RateLimit { claims: 1, period: Duration::from_secs(3600) };
+    store.configure_queue("stale", &QueueSettings { rate_limit: Some(rate), ..limited }).unwrap();
+    assert!(store.claim_fenced("w", &["stale"], None).unwrap().is_some(), "the rate's one claim is granted");
+    assert!(store.claim_fenced("w", &["stale"], None).unwrap().is_none(), "a second claim within the period");
+    assert!(store.claim_batch("w", &["stale"], 3, None).unwrap().is_empty(), "nor a batch");
+    let claimed = store.list_queues().unwrap().into_iter().find(|q| q.queue_type == "stale").unwrap().claimed;
+    assert_eq!(claimed, 1);
+}
+
 /// Claims from the rate-limited queue for two seconds, one item and up to 3 in turn; prints one
 /// line per item claimed.
 fn claim_for_a_while(location: &str, name: &str) {
@@ -241,9 +265,10 @@ fn main() {
     }
     let dir = tempfile::tempdir().expect("tempdir");
     type Scenario = (&'static str, fn(&str));
-    let scenarios: [Scenario; 3] = [
+    let scenarios: [Scenario; 4] = [
         ("a concurrency limit holds across processes", concurrency_limit_across_processes),
         ("a rate limit holds across processes", rate_limit_across_processes),
+        ("a rate limit set on a type claimed without one holds at once", rate_limit_set_on_a_type_claimed_without_one),
         ("a waiting claim is woken by another process's enqueue", waiting_claim_woken_across_processes),
     ];
     let mut passed = 0;

@@ -38,15 +38,32 @@ pub(crate) struct ClaimRequest<'a> {
     /// At most this many items (at least 1).
     pub max: usize,
     pub lease: std::time::Duration,
-    /// The caller saw this (single) queue type gated at its last claim: go to the gated path at
-    /// once rather than try the one-statement claim first. A hint only: the queue row decides.
-    pub gated_hint: bool,
+    /// What the caller's last claim of this (single) queue type found it to be: a gated one goes
+    /// to the gated path at once rather than try the one-statement claim first, and on
+    /// PostgreSQL a gated one without a rate limit is claimed by a statement that records no rate
+    /// grant. A hint only: the queue row decides.
+    pub seen: Seen,
 }
 
-/// What a claim took, and whether its (single) queue type was gated: the caller's next hint.
+/// What a claim found a (single) queue type to be, as its claims last saw it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum Seen {
+    /// No row of `queues` gates it.
+    #[default]
+    Open,
+    /// Paused, or concurrency limited, without a rate limit.
+    Gated,
+    /// Rate limited (and maybe more).
+    Rated,
+}
+
+/// What a claim took, and what it found its (single) queue type to be: the caller's next hint.
 pub(crate) struct Claimed {
     pub leases: Vec<Lease>,
-    pub gated: bool,
+    pub seen: Seen,
+    /// The claim took nothing because its hint was wrong (a rate limit was set on a queue type
+    /// seen without one): make it again with `seen`.
+    pub again: bool,
 }
 
 /// Where a claim seeks the head of a queue type.
@@ -190,9 +207,10 @@ fn claim_sql(engine: Engine, which: &str) -> String {
 struct ClaimSql {
     /// Per seek (`Seek as usize`): (claim one, claim several, candidates of an open queue,
     /// candidates of a gated queue, whether any is claimable, claim several of a gated queue under
-    /// its lock, claim one of a gated queue that decides its gate itself (PostgreSQL only)), each
+    /// its lock, claim one of a gated queue that decides its gate itself, the same for a queue
+    /// without a rate limit (PostgreSQL's records no rate grant; SQLite's is the same)), each
     /// (SQLite, PostgreSQL).
-    seeks: [[(String, String); 7]; 3],
+    seeks: [[(String, String); 8]; 3],
     by_ids: (String, String),
 }
 
@@ -238,6 +256,47 @@ static SQL: LazyLock<ClaimSql> = LazyLock::new(|| {
                 limits::record_ctes("(SELECT count(*) FROM claimed)", "$2")
             ),
         );
+        // PostgreSQL's, for a rate-limited queue type: its rate grant recorded by the statement
+        // itself; for one without: none recorded, and nothing claimed should it have a rate limit
+        // after all (the caller's hint was stale, and it claims again with the other).
+        let postgres_gated_one = |rated: bool| {
+            let (rate, record) = match rated {
+                true => (
+                    "(q.rate_limit IS NULL OR NOT EXISTS (
+                         SELECT 1 FROM queue_rate_slots s
+                         WHERE s.queue_type = $1 AND s.slot = q.rate_granted % q.rate_limit
+                           AND s.claimed_at > $2 - q.rate_period))"
+                        .to_string(),
+                    format!(",\n{}", limits::record_ctes("(SELECT count(*) FROM claimed)", "$2")),
+                ),
+                false => ("q.rate_limit IS NULL".to_string(), String::new()),
+            };
+            format!(
+                "WITH gate AS (
+                     SELECT NOT q.paused
+                            AND (q.concurrency IS NULL OR q.concurrency >
+                                 (SELECT count(*) FROM work_items WHERE status = 'claimed' AND queue_type = $1))
+                            AND {} AS admits,
+                            q.partition_concurrency
+                     FROM queues q WHERE q.queue_type = $1),
+                 head AS (
+                     SELECT seek.id FROM ({}) seek
+                     WHERE coalesce((SELECT admits FROM gate), true)
+                       AND (seek.partition_key IS NULL OR (SELECT partition_concurrency FROM gate) IS NULL
+                            OR (SELECT partition_concurrency FROM gate) > (
+                                SELECT count(*) FROM work_items c
+                                WHERE c.status = 'claimed' AND c.queue_type = $1
+                                  AND c.partition_key = seek.partition_key))
+                     ORDER BY seek.priority, seek.run_at, seek.id
+                     LIMIT 1),
+                 claimed AS ({}){}
+                 SELECT * FROM claimed",
+                rate,
+                seek.sql(Engine::Postgres, Reads::Candidate, Guard::None, false),
+                claim_sql(Engine::Postgres, "id = (SELECT id FROM head)"),
+                record,
+            )
+        };
         // The claim of one item of a gated queue type, its gate decided in the statement itself
         // (see `claim_gated_one`). SQLite's also answers, per row, whether the queue type is gated
         // and its rate ring's position and size (its rate grant is recorded by the next two
@@ -280,36 +339,10 @@ static SQL: LazyLock<ClaimSql> = LazyLock::new(|| {
                     )
                 )
             ),
-            format!(
-                "WITH gate AS (
-                     SELECT NOT q.paused
-                            AND (q.concurrency IS NULL OR q.concurrency >
-                                 (SELECT count(*) FROM work_items WHERE status = 'claimed' AND queue_type = $1))
-                            AND (q.rate_limit IS NULL OR NOT EXISTS (
-                                 SELECT 1 FROM queue_rate_slots s
-                                 WHERE s.queue_type = $1 AND s.slot = q.rate_granted % q.rate_limit
-                                   AND s.claimed_at > $2 - q.rate_period)) AS admits,
-                            q.partition_concurrency
-                     FROM queues q WHERE q.queue_type = $1),
-                 head AS (
-                     SELECT seek.id FROM ({}) seek
-                     WHERE coalesce((SELECT admits FROM gate), true)
-                       AND (seek.partition_key IS NULL OR (SELECT partition_concurrency FROM gate) IS NULL
-                            OR (SELECT partition_concurrency FROM gate) > (
-                                SELECT count(*) FROM work_items c
-                                WHERE c.status = 'claimed' AND c.queue_type = $1
-                                  AND c.partition_key = seek.partition_key))
-                     ORDER BY seek.priority, seek.run_at, seek.id
-                     LIMIT 1),
-                 claimed AS ({}),
-                 {}
-                 SELECT * FROM claimed",
-                seek.sql(Engine::Postgres, Reads::Candidate, Guard::None, false),
-                claim_sql(Engine::Postgres, "id = (SELECT id FROM head)"),
-                limits::record_ctes("(SELECT count(*) FROM claimed)", "$2")
-            ),
+            postgres_gated_one(true),
         );
-        [one, many, open, gated, any, gated_many, gated_one]
+        let gated_one_unrated = (gated_one.0.clone(), postgres_gated_one(false));
+        [one, many, open, gated, any, gated_many, gated_one, gated_one_unrated]
     });
     let by_ids = (
         claim_sql(
@@ -394,8 +427,10 @@ pub(crate) fn claim(conn: &dyn Conn, scope: Scope<'_>, request: &ClaimRequest<'_
     if request.max == 0 {
         return Err(Error::invalid("a claim takes at least one item (max 0 asks for none)"));
     }
-    let nothing = |gated| Ok(Claimed { leases: Vec::new(), gated });
-    let Some(seek) = Seek::of(conn, scope)? else { return nothing(request.gated_hint) };
+    let nothing = |seen| Ok(Claimed { leases: Vec::new(), seen, again: false });
+    let Some(seek) = Seek::of(conn, scope)? else { return nothing(request.seen) };
+    let gated_hint = request.seen != Seen::Open;
+    let mut seen = request.seen;
     let expires_at = now.saturating_add(duration_micros(request.lease));
     let mut types: Vec<&str> = Vec::with_capacity(request.queue_types.len());
     for queue_type in request.queue_types {
@@ -424,27 +459,28 @@ pub(crate) fn claim(conn: &dyn Conn, scope: Scope<'_>, request: &ClaimRequest<'_
     };
     let run = |sql: &(String, String), values: &[crate::sql::Value<'_>]| run_as(false, sql, values);
     if let [queue_type] = types[..] {
-        if request.gated_hint && conn.commits_each_statement() {
+        if gated_hint && conn.commits_each_statement() {
             return Err(Error::needs_transaction());
         }
-        if !request.gated_hint {
+        if !gated_hint {
             // The common case, one open queue type: seek and claim in one statement.
             let [one, many, ..] = &SQL.seeks[seek as usize];
             let claimed = run(if request.max == 1 { one } else { many }, &claim_params(queue_type, request.max))?;
             if !claimed.is_empty() {
-                return Ok(Claimed { leases: leases(claimed, expires_at), gated: false });
+                return Ok(Claimed { leases: leases(claimed, expires_at), seen: Seen::Open, again: false });
             }
             // Nothing: the queue is empty, or a row of `queues` gates it and the guard kept it out.
             match limits::gate(conn, queue_type, false)? {
-                None => return nothing(false),
-                Some(gate) if gate.paused => return nothing(true),
+                None => return nothing(Seen::Open),
+                Some(gate) if gate.paused => return nothing(gate.seen()),
                 Some(_) if conn.commits_each_statement() => return Err(Error::needs_transaction()),
-                Some(_) => {}
+                Some(gate) => seen = gate.seen(),
             }
         }
         if request.max == 1 {
             let params = claim_params(queue_type, limits::PARTITION_SCAN);
-            return claim_gated_one(conn, &SQL.seeks[seek as usize][6], queue_type, &params, now, expires_at);
+            let sql = &SQL.seeks[seek as usize][if seen == Seen::Rated { 6 } else { 7 }];
+            return claim_gated_one(conn, sql, seen, queue_type, &params, now, expires_at);
         }
         // One gated queue type, under its row's lock: what its limits admit, claimed at once
         // unless partitions must be counted item by item.
@@ -460,8 +496,9 @@ pub(crate) fn claim(conn: &dyn Conn, scope: Scope<'_>, request: &ClaimRequest<'_
                 now,
                 expires_at,
             )
-            .map(|leases| Claimed { leases, gated: false });
+            .map(|leases| Claimed { leases, seen: Seen::Open, again: false });
         };
+        let seen = gate.seen();
         let taken = match limits::budget(conn, queue_type, &gate, request.max, now)? {
             limits::Budget::None => Vec::new(),
             limits::Budget::Items(budget) => {
@@ -480,7 +517,7 @@ pub(crate) fn claim(conn: &dyn Conn, scope: Scope<'_>, request: &ClaimRequest<'_
                 claim_chosen(conn, scope, request, chosen, &[Some(gate)], &types, now, expires_at)?
             }
         };
-        return Ok(Claimed { leases: taken, gated: true });
+        return Ok(Claimed { leases: taken, seen, again: false });
     }
     if conn.commits_each_statement() {
         return Err(Error::needs_transaction());
@@ -497,7 +534,7 @@ pub(crate) fn claim(conn: &dyn Conn, scope: Scope<'_>, request: &ClaimRequest<'_
         gates.push(gate);
     }
     let leases = claim_chosen(conn, scope, request, chosen, &gates, &types, now, expires_at)?;
-    Ok(Claimed { leases, gated: false })
+    Ok(Claimed { leases, seen: Seen::Open, again: false })
 }
 
 /// The claim of one item of a gated queue type: one statement decides its gate (paused, the
@@ -507,7 +544,10 @@ pub(crate) fn claim(conn: &dyn Conn, scope: Scope<'_>, request: &ClaimRequest<'_
 /// * PostgreSQL: one round trip. BEGIN, the queue row's lock, the claim (which records its rate
 ///   grant) and COMMIT go out together (`Conn::query_last`); the claim runs once the lock
 ///   statement has ended, so its snapshot holds every claim committed before the lock was
-///   granted, as the invariants of `limits.rs` ask.
+///   granted, as the invariants of `limits.rs` ask. `sql` is the statement for a rate-limited
+///   queue type when `hint` says it is one, else the one that records no grant (a tenth less work
+///   on the server), which claims nothing from a rate-limited type: then `again` asks the caller
+///   to claim again with the hint corrected.
 /// * SQLite: the writer holds the file; the claim answers whether the type is gated and where its
 ///   rate ring stands, and a rated claim records its grant after it.
 ///
@@ -515,6 +555,7 @@ pub(crate) fn claim(conn: &dyn Conn, scope: Scope<'_>, request: &ClaimRequest<'_
 fn claim_gated_one(
     conn: &dyn Conn,
     sql: &(String, String),
+    hint: Seen,
     queue_type: &str,
     params: &[crate::sql::Value<'_>],
     now: i64,
@@ -523,27 +564,40 @@ fn claim_gated_one(
     const LOCK: Statement = Statement {
         sqlite: "",
         postgres: "SELECT paused OR concurrency IS NOT NULL OR partition_concurrency IS NOT NULL
-                       OR rate_limit IS NOT NULL
+                       OR rate_limit IS NOT NULL, rate_limit IS NOT NULL
                    FROM queues WHERE queue_type = $1 FOR UPDATE",
     };
     /// The columns SQLite's statement answers after the item's: gated, rate ring position, size.
     const GATED: usize = 22;
     let params: Vec<&dyn crate::sql::Param> = params.iter().map(|v| v as &dyn crate::sql::Param).collect();
-    let (mut gated, mut claimed) = (false, Vec::new());
+    let (mut seen, mut claimed) = (Seen::Open, Vec::new());
     if conn.engine() == Engine::Postgres {
         conn.query_last(&[(&LOCK, params![queue_type]), (&statement(sql), &params)], &mut |index, row| {
             match index {
-                0 => gated = row.get(0)?,
+                0 => {
+                    seen = match (row.get::<bool>(0)?, row.get::<bool>(1)?) {
+                        (_, true) => Seen::Rated,
+                        (true, false) => Seen::Gated,
+                        (false, false) => Seen::Open,
+                    }
+                }
                 _ => claimed.push(from_row(row)?),
             }
             Ok(())
         })?;
-        return Ok(Claimed { leases: leases(claimed, expires_at), gated });
+        // The statement for a queue type without a rate limit claims nothing from one with.
+        let again = hint != Seen::Rated && seen == Seen::Rated && claimed.is_empty();
+        return Ok(Claimed { leases: leases(claimed, expires_at), seen, again });
     }
     let mut ring = None;
     conn.query(&statement(sql), &params, &mut |row| {
-        gated = row.get::<Option<bool>>(GATED)?.unwrap_or(false);
+        let gated = row.get::<Option<bool>>(GATED)?.unwrap_or(false);
         ring = row.get::<Option<i64>>(GATED + 2)?.map(|limit| Ok::<_, Error>((row.get::<i64>(GATED + 1)?, limit)));
+        seen = match (gated, ring.is_some()) {
+            (_, true) => Seen::Rated,
+            (true, false) => Seen::Gated,
+            (false, false) => Seen::Open,
+        };
         claimed.push(from_row(row)?);
         Ok(true)
     })?;
@@ -551,8 +605,11 @@ fn claim_gated_one(
         let (rate_granted, limit) = ring?;
         limits::record_at(conn, queue_type, rate_granted, limit, claimed.len(), now)?;
     }
-    // Nothing claimed says nothing of the gate: the caller's hint stays.
-    Ok(Claimed { gated: gated || claimed.is_empty(), leases: leases(claimed, expires_at) })
+    if claimed.is_empty() {
+        // Nothing claimed says nothing of the gate: the caller's hint stays.
+        seen = if hint == Seen::Open { Seen::Gated } else { hint };
+    }
+    Ok(Claimed { leases: leases(claimed, expires_at), seen, again: false })
 }
 
 /// Claims the first `request.max` of `chosen` (candidates of `types[index]`, found under their

@@ -122,6 +122,16 @@ pub(crate) struct Gate {
     counted: Option<Counted>,
 }
 
+impl Gate {
+    /// What a claim finds the queue type to be (the caller's next hint).
+    pub(crate) fn seen(&self) -> super::claim::Seen {
+        match self.rate {
+            Some(_) => super::claim::Seen::Rated,
+            None => super::claim::Seen::Gated,
+        }
+    }
+}
+
 /// A gated queue type's claimed items, in all and by partition.
 #[derive(Debug, Clone, Default)]
 struct Counted {
