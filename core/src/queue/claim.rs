@@ -28,7 +28,7 @@ use crate::sql::{params, Conn, Engine, Statement};
 use crate::tenant::{self, Scope};
 
 use super::limits::{self, Gate};
-use super::{columns, from_row, id_list, Lease, QueueEntry, WorkItemId};
+use super::{columns, from_row, id_list, ids, Lease, QueueEntry, WorkItemId};
 
 /// What a claim asks for.
 #[derive(Debug, Clone)]
@@ -55,6 +55,17 @@ pub(crate) enum Seen {
     Gated,
     /// Rate limited (and maybe more).
     Rated,
+}
+
+impl Seen {
+    /// A queue type whose row gates it (`gated`: paused or limited) or not, rate limited or not.
+    pub(crate) fn of(gated: bool, rated: bool) -> Seen {
+        match (gated, rated) {
+            (_, true) => Seen::Rated,
+            (true, false) => Seen::Gated,
+            (false, false) => Seen::Open,
+        }
+    }
 }
 
 /// What a claim took, and what it found its (single) queue type to be: the caller's next hint.
@@ -345,14 +356,14 @@ static SQL: LazyLock<ClaimSql> = LazyLock::new(|| {
         [one, many, open, gated, any, gated_many, gated_one, gated_one_unrated]
     });
     let by_ids = (
-        claim_sql(
-            Engine::Sqlite,
-            "id IN (SELECT unhex(replace(value, '-', '')) FROM json_each(?1)) AND (?3 IS NULL OR tenant_id = ?3)",
-        ),
+        claim_sql(Engine::Sqlite, concat!("id ", ids!(sqlite, "?1"), " AND (?3 IS NULL OR tenant_id = ?3)")),
         claim_sql(
             Engine::Postgres,
-            "id = ANY (ARRAY(SELECT (jsonb_array_elements_text($1::jsonb))::uuid)) AND ($3::text IS NULL OR tenant_id = $3)
-             AND $4::bigint IS NOT NULL",
+            concat!(
+                "id ",
+                ids!(postgres, "$1"),
+                " AND ($3::text IS NULL OR tenant_id = $3) AND $4::bigint IS NOT NULL"
+            ),
         ),
     );
     ClaimSql { seeks, by_ids }
@@ -574,13 +585,7 @@ fn claim_gated_one(
     if conn.engine() == Engine::Postgres {
         conn.query_last(&[(&LOCK, params![queue_type]), (&statement(sql), &params)], &mut |index, row| {
             match index {
-                0 => {
-                    seen = match (row.get::<bool>(0)?, row.get::<bool>(1)?) {
-                        (_, true) => Seen::Rated,
-                        (true, false) => Seen::Gated,
-                        (false, false) => Seen::Open,
-                    }
-                }
+                0 => seen = Seen::of(row.get(0)?, row.get(1)?),
                 _ => claimed.push(from_row(row)?),
             }
             Ok(())
@@ -593,11 +598,7 @@ fn claim_gated_one(
     conn.query(&statement(sql), &params, &mut |row| {
         let gated = row.get::<Option<bool>>(GATED)?.unwrap_or(false);
         ring = row.get::<Option<i64>>(GATED + 2)?.map(|limit| Ok::<_, Error>((row.get::<i64>(GATED + 1)?, limit)));
-        seen = match (gated, ring.is_some()) {
-            (_, true) => Seen::Rated,
-            (true, false) => Seen::Gated,
-            (false, false) => Seen::Open,
-        };
+        seen = Seen::of(gated, ring.is_some());
         claimed.push(from_row(row)?);
         Ok(true)
     })?;

@@ -125,10 +125,7 @@ pub(crate) struct Gate {
 impl Gate {
     /// What a claim finds the queue type to be (the caller's next hint).
     pub(crate) fn seen(&self) -> super::claim::Seen {
-        match self.rate {
-            Some(_) => super::claim::Seen::Rated,
-            None => super::claim::Seen::Gated,
-        }
+        super::claim::Seen::of(true, self.rate.is_some())
     }
 }
 

@@ -429,6 +429,19 @@ macro_rules! columns {
 }
 pub(crate) use columns;
 
+/// A key among the ids of a JSON list ([`id_list`]), as a predicate: `id <ids!(...)>`.
+/// PostgreSQL's is `= ANY (ARRAY(...))`, sought by key whatever the planner guesses of the list's
+/// length (see [`complete_batch`]).
+macro_rules! ids {
+    (sqlite, $param:literal) => {
+        concat!("IN (SELECT unhex(replace(value, '-', '')) FROM json_each(", $param, "))")
+    };
+    (postgres, $param:literal) => {
+        concat!("= ANY (ARRAY(SELECT (jsonb_array_elements_text(", $param, "::jsonb))::uuid))")
+    };
+}
+pub(crate) use ids;
+
 pub(crate) fn from_row(row: &Row<'_>) -> Result<QueueEntry> {
     let id: WorkItemId = row.get(0)?;
     let status = row.str(11)?;

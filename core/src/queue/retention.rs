@@ -19,6 +19,8 @@ use crate::error::{Error, Result};
 use crate::sql::{params, Conn, Statement};
 use crate::tenant::Scope;
 
+use super::ids;
+
 /// Rows of a kind one prune step deletes at most.
 pub const CHUNK: usize = 5_000;
 
@@ -171,17 +173,6 @@ const EXECUTIONS: Statement = Statement {
                           ORDER BY updated_at DESC, id DESC OFFSET $3)))
                LIMIT $4",
 };
-
-/// A key among the ids of a JSON list: PostgreSQL's as `= ANY (ARRAY(...))`, sought by key
-/// whatever the planner guesses of the list's length (see `queue::complete_batch`).
-macro_rules! ids {
-    (sqlite, $param:literal) => {
-        concat!("IN (SELECT unhex(replace(value, '-', '')) FROM json_each(", $param, "))")
-    };
-    (postgres, $param:literal) => {
-        concat!("= ANY (ARRAY(SELECT (jsonb_array_elements_text(", $param, "::jsonb))::uuid))")
-    };
-}
 
 const DELETE_ITEMS: Statement = Statement {
     sqlite: concat!(
