@@ -419,12 +419,19 @@ fn on_duplicate(mode: OnDuplicate, status: WorkItemStatus) -> DuplicateAction {
 
 // ── SQL ──────────────────────────────────────────────────────────────────────────────────────
 
-/// The columns every read of an item takes, in [`from_row`]'s order.
+/// The columns every read of an item takes, in [`from_row`]'s order; `columns!(item)`: the
+/// record's own and its status, which [`item_from_row`] reads (the first twelve).
 macro_rules! columns {
     () => {
+        concat!(
+            columns!(item),
+            ", last_error, retry_after, lease_token, updated_at, priority, run_at, unique_key, partition_key, \
+             progress, claimed_at"
+        )
+    };
+    (item) => {
         "id, execution_id, node_id, queue_type, payload, attempt, max_attempts, \
-         created_at, lease_expires_at, worker_id, tenant_id, status, last_error, retry_after, \
-         lease_token, updated_at, priority, run_at, unique_key, partition_key, progress, claimed_at"
+         created_at, lease_expires_at, worker_id, tenant_id, status"
     };
 }
 pub(crate) use columns;
@@ -442,7 +449,8 @@ macro_rules! ids {
 }
 pub(crate) use ids;
 
-pub(crate) fn from_row(row: &Row<'_>) -> Result<QueueEntry> {
+/// The record and its status, from a row that starts with `columns!(item)`.
+fn item_from_row(row: &Row<'_>) -> Result<(WorkItem, WorkItemStatus)> {
     let id: WorkItemId = row.get(0)?;
     let status = row.str(11)?;
     let status = status
@@ -461,6 +469,11 @@ pub(crate) fn from_row(row: &Row<'_>) -> Result<QueueEntry> {
         worker_id: row.get(9)?,
         tenant_id: row.get(10)?,
     };
+    Ok((item, status))
+}
+
+pub(crate) fn from_row(row: &Row<'_>) -> Result<QueueEntry> {
+    let (item, status) = item_from_row(row)?;
     Ok(QueueEntry {
         item,
         status,
@@ -1152,10 +1165,10 @@ macro_rules! retry_at {
               FROM (SELECT json_extract(?3, '$[' || min(attempt, json_array_length(?3) - 1) || ']') AS delay))"
     };
     (postgres) => {
-        "$1 + (backoff.t ->> least(attempt, backoff.n - 1)::integer)::bigint
+        "$1 + backoff.t[least(attempt, backoff.n - 1) + 1]
             - CASE WHEN $4::bigint IS NULL THEN 0
               ELSE (abs(created_at % 1000003) * 1000033 + lease_token % 1000003 * 7919 + $4)
-                   % ((backoff.t ->> least(attempt, backoff.n - 1)::integer)::bigint / 2 + 1) END"
+                   % (backoff.t[least(attempt, backoff.n - 1) + 1] / 2 + 1) END"
     };
 }
 
@@ -1165,9 +1178,11 @@ macro_rules! retry_at {
 /// `run_at`: it queues behind the items due before then, and no claim reads past it while it
 /// waits); otherwise it is dead-lettered. The expired holder's name stays in `last_error`. SQLite
 /// reads the claimed items of `work_items_open` (`OR FAIL`: see `claim.rs`). PostgreSQL reads the
-/// backoff table once (a one-row join) and locks each expired row as it updates it: a reclaimer
+/// backoff table once, into an array (a one-row join; a subscript per row, where a jsonb lookup
+/// and a cast cost more), and locks each expired row as it updates it: a reclaimer
 /// racing another, or a complete, waits for that row and then sees it no longer claimed, so the
-/// sets stay disjoint.
+/// sets stay disjoint. It returns the records and their statuses alone (`columns!(item)`): what
+/// the result holds, and a thousand expired leases' rows cross the wire and are read.
 const RECLAIM: Statement = Statement {
     sqlite: concat!(
         "UPDATE OR FAIL work_items INDEXED BY work_items_open
@@ -1186,7 +1201,7 @@ const RECLAIM: Statement = Statement {
              worker_id = NULL, lease_expires_at = NULL, updated_at = ?1
          WHERE status = 'claimed' AND lease_expires_at <= ?1 AND (?2 IS NULL OR tenant_id = ?2)
          RETURNING ",
-        columns!()
+        columns!(item)
     ),
     postgres: concat!(
         "UPDATE work_items
@@ -1203,10 +1218,13 @@ const RECLAIM: Statement = Statement {
                  THEN 'attempt ' || (attempt + 1) || ' of ' || max_attempts || ' used, retrying'
                  ELSE 'all ' || max_attempts || ' attempts used' END,
              worker_id = NULL, lease_expires_at = NULL, updated_at = $1
-         FROM (SELECT $3::jsonb AS t, jsonb_array_length($3::jsonb) AS n) backoff
+         FROM (SELECT t, cardinality(t) AS n
+               FROM (SELECT ARRAY(SELECT delay::bigint
+                                  FROM jsonb_array_elements_text($3::jsonb) WITH ORDINALITY AS d(delay, i)
+                                  ORDER BY i) AS t) delays) backoff
          WHERE status = 'claimed' AND lease_expires_at <= $1 AND ($2::text IS NULL OR tenant_id = $2)
          RETURNING ",
-        columns!()
+        columns!(item)
     ),
 };
 
@@ -1216,12 +1234,12 @@ const RECLAIM: Statement = Statement {
 /// not touched. Each list is in (created_at, id) order.
 pub(crate) fn reclaim(conn: &dyn Conn, scope: Scope<'_>, backoff: Backoff, now: i64) -> Result<ReclaimResult> {
     let seed = backoff.jitter.then(|| i64::from(rand_u31()));
-    let entries = conn.rows(&RECLAIM, params![now, scope, backoff_table(backoff), seed], from_row)?;
+    let entries = conn.rows(&RECLAIM, params![now, scope, backoff_table(backoff), seed], item_from_row)?;
     let mut result = ReclaimResult::default();
-    for entry in entries {
-        match entry.status {
-            WorkItemStatus::Pending => result.retryable.push(entry.item),
-            WorkItemStatus::DeadLetter => result.exhausted.push(entry.item),
+    for (item, status) in entries {
+        match status {
+            WorkItemStatus::Pending => result.retryable.push(item),
+            WorkItemStatus::DeadLetter => result.exhausted.push(item),
             other => return Err(Error::internal(format!("reclaim left an item {}", other.as_str()))),
         }
     }
