@@ -96,7 +96,11 @@ def measure(binary, url, reps, scale, churn, skip=(), durabilities=DURABILITIES)
             print(f"{workload:18} {durability:6} " + "  ".join(f"{i} {results[f'{workload}/{durability}'][i] * 1e6:9.1f} us" for i in IMPLEMENTATIONS), flush=True)
     if churn is not None:
         stats = run_one(binary, url, "jetstate", "churn", "normal", churn)
-        results["churn"] = {"seconds_per_cycle": stats["seconds"] / stats["ops"], **stats["churn"]}
+        results["churn"] = {
+            "seconds_per_cycle": stats["seconds"] / stats["ops"],
+            "date": datetime.date.today().isoformat(),
+            **stats["churn"],
+        }
     return results
 
 
@@ -144,7 +148,7 @@ def section(results, meta):
     c = results["churn"]
     lines += [
         "",
-        f"After {c['cycles']:,} queue cycles (durability normal), 5 s later: `work_items` holds {c['live']:,} live and "
+        f"After {c['cycles']:,} queue cycles (durability normal{', run on ' + c['date'] if c.get('date', meta['date']) != meta['date'] else ''}), 5 s later: `work_items` holds {c['live']:,} live and "
         f"{c['dead']:,} dead tuples after {c['autovacuums']} autovacuum run(s); table with indexes "
         f"{c['table_bytes'] / 2**20:.1f} MiB, of which indexes {c['index_bytes'] / 2**20:.1f} MiB. What grows: completed",
         "items stay in `work_items` (their rows, and their entries in the primary key and `position` indexes) until",
@@ -208,7 +212,7 @@ def main():
     parser.add_argument("--debug", action="store_true", help="the debug build (for a smoke test)")
     parser.add_argument("--report-only", action="store_true")
     parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--churn", type=int, default=100_000, help="queue cycles before dead tuples are counted")
+    parser.add_argument("--churn", type=int, default=1_000_000, help="queue cycles before dead tuples are counted")
     parser.add_argument("--out", default=None, help="write the section here instead of BENCHMARKS.md")
     parser.add_argument("--only", nargs="+", choices=list(WORKLOADS), default=None,
                         help="measure these workloads again, keeping the rest of bench/postgres-results.json")
