@@ -238,6 +238,32 @@ fn a_newer_schema_and_another_applications_tables_are_refused_untouched() {
 
 // ── Connections killed under a store ─────────────────────────────────────────────────────────
 
+/// A store's calls made inside a tokio task (the caller's executor, not the store's) read long
+/// results to the end, call after call: the wait for each batch of rows is not counted against
+/// that task's cooperative budget, which it never gets back while it is blocked in the call. (A
+/// tokio channel polled under a spent budget answered "not yet" for ever: the calls spun.)
+#[test]
+fn long_reads_inside_a_tokio_task_do_not_spin() {
+    let store = Store::open(fresh_url("in_tokio"), Options::default()).expect("opens");
+    let run = execution();
+    let id = run.execution_id.clone();
+    store.create_execution(&run).expect("created");
+    let kinds =
+        (0..1_000).map(|i| EventKind::NodeStarted { node_id: format!("n{i}"), worker_id: "w".into(), attempt: 0 });
+    store.append_next_events(&id, kinds.collect()).expect("appended");
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        let read = runtime.block_on(async {
+            // Each read hands its rows over in several batches; 200 reads spend any budget.
+            (0..200).map(|_| store.get_events(&id).map(|events| events.len())).collect::<Result<Vec<_>, _>>()
+        });
+        drop(done.send(read));
+    });
+    let read = finished.recv_timeout(Duration::from_secs(120)).expect("the reads ended (they spun before)");
+    assert!(read.expect("read").iter().all(|&events| events == 1_000));
+}
+
 /// The server ends every connection of the store (`pg_terminate_backend`) while it is idle: the
 /// next calls go on by themselves on new connections.
 #[test]
