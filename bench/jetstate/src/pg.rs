@@ -29,7 +29,9 @@ pub fn run(implementation: &str, workload: &str, full: bool, url: &str, n: usize
 
 /// A raw connection to the run's schema, at the run's durability.
 async fn raw(url: &str, full: bool) -> Client {
-    let (base, schema) = url.split_once("?schema=").expect("the run's URL names its schema");
+    let (base, query) = url.split_once('?').expect("the run's URL names its schema");
+    let schema =
+        query.split('&').find_map(|pair| pair.strip_prefix("schema=")).expect("the run's URL names its schema");
     let (client, connection) = tokio_postgres::connect(base, NoTls).await.expect("raw connection");
     tokio::spawn(connection);
     let commit = if full { "on" } else { "off" };
