@@ -9,7 +9,7 @@
 //!
 //! then one line per row, `{"table":"events","row":{...}}`, tables in the order their foreign keys
 //! need (tenants, workflow_definitions, executions, events, snapshots, work_items, api_tokens,
-//! then the store's settings: queues, queue_rate_slots, retention),
+//! then the store's settings: queues, queue_rate_grants, retention),
 //! rows in the order of their key (or of their writing, for tables with rowids), so that the same
 //! store always exports the same lines. A row holds every
 //! column of its table: ids as UUID strings, times as RFC 3339 to the microsecond (the precision
@@ -290,7 +290,6 @@ const TABLES: &[Table] = &[
             opt("partition_concurrency", Integer),
             opt("rate_limit", Integer),
             opt("rate_period", Integer),
-            col("rate_granted", Integer),
             col("updated_at", Time),
         ],
         key: "queue_type",
@@ -299,10 +298,10 @@ const TABLES: &[Table] = &[
         filter: STORE_ONLY,
     },
     Table {
-        name: "queue_rate_slots",
-        columns: &[col("queue_type", Text), col("slot", Integer), col("claimed_at", Time)],
-        key: "queue_type, slot",
-        order: Some("queue_type, slot"),
+        name: "queue_rate_grants",
+        columns: &[col("queue_type", Text), col("seq", Integer), col("claimed_at", Time)],
+        key: "queue_type, seq",
+        order: Some("queue_type, seq"),
         upsert: true,
         filter: STORE_ONLY,
     },
@@ -520,8 +519,8 @@ pub(crate) fn export(
     Ok(counts)
 }
 
-/// Checks the header line of an export.
-fn check_header(header: &Value) -> Result<()> {
+/// Checks the header line of an export; returns its schema version.
+fn check_header(header: &Value) -> Result<i64> {
     if header.get("format").and_then(Value::as_str) != Some(FORMAT) {
         return Err(Error::invalid(format!(
             "not a jetstate export: the first line must be a header with \"format\": \"{FORMAT}\""
@@ -537,7 +536,7 @@ fn check_header(header: &Value) -> Result<()> {
         }
     }
     match header.get("schema_version").and_then(Value::as_i64) {
-        Some(version) if version <= SCHEMA_VERSION => Ok(()),
+        Some(version) if version <= SCHEMA_VERSION => Ok(version),
         other => Err(Error::invalid(format!(
             "the export was written by a jetstate of schema version {} (this one has {SCHEMA_VERSION}): upgrade jetstate",
             short(other.map(Value::from).as_ref())
@@ -594,6 +593,7 @@ pub(crate) fn import(
     let mut counts = RowCounts::new();
     let mut line = String::new();
     let (mut number, mut read) = (0u64, 0u64);
+    let mut ring = RingToLog::default();
     loop {
         line.clear();
         let n = input
@@ -615,9 +615,10 @@ pub(crate) fn import(
             })
             .map_err(at_line)?;
         if number == 1 {
-            check_header(&value).map_err(at_line)?;
+            ring.older = check_header(&value).map_err(at_line)? < 5;
             continue;
         }
+        let value = ring.upgrade(value).map_err(at_line)?;
         import_row(conn, &value, &mut counts).map_err(at_line)?;
         if number.is_multiple_of(1024) {
             progress(Progress { done: read, total: total_bytes.max(read) });
@@ -630,6 +631,56 @@ pub(crate) fn import(
     // Tenants may have come in: the queue's rule for them holds at this commit too.
     crate::queue::index_tenant_views(conn)?;
     Ok(counts)
+}
+
+/// An export of schema version 4 holds the rate limit's memory as a ring (`queue_rate_slots`, its
+/// position in `queues.rate_granted`); version 5 holds a log (`queue_rate_grants`). Its lines are
+/// turned into the log's as migration 0005 turns the tables: the slot at the ring's position is
+/// grant 1, the one before it grant `rate_limit` (an export lists `queues` before the slots).
+#[derive(Default)]
+struct RingToLog {
+    /// The export is of a schema before version 5.
+    older: bool,
+    /// Per queue type: its ring's position and size.
+    rings: BTreeMap<String, (i64, i64)>,
+}
+
+impl RingToLog {
+    fn upgrade(&mut self, mut line: Value) -> Result<Value> {
+        if !self.older {
+            return Ok(line);
+        }
+        let table = line.get("table").and_then(Value::as_str).unwrap_or("").to_string();
+        let Some(row) = line.get_mut("row").and_then(Value::as_object_mut) else { return Ok(line) };
+        let text = |row: &Map<String, Value>, name: &str| row.get(name).and_then(Value::as_str).map(str::to_string);
+        let int = |row: &Map<String, Value>, name: &str| row.get(name).and_then(Value::as_i64);
+        match table.as_str() {
+            "queues" => {
+                let position = row.remove("rate_granted");
+                if let (Some(queue_type), Some(position), Some(size)) =
+                    (text(row, "queue_type"), position.as_ref().and_then(Value::as_i64), int(row, "rate_limit"))
+                {
+                    self.rings.insert(queue_type, (position, size));
+                }
+            }
+            "queue_rate_slots" => {
+                let (Some(queue_type), Some(slot)) = (text(row, "queue_type"), int(row, "slot")) else {
+                    return Err(Error::invalid("queue_rate_slots: expected a queue_type and a slot"));
+                };
+                let Some(&(position, size)) = self.rings.get(&queue_type).filter(|(_, size)| *size > 0) else {
+                    return Err(Error::invalid(format!(
+                        "queue_rate_slots row ({queue_type}, {slot}) belongs to no rate-limited queue earlier in the export"
+                    )));
+                };
+                let seq = (slot - position.rem_euclid(size)).rem_euclid(size) + 1;
+                row.remove("slot");
+                row.insert("seq".to_string(), json!(seq));
+                line["table"] = json!("queue_rate_grants");
+            }
+            _ => {}
+        }
+        Ok(line)
+    }
 }
 
 fn import_row(conn: &dyn Conn, line: &Value, counts: &mut RowCounts) -> Result<()> {

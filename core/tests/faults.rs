@@ -250,7 +250,7 @@ const TABLES: [&str; 10] = [
     "work_items",
     "api_tokens",
     "queues",
-    "queue_rate_slots",
+    "queue_rate_grants",
     "retention",
 ];
 

@@ -171,6 +171,46 @@ fn rate_limit_across_processes(location: &str) {
     println!("  ({claimed} claims, never more than {RATE} in {period:?})");
 }
 
+/// A rate limit over many periods (one process, the store's manual clock): claims of one item and
+/// of several, some refused, some granted; no window of the period ever holds more than the
+/// limit's claims, a claim made once a period has passed is granted, and the log of grants stays
+/// bounded (it is trimmed to the last grants the limit looks back on).
+fn rate_limit_over_many_periods(location: &str) {
+    const RATE: u32 = 3;
+    let clock = jetstate::Clock::manual(jetstate::chrono::Utc::now());
+    let store = Store::open(location, options().clock(clock.clone())).expect("opens");
+    let period = Duration::from_secs(1);
+    let settings = QueueSettings { rate_limit: Some(RateLimit { claims: RATE, period }), ..Default::default() };
+    store.configure_queue("rated", &settings).unwrap();
+    let execution = execution(&store);
+    let mut granted: Vec<i64> = Vec::new();
+    for step in 0..400 {
+        let items: Vec<WorkItem> =
+            (0..2).map(|n| WorkItem::new(execution.clone(), format!("n{step}-{n}"), "rated", json!({}))).collect();
+        store.enqueue_work_items(&items).expect("enqueued");
+        let leases = match step % 3 {
+            0 => store.claim_fenced("w", &["rated"], None).expect("claim").into_iter().collect(),
+            _ => store.claim_batch("w", &["rated"], 2, None).expect("claim"),
+        };
+        let now = store.now().timestamp_micros();
+        let in_window = granted.iter().filter(|at| **at > now - period.as_micros() as i64).count();
+        // Items are always there: what the limit admits is what is claimed.
+        let expected = (RATE as usize - in_window).min(if step % 3 == 0 { 1 } else { 2 });
+        assert_eq!(leases.len(), expected, "step {step}: {in_window} grants in the last period");
+        for lease in &leases {
+            granted.push(now);
+            store.complete_fenced(&lease.item.id, lease.token).expect("complete");
+        }
+        clock.advance(Duration::from_millis(150)).expect("advance");
+    }
+    assert!(granted.len() > 150, "too few grants ({}) to pass the log's trims", granted.len());
+    let mut export = Vec::new();
+    store.export(None, &mut export, &mut |_| {}).expect("export");
+    let log = String::from_utf8(export).expect("text").lines().filter(|l| l.contains("\"queue_rate_grants\"")).count();
+    assert!(log >= RATE as usize && log <= RATE as usize + 64, "the log holds {log} grants, not trimmed");
+    println!("  ({} grants over 400 steps, the log {log} long)", granted.len());
+}
+
 /// A rate limit set on a queue type a handle has claimed as concurrency limited holds from the
 /// handle's next claim: the handle's hint of what the type is (on PostgreSQL it picks a claim
 /// statement that records no rate grant) is stale, and the claim made by it must neither take
@@ -265,9 +305,10 @@ fn main() {
     }
     let dir = tempfile::tempdir().expect("tempdir");
     type Scenario = (&'static str, fn(&str));
-    let scenarios: [Scenario; 4] = [
+    let scenarios: [Scenario; 5] = [
         ("a concurrency limit holds across processes", concurrency_limit_across_processes),
         ("a rate limit holds across processes", rate_limit_across_processes),
+        ("a rate limit holds over many periods, its log trimmed", rate_limit_over_many_periods),
         ("a rate limit set on a type claimed without one holds at once", rate_limit_set_on_a_type_claimed_without_one),
         ("a waiting claim is woken by another process's enqueue", waiting_claim_woken_across_processes),
     ];

@@ -398,3 +398,51 @@ fn the_bindings_reach_export_and_import_by_name() {
     let err = jetstate::wire::call(&target, "import_jsonl", &json!({"text": "{}\n"})).expect_err("not an export");
     assert_eq!(err.kind(), ErrorKind::InvalidArgument);
 }
+
+/// An export of schema version 4 carries the rate limit's memory as a ring; it imports as the log
+/// version 5 keeps (grant 1 the slot at the ring's position), and the limit holds on: a full
+/// ring's grants of the last period still refuse a claim.
+#[test]
+fn a_version_4_export_brings_its_rate_ring_in_as_a_log() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir.path().join("v4.db"));
+    let now = store.now();
+    let at = |ago_ms: i64| (now - jetstate::chrono::Duration::milliseconds(ago_ms)).to_rfc3339();
+    let header = json!({"format": "jetstate-export", "version": 1, "schema_version": 4, "scope": "store",
+                        "exported_at": at(0)});
+    let lines = [
+        header,
+        json!({"table": "queues", "row": {"queue_type": "rated", "paused": 0, "concurrency": null,
+               "partition_concurrency": null, "rate_limit": 3, "rate_period": 1_000_000, "rate_granted": 4,
+               "updated_at": at(5_000)}}),
+        // Position 4 % 3 = 1: slot 1 is the oldest grant, slot 0 the latest.
+        json!({"table": "queue_rate_slots", "row": {"queue_type": "rated", "slot": 0, "claimed_at": at(100)}}),
+        json!({"table": "queue_rate_slots", "row": {"queue_type": "rated", "slot": 1, "claimed_at": at(300)}}),
+        json!({"table": "queue_rate_slots", "row": {"queue_type": "rated", "slot": 2, "claimed_at": at(200)}}),
+    ];
+    let text: String = lines.iter().map(|line| format!("{line}\n")).collect();
+    import(&store, &text).expect("a version 4 export imports");
+    let grants: Vec<Value> = export(&store, None)
+        .lines()
+        .filter(|line| line.contains("\"table\":\"queue_rate_grants\""))
+        .map(|line| jetstate::serde_json::from_str::<Value>(line).expect("JSON")["row"].clone())
+        .collect();
+    let seqs: Vec<(i64, String)> = grants
+        .iter()
+        .map(|row| (row["seq"].as_i64().expect("seq"), row["claimed_at"].as_str().expect("time").to_string()))
+        .collect();
+    let time = |ago_ms| store.now() - jetstate::chrono::Duration::milliseconds(ago_ms);
+    let parsed: Vec<(i64, i64)> = seqs
+        .iter()
+        .map(|(seq, at)| (*seq, jetstate::chrono::DateTime::parse_from_rfc3339(at).expect("time").timestamp_micros()))
+        .collect();
+    assert_eq!(
+        parsed,
+        [(1, time(300).timestamp_micros()), (2, time(200).timestamp_micros()), (3, time(100).timestamp_micros())]
+    );
+    let execution = WorkflowExecution::new("wf", "1", json!({}));
+    store.create_execution(&execution).expect("created");
+    let item = WorkItem::new(execution.execution_id.clone(), "n", "rated", json!({}));
+    store.enqueue_work_items(std::slice::from_ref(&item)).expect("enqueued");
+    assert!(store.claim_fenced("w", &["rated"], None).expect("claim").is_none(), "3 grants in the last second");
+}

@@ -79,7 +79,7 @@ function craftedExport(schemaVersion) {
       table: 'queues',
       row: {
         queue_type: 'io', paused: 1, concurrency: 4, partition_concurrency: null, rate_limit: 10,
-        rate_period: 1000000, rate_granted: 0, updated_at: at(0),
+        rate_period: 1000000, updated_at: at(0),
       },
     },
   ];

@@ -28,6 +28,7 @@ use super::error;
 const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../../migrations/postgres/0003_initial.sql")),
     (4, include_str!("../../migrations/postgres/0004_queue_options.sql")),
+    (5, include_str!("../../migrations/postgres/0005_queue_rate_grants.sql")),
 ];
 
 /// The schema name, quoted as an identifier.
@@ -73,7 +74,7 @@ fn migrate_in(tx: &Client, schema: &str, clock: &Clock, read_only: bool) -> Resu
             .map_err(error)?
             .get(0)
     } else {
-        const OURS: [&str; 10] = [
+        const OURS: [&str; 11] = [
             "tenants",
             "workflow_definitions",
             "executions",
@@ -83,6 +84,7 @@ fn migrate_in(tx: &Client, schema: &str, clock: &Clock, read_only: bool) -> Resu
             "api_tokens",
             "queues",
             "queue_rate_slots",
+            "queue_rate_grants",
             "retention",
         ];
         if let Some(theirs) = tables.iter().find(|t| OURS.contains(&t.as_str())) {

@@ -256,14 +256,15 @@ static SQL: LazyLock<ClaimSql> = LazyLock::new(|| {
             format!("SELECT EXISTS ({})", seek.sql(Engine::Postgres, Reads::Id, Guard::None, false)),
         );
         let gated_seek = |engine| seek.sql(engine, Reads::Id, Guard::None, false);
-        // PostgreSQL's also records the claims in the queue's rate ring (`limits::record_ctes`):
+        // PostgreSQL's also records the claims in the queue's rate log (`limits::record_ctes`):
         // one statement, which goes out with the COMMIT.
         let gated_many = (
             claim_sql(Engine::Sqlite, &format!("id IN (SELECT id FROM ({}))", gated_seek(Engine::Sqlite))),
             format!(
-                "WITH head AS ({}), claimed AS ({}), {} SELECT * FROM claimed",
+                "WITH head AS ({}), claimed AS ({}), {}, {} SELECT * FROM claimed",
                 gated_seek(Engine::Postgres),
                 claim_sql(Engine::Postgres, "id IN (SELECT id FROM head)"),
+                limits::LAST_GRANT,
                 limits::record_ctes("(SELECT count(*) FROM claimed)", "$2")
             ),
         );
@@ -271,19 +272,21 @@ static SQL: LazyLock<ClaimSql> = LazyLock::new(|| {
         // itself; for one without: none recorded, and nothing claimed should it have a rate limit
         // after all (the caller's hint was stale, and it claims again with the other).
         let postgres_gated_one = |rated: bool| {
-            let (rate, record) = match rated {
+            // The last grant is read once, by the check and the record alike.
+            let (last, rate, record) = match rated {
                 true => (
+                    format!("{},\n", limits::LAST_GRANT),
                     "(q.rate_limit IS NULL OR NOT EXISTS (
-                         SELECT 1 FROM queue_rate_slots s
-                         WHERE s.queue_type = $1 AND s.slot = q.rate_granted % q.rate_limit
+                         SELECT 1 FROM queue_rate_grants s
+                         WHERE s.queue_type = $1 AND s.seq = (SELECT n FROM last_grant) + 1 - q.rate_limit
                            AND s.claimed_at > $2 - q.rate_period))"
                         .to_string(),
                     format!(",\n{}", limits::record_ctes("(SELECT count(*) FROM claimed)", "$2")),
                 ),
-                false => ("q.rate_limit IS NULL".to_string(), String::new()),
+                false => (String::new(), "q.rate_limit IS NULL".to_string(), String::new()),
             };
             format!(
-                "WITH gate AS (
+                "WITH {}gate AS (
                      SELECT NOT q.paused
                             AND (q.concurrency IS NULL OR q.concurrency >
                                  (SELECT count(*) FROM work_items WHERE status = 'claimed' AND queue_type = $1))
@@ -302,6 +305,7 @@ static SQL: LazyLock<ClaimSql> = LazyLock::new(|| {
                      LIMIT 1),
                  claimed AS ({}){}
                  SELECT * FROM claimed",
+                last,
                 rate,
                 seek.sql(Engine::Postgres, Reads::Candidate, Guard::None, false),
                 claim_sql(Engine::Postgres, "id = (SELECT id FROM head)"),
@@ -309,9 +313,9 @@ static SQL: LazyLock<ClaimSql> = LazyLock::new(|| {
             )
         };
         // The claim of one item of a gated queue type, its gate decided in the statement itself
-        // (see `claim_gated_one`). SQLite's also answers, per row, whether the queue type is gated
-        // and its rate ring's position and size (its rate grant is recorded by the next two
-        // statements: SQLite writes one table per statement); PostgreSQL's runs after the
+        // (see `claim_gated_one`). SQLite's also answers, per row, whether the queue type is gated,
+        // its last rate grant and its rate limit (its rate grant is recorded by the next
+        // statement: SQLite writes one table per statement); PostgreSQL's runs after the
         // statement that locks the queue row, and records its rate grant itself.
         let gated_one = (
             format!(
@@ -321,8 +325,10 @@ static SQL: LazyLock<ClaimSql> = LazyLock::new(|| {
                                  (SELECT count(*) FROM work_items INDEXED BY work_items_open
                                   WHERE status = 'claimed' AND queue_type = ?1))
                             AND (q.rate_limit IS NULL OR NOT EXISTS (
-                                 SELECT 1 FROM queue_rate_slots s
-                                 WHERE s.queue_type = ?1 AND s.slot = q.rate_granted % q.rate_limit
+                                 SELECT 1 FROM queue_rate_grants s
+                                 WHERE s.queue_type = ?1
+                                   AND s.seq = (SELECT coalesce(max(seq), 0) FROM queue_rate_grants
+                                                WHERE queue_type = ?1) + 1 - q.rate_limit
                                    AND s.claimed_at > ?2 - q.rate_period)) AS admits,
                             q.partition_concurrency AS per_partition
                      FROM queues q WHERE q.queue_type = ?1),
@@ -334,7 +340,7 @@ static SQL: LazyLock<ClaimSql> = LazyLock::new(|| {
                  {}
                  , (SELECT paused OR concurrency IS NOT NULL OR partition_concurrency IS NOT NULL
                            OR rate_limit IS NOT NULL FROM queues WHERE queue_type = ?1),
-                   (SELECT rate_granted FROM queues WHERE queue_type = ?1),
+                   (SELECT coalesce(max(seq), 0) FROM queue_rate_grants WHERE queue_type = ?1),
                    (SELECT rate_limit FROM queues WHERE queue_type = ?1)",
                 claim_sql(
                     Engine::Sqlite,
@@ -549,7 +555,7 @@ pub(crate) fn claim(conn: &dyn Conn, scope: Scope<'_>, request: &ClaimRequest<'_
 }
 
 /// The claim of one item of a gated queue type: one statement decides its gate (paused, the
-/// claimed items under the concurrency limit, the rate ring's oldest slot, the first candidate
+/// claimed items under the concurrency limit, the grant the rate log looks back on, the first candidate
 /// whose partition is under its limit within [`limits::PARTITION_SCAN`]) and claims.
 ///
 /// * PostgreSQL: one round trip. BEGIN, the queue row's lock, the claim (which records its rate
@@ -560,7 +566,7 @@ pub(crate) fn claim(conn: &dyn Conn, scope: Scope<'_>, request: &ClaimRequest<'_
 ///   on the server), which claims nothing from a rate-limited type: then `again` asks the caller
 ///   to claim again with the hint corrected.
 /// * SQLite: the writer holds the file; the claim answers whether the type is gated and where its
-///   rate ring stands, and a rated claim records its grant after it.
+///   rate log stands, and a rated claim records its grant after it.
 ///
 /// `params`: the claim's, the seek reading up to `PARTITION_SCAN` candidates.
 fn claim_gated_one(
@@ -578,7 +584,7 @@ fn claim_gated_one(
                        OR rate_limit IS NOT NULL, rate_limit IS NOT NULL
                    FROM queues WHERE queue_type = $1 FOR UPDATE",
     };
-    /// The columns SQLite's statement answers after the item's: gated, rate ring position, size.
+    /// The columns SQLite's statement answers after the item's: gated, last rate grant, rate limit.
     const GATED: usize = 22;
     let params: Vec<&dyn crate::sql::Param> = params.iter().map(|v| v as &dyn crate::sql::Param).collect();
     let (mut seen, mut claimed) = (Seen::Open, Vec::new());
@@ -594,17 +600,17 @@ fn claim_gated_one(
         let again = hint != Seen::Rated && seen == Seen::Rated && claimed.is_empty();
         return Ok(Claimed { leases: leases(claimed, expires_at), seen, again });
     }
-    let mut ring = None;
+    let mut log = None;
     conn.query(&statement(sql), &params, &mut |row| {
         let gated = row.get::<Option<bool>>(GATED)?.unwrap_or(false);
-        ring = row.get::<Option<i64>>(GATED + 2)?.map(|limit| Ok::<_, Error>((row.get::<i64>(GATED + 1)?, limit)));
-        seen = Seen::of(gated, ring.is_some());
+        log = row.get::<Option<i64>>(GATED + 2)?.map(|limit| Ok::<_, Error>((row.get::<i64>(GATED + 1)?, limit)));
+        seen = Seen::of(gated, log.is_some());
         claimed.push(from_row(row)?);
         Ok(true)
     })?;
-    if let Some(ring) = ring {
-        let (rate_granted, limit) = ring?;
-        limits::record_at(conn, queue_type, rate_granted, limit, claimed.len(), now)?;
+    if let Some(log) = log {
+        let (last_grant, limit) = log?;
+        limits::record_at(conn, queue_type, last_grant, limit, claimed.len(), now)?;
     }
     if claimed.is_empty() {
         // Nothing claimed says nothing of the gate: the caller's hint stays.

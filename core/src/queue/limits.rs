@@ -7,9 +7,11 @@
 //!   gate under the queue row's lock (`FOR UPDATE` on PostgreSQL; SQLite's one writer), counts the
 //!   claimed items after taking it, and claims before letting it go; claims of open types never
 //!   take it (their one-statement claim keeps gated types out);
-//! * a queue type never grants more than `rate_limit` claims in any window of `rate_period`: the
-//!   times of its last `rate_limit` grants sit in a ring of slots (`queue_rate_slots`), and a
-//!   grant takes the oldest slot only once its time is a whole period ago;
+//! * a queue type never grants more than `rate_limit` claims in any window of `rate_period`: its
+//!   grants are a log (`queue_rate_grants`, numbered from 1 in grant order), and grant n is made
+//!   only if grant n - `rate_limit` is absent or a whole period old. The log holds the last
+//!   `rate_limit` grants at least (older ones are trimmed every [`TRIM_EVERY`] grants), and is
+//!   read and appended to under the queue row's lock;
 //! * limits are store-wide, across every tenant, worker, process and host; a limit changed while
 //!   items are claimed holds from the next claim (items already claimed keep their leases).
 
@@ -26,8 +28,12 @@ use crate::tenant::Scope;
 
 use super::claim::{candidates, each_candidate, Candidate, Seek};
 
-/// At most this many claims per period: a ring of this many slots is kept per rate-limited queue.
+/// At most this many claims per period: the log keeps this many grants per rate-limited queue.
 pub const MAX_RATE_LIMIT: u32 = 100_000;
+
+/// The rate log is trimmed when its count of grants passes a multiple of this: a grant costs one
+/// row, and every this many, one delete of the grants the limit no longer looks back on.
+pub(crate) const TRIM_EVERY: i64 = 64;
 
 /// The most items a claim looks at past full partitions before it stops: a partitioned claim
 /// reads candidates in order and skips those of partitions at their limit, so that one busy
@@ -108,16 +114,18 @@ pub struct QueueInfo {
     pub cancelled: u64,
 }
 
-/// A gated queue type's settings as a claim reads them, with the rate ring's position.
+/// A gated queue type's settings as a claim reads them, with where its rate log stands.
 #[derive(Debug, Clone)]
 pub(crate) struct Gate {
     pub paused: bool,
     concurrency: Option<i64>,
     partition_concurrency: Option<i64>,
     rate: Option<(i64, i64)>,
-    rate_granted: i64,
-    /// The time of the ring slot the next grant takes (None: never used, or no rate limit).
-    oldest_slot: Option<i64>,
+    /// The number of the queue type's last rate grant (0: none yet, or no rate limit).
+    last_grant: i64,
+    /// The time of the grant the next one looks back on, `rate_limit` places back (None: there
+    /// is none, or no rate limit).
+    oldest_grant: Option<i64>,
     /// The claimed items counted just after the lock was taken, when they came with it.
     counted: Option<Counted>,
 }
@@ -138,29 +146,30 @@ struct Counted {
 
 /// The gate of `queue_type`, if a row of `queues` gates it (None: open). `lock`: take the queue
 /// row's lock for the rest of the transaction (PostgreSQL; SQLite's writer holds the whole file).
-/// A rate-limited gate comes with the time of its ring's oldest slot, the one the next grant
-/// takes: a claim of one item decides its rate from this read alone.
+/// A rate-limited gate comes with the time of the grant the next one looks back on: a claim of
+/// one item decides its rate from this read alone.
 pub(crate) fn gate(conn: &dyn Conn, queue_type: &str, lock: bool) -> Result<Option<Gate>> {
     const READ: Statement = Statement {
-        sqlite: "SELECT q.paused, q.concurrency, q.partition_concurrency, q.rate_limit, q.rate_period, q.rate_granted,
-                        s.claimed_at
-                 FROM queues q LEFT JOIN queue_rate_slots s
-                     ON s.queue_type = q.queue_type AND s.slot = q.rate_granted % q.rate_limit
+        sqlite: "SELECT q.paused, q.concurrency, q.partition_concurrency, q.rate_limit, q.rate_period, g.last,
+                        (SELECT claimed_at FROM queue_rate_grants s
+                         WHERE s.queue_type = ?1 AND s.seq = g.last + 1 - q.rate_limit)
+                 FROM queues q, (SELECT coalesce(max(seq), 0) AS last FROM queue_rate_grants WHERE queue_type = ?1) g
                  WHERE q.queue_type = ?1",
-        postgres: "SELECT q.paused, q.concurrency, q.partition_concurrency, q.rate_limit, q.rate_period,
-                          q.rate_granted, s.claimed_at
-                   FROM queues q LEFT JOIN queue_rate_slots s
-                       ON s.queue_type = q.queue_type AND s.slot = q.rate_granted % q.rate_limit
+        postgres: "SELECT q.paused, q.concurrency, q.partition_concurrency, q.rate_limit, q.rate_period, g.last,
+                          (SELECT claimed_at FROM queue_rate_grants s
+                           WHERE s.queue_type = $1 AND s.seq = g.last + 1 - q.rate_limit)
+                   FROM queues q,
+                        (SELECT coalesce(max(seq), 0) AS last FROM queue_rate_grants WHERE queue_type = $1) g
                    WHERE q.queue_type = $1",
     };
+    // PostgreSQL locks the row alone: a statement that waited for the lock re-reads the locked
+    // row, not what it joined to it, so the rate log is read after (`RATE_IF_LIMITED`).
     const LOCK: Statement = Statement {
         sqlite: READ.sqlite,
-        postgres: "SELECT q.paused, q.concurrency, q.partition_concurrency, q.rate_limit, q.rate_period,
-                          q.rate_granted, s.claimed_at
-                   FROM queues q LEFT JOIN queue_rate_slots s
-                       ON s.queue_type = q.queue_type AND s.slot = q.rate_granted % q.rate_limit
-                   WHERE q.queue_type = $1
-                   FOR UPDATE OF q",
+        postgres: "SELECT paused, concurrency, partition_concurrency, rate_limit, rate_period, 0::bigint,
+                          NULL::bigint
+                   FROM queues WHERE queue_type = $1
+                   FOR UPDATE",
     };
     // PostgreSQL only, sent with the lock: each runs once the lock is taken, in a snapshot of its
     // own (READ COMMITTED), so it counts every claim committed before; each counts only when
@@ -177,6 +186,14 @@ pub(crate) fn gate(conn: &dyn Conn, queue_type: &str, lock: bool) -> Result<Opti
                      AND EXISTS (SELECT 1 FROM queues WHERE queue_type = $1 AND partition_concurrency IS NOT NULL)
                    GROUP BY partition_key",
     };
+    const RATE_IF_LIMITED: Statement = Statement {
+        sqlite: "",
+        postgres: "SELECT g.last, (SELECT claimed_at FROM queue_rate_grants s
+                                   WHERE s.queue_type = $1 AND s.seq = g.last + 1 - q.rate_limit)
+                   FROM queues q,
+                        (SELECT coalesce(max(seq), 0) AS last FROM queue_rate_grants WHERE queue_type = $1) g
+                   WHERE q.queue_type = $1 AND q.rate_limit IS NOT NULL",
+    };
     let from_row = |row: &crate::sql::Row<'_>| {
         let rate = match (row.get::<Option<i64>>(3)?, row.get::<Option<i64>>(4)?) {
             (Some(claims), Some(period)) => Some((claims, period)),
@@ -187,30 +204,32 @@ pub(crate) fn gate(conn: &dyn Conn, queue_type: &str, lock: bool) -> Result<Opti
             concurrency: row.get(1)?,
             partition_concurrency: row.get(2)?,
             rate,
-            rate_granted: row.get(5)?,
-            oldest_slot: row.get(6)?,
+            last_grant: row.get(5)?,
+            oldest_grant: row.get(6)?,
             counted: None,
         })
     };
     let gate = if lock && conn.engine() == Engine::Postgres {
         // A round trip is dear on PostgreSQL: the counts a limit needs travel with the lock.
-        let (mut gate, mut counted) = (None, Counted::default());
+        let (mut gate, mut counted, mut log) = (None, Counted::default(), (0, None));
         conn.query_together(
             &[
                 (&LOCK, params![queue_type]),
                 (&CLAIMED_IF_LIMITED, params![queue_type]),
                 (&BY_PARTITION_IF_LIMITED, params![queue_type]),
+                (&RATE_IF_LIMITED, params![queue_type]),
             ],
             &mut |statement, row| {
                 match statement {
                     0 => gate = Some(from_row(row)?),
                     1 => counted.claimed = row.get(0)?,
-                    _ => drop(counted.by_partition.insert(row.get(0)?, row.get(1)?)),
+                    2 => drop(counted.by_partition.insert(row.get(0)?, row.get(1)?)),
+                    _ => log = (row.get(0)?, row.get(1)?),
                 }
                 Ok(())
             },
         )?;
-        gate.map(|gate| Gate { counted: Some(counted), ..gate })
+        gate.map(|gate| Gate { counted: Some(counted), last_grant: log.0, oldest_grant: log.1, ..gate })
     } else {
         conn.row(if lock { &LOCK } else { &READ }, params![queue_type], from_row)?
     };
@@ -240,37 +259,30 @@ fn claimed_by_partition(conn: &dyn Conn, queue_type: &str) -> Result<HashMap<Str
     Ok(conn.rows(&BY_PARTITION, params![queue_type], |row| Ok((row.get(0)?, row.get(1)?)))?.into_iter().collect())
 }
 
-/// How many more claims the rate ring grants now, up to `want`: the slots a grant would take,
-/// oldest first, are free while their time is a whole period ago (or they were never used).
+/// How many more claims the rate log grants now, up to `want`: grant last + i is made while the
+/// grant `rate_limit` places before it is absent or a whole period old.
 fn rate_allows(conn: &dyn Conn, queue_type: &str, gate: &Gate, want: i64, now: i64) -> Result<i64> {
-    const SLOTS: Statement = Statement {
-        sqlite: "SELECT slot, claimed_at FROM queue_rate_slots WHERE queue_type = ?1 AND slot >= ?2 AND slot < ?3",
-        postgres: "SELECT slot, claimed_at FROM queue_rate_slots WHERE queue_type = $1 AND slot >= $2 AND slot < $3",
+    const LOOKED_BACK_ON: Statement = Statement {
+        sqlite: "SELECT seq, claimed_at FROM queue_rate_grants WHERE queue_type = ?1 AND seq >= ?2 AND seq < ?3",
+        postgres: "SELECT seq, claimed_at FROM queue_rate_grants WHERE queue_type = $1 AND seq >= $2 AND seq < $3",
     };
     let Some((limit, period)) = gate.rate else { return Ok(want) };
     let want = want.min(limit);
     let window_start = now.saturating_sub(period);
     if want == 1 {
-        // The oldest slot came with the gate.
-        return Ok(i64::from(gate.oldest_slot.is_none_or(|at| at <= window_start)));
+        // The grant it looks back on came with the gate.
+        return Ok(i64::from(gate.oldest_grant.is_none_or(|at| at <= window_start)));
     }
-    let first = gate.rate_granted.rem_euclid(limit);
-    // The slots first .. first + want, wrapping at the end of the ring: one or two ranges.
-    let mut times: HashMap<i64, i64> = HashMap::new();
-    let end = first + want;
-    for (from, to) in [(first, end.min(limit)), (0, (end - limit).max(0))] {
-        if from < to {
-            for (slot, at) in
-                conn.rows(&SLOTS, params![queue_type, from, to], |row| Ok((row.get::<i64>(0)?, row.get::<i64>(1)?)))?
-            {
-                times.insert(slot, at);
-            }
-        }
-    }
+    let first = gate.last_grant + 1 - limit;
+    let times: HashMap<i64, i64> = conn
+        .rows(&LOOKED_BACK_ON, params![queue_type, first, first + want], |row| {
+            Ok((row.get::<i64>(0)?, row.get::<i64>(1)?))
+        })?
+        .into_iter()
+        .collect();
     let mut allowed = 0;
     while allowed < want {
-        let slot = (first + allowed) % limit;
-        match times.get(&slot) {
+        match times.get(&(first + allowed)) {
             Some(at) if *at > window_start => break,
             _ => allowed += 1,
         }
@@ -373,65 +385,78 @@ pub(crate) fn admit_partitions(
     Ok(admitted)
 }
 
-/// PostgreSQL's record of `taken` claims (an SQL expression) at time `at` in the rate ring of
-/// queue type `$1`, as two data-modifying CTEs: the slots from the ring's position on take the
-/// time, and the position moves past them; nothing without a rate limit. Read with the queue row
-/// locked by the same transaction, so the position is the latest. [`record`] runs it alone; a
-/// gated claim runs it inside its own statement (`claim.rs`).
+/// PostgreSQL's record of `taken` claims (an SQL expression) at time `at` in the rate log of
+/// queue type `$1`, as data-modifying CTEs: the grants after the last one, numbered on from it;
+/// when their count passes a multiple of [`TRIM_EVERY`], the grants the limit no longer looks back
+/// on go (the test is a one-time filter: the other grants pay nothing for it). Nothing without a
+/// rate limit. They follow [`LAST_GRANT`], read with the queue row locked by the same
+/// transaction, so the last grant is the latest. [`record_at`] runs them alone; a gated claim
+/// runs them inside its own statement (`claim.rs`).
 pub(crate) fn record_ctes(taken: &str, at: &str) -> String {
     format!(
-        "ring AS (
-             INSERT INTO queue_rate_slots (queue_type, slot, claimed_at)
-             SELECT $1, (q.rate_granted + taken.i) % q.rate_limit, {at}
-             FROM queues q, generate_series(0, {taken} - 1) AS taken(i)
-             WHERE q.queue_type = $1 AND q.rate_limit IS NOT NULL
-             ON CONFLICT (queue_type, slot) DO UPDATE SET claimed_at = excluded.claimed_at),
-         moved AS (
-             UPDATE queues SET rate_granted = (rate_granted + {taken}) % rate_limit
-             WHERE queue_type = $1 AND rate_limit IS NOT NULL AND {taken} > 0)"
+        "granted AS (
+             INSERT INTO queue_rate_grants (queue_type, seq, claimed_at)
+             SELECT $1, last_grant.n + taken.i, {at}
+             FROM queues q, last_grant, generate_series(1, {taken}) AS taken(i)
+             WHERE q.queue_type = $1 AND q.rate_limit IS NOT NULL),
+         trimmed AS (
+             DELETE FROM queue_rate_grants
+             WHERE queue_type = $1
+               AND (SELECT (n + {taken}) / {TRIM_EVERY} > n / {TRIM_EVERY} FROM last_grant)
+               AND seq <= (SELECT last_grant.n + {taken} - q.rate_limit FROM last_grant, queues q
+                           WHERE q.queue_type = $1))"
     )
 }
 
-/// Records `taken` claims of a gated queue type in its rate ring (nothing without a rate limit):
-/// their slots take the time `now`, and the ring's position moves past them.
+/// PostgreSQL's CTE of the number of queue type `$1`'s last rate grant (0: none), `last_grant.n`.
+pub(crate) const LAST_GRANT: &str =
+    "last_grant AS (SELECT coalesce(max(seq), 0) AS n FROM queue_rate_grants WHERE queue_type = $1)";
+
+/// Records `taken` claims of a gated queue type in its rate log (nothing without a rate limit).
 pub(crate) fn record(conn: &dyn Conn, queue_type: &str, gate: &Gate, taken: usize, now: i64) -> Result<()> {
     let Some((limit, _)) = gate.rate else { return Ok(()) };
-    record_at(conn, queue_type, gate.rate_granted, limit, taken, now)
+    record_at(conn, queue_type, gate.last_grant, limit, taken, now)
 }
 
-/// [`record`], given the ring's position (`rate_granted`, read under the queue row's lock) and
-/// size (the rate limit).
+/// [`record`], given the number of the last grant (read under the queue row's lock; PostgreSQL
+/// reads it again in its statement) and the rate limit.
 pub(crate) fn record_at(
     conn: &dyn Conn,
     queue_type: &str,
-    rate_granted: i64,
+    last_grant: i64,
     limit: i64,
     taken: usize,
     now: i64,
 ) -> Result<()> {
     static RECORD: LazyLock<(&str, String)> = LazyLock::new(|| {
         (
-            "WITH RECURSIVE taken(i) AS (SELECT 0 WHERE ?3 > 0 UNION ALL SELECT i + 1 FROM taken WHERE i + 1 < ?3)
-             INSERT INTO queue_rate_slots (queue_type, slot, claimed_at)
-             SELECT ?1, (?4 + i) % ?5, ?2 FROM taken WHERE true
-             ON CONFLICT (queue_type, slot) DO UPDATE SET claimed_at = excluded.claimed_at",
-            // Both writes in one statement: one round trip.
-            format!("WITH {} SELECT 1", record_ctes("$3::bigint", "$2")),
+            "WITH RECURSIVE taken(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM taken WHERE i < ?3)
+             INSERT INTO queue_rate_grants (queue_type, seq, claimed_at)
+             SELECT ?1, ?4 + i, ?2 FROM taken WHERE true",
+            // One statement: one round trip.
+            format!("WITH {LAST_GRANT}, {} SELECT 1", record_ctes("$3::bigint", "$2")),
         )
     });
-    // SQLite writes one table per statement: the ring's position moves in a second.
-    const MOVE: Statement = Statement {
-        sqlite: "UPDATE queues SET rate_granted = (rate_granted + ?2) % rate_limit WHERE queue_type = ?1",
+    // SQLite: a grant of one item, the common case, without the recursion.
+    const RECORD_ONE: Statement = Statement {
+        sqlite: "INSERT INTO queue_rate_grants (queue_type, seq, claimed_at) VALUES (?1, ?4 + 1, ?2)",
         postgres: "",
     };
+    // SQLite writes one table per statement: the trim is a statement of its own.
+    const TRIM: Statement =
+        Statement { sqlite: "DELETE FROM queue_rate_grants WHERE queue_type = ?1 AND seq <= ?2", postgres: "" };
     if taken == 0 {
         return Ok(());
     }
-    let first = rate_granted.rem_euclid(limit);
-    let record = Statement { sqlite: RECORD.0, postgres: &RECORD.1 };
-    conn.execute(&record, params![queue_type, now, taken, first, limit])?;
-    if conn.engine() == Engine::Sqlite {
-        conn.execute(&MOVE, params![queue_type, taken])?;
+    let taken = i64::try_from(taken).unwrap_or(i64::MAX);
+    let record = match conn.engine() {
+        Engine::Sqlite if taken == 1 => RECORD_ONE,
+        _ => Statement { sqlite: RECORD.0, postgres: &RECORD.1 },
+    };
+    conn.execute(&record, params![queue_type, now, taken, last_grant])?;
+    let last = last_grant + taken;
+    if conn.engine() == Engine::Sqlite && last / TRIM_EVERY > last_grant / TRIM_EVERY {
+        conn.execute(&TRIM, params![queue_type, last - limit])?;
     }
     Ok(())
 }
@@ -467,30 +492,25 @@ fn settings_from_row(row: &crate::sql::Row<'_>) -> Result<QueueSettings> {
 }
 
 /// Sets every setting of `queue_type`. Settings equal to the default remove its row; a changed
-/// rate limit starts its ring afresh.
+/// rate limit starts its log afresh.
 pub(crate) fn configure(conn: &dyn Conn, queue_type: &str, settings: &QueueSettings, now: i64) -> Result<()> {
     const UPSERT: Statement = Statement {
         sqlite: "INSERT INTO queues (queue_type, paused, concurrency, partition_concurrency, rate_limit, rate_period,
-                     rate_granted, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7)
+                     updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                  ON CONFLICT (queue_type) DO UPDATE SET paused = excluded.paused, concurrency = excluded.concurrency,
                      partition_concurrency = excluded.partition_concurrency, rate_limit = excluded.rate_limit,
-                     rate_period = excluded.rate_period,
-                     rate_granted = CASE WHEN queues.rate_limit IS excluded.rate_limit THEN queues.rate_granted ELSE 0 END,
-                     updated_at = excluded.updated_at",
+                     rate_period = excluded.rate_period, updated_at = excluded.updated_at",
         postgres: "INSERT INTO queues (queue_type, paused, concurrency, partition_concurrency, rate_limit, rate_period,
-                       rate_granted, updated_at)
-                   VALUES ($1, $2::bigint <> 0, $3, $4, $5, $6, 0, $7)
+                       updated_at)
+                   VALUES ($1, $2::bigint <> 0, $3, $4, $5, $6, $7)
                    ON CONFLICT (queue_type) DO UPDATE SET paused = excluded.paused, concurrency = excluded.concurrency,
                        partition_concurrency = excluded.partition_concurrency, rate_limit = excluded.rate_limit,
-                       rate_period = excluded.rate_period,
-                       rate_granted = CASE WHEN queues.rate_limit IS NOT DISTINCT FROM excluded.rate_limit
-                                      THEN queues.rate_granted ELSE 0 END,
-                       updated_at = excluded.updated_at",
+                       rate_period = excluded.rate_period, updated_at = excluded.updated_at",
     };
-    const FORGET_RING: Statement = Statement {
-        sqlite: "DELETE FROM queue_rate_slots WHERE queue_type = ?1",
-        postgres: "DELETE FROM queue_rate_slots WHERE queue_type = $1",
+    const FORGET_GRANTS: Statement = Statement {
+        sqlite: "DELETE FROM queue_rate_grants WHERE queue_type = ?1",
+        postgres: "DELETE FROM queue_rate_grants WHERE queue_type = $1",
     };
     const REMOVE: Statement = Statement {
         sqlite: "DELETE FROM queues WHERE queue_type = ?1",
@@ -502,7 +522,7 @@ pub(crate) fn configure(conn: &dyn Conn, queue_type: &str, settings: &QueueSetti
     settings.validate()?;
     let before = self::settings(conn, queue_type)?;
     if before.rate_limit != settings.rate_limit {
-        conn.execute(&FORGET_RING, params![queue_type])?;
+        conn.execute(&FORGET_GRANTS, params![queue_type])?;
     }
     if settings.is_open() {
         conn.execute(&REMOVE, params![queue_type])?;

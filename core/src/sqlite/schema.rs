@@ -25,6 +25,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0002_queue_status_check.sql"),
     include_str!("../../migrations/sqlite/0003_queue_open_index.sql"),
     include_str!("../../migrations/sqlite/0004_queue_options.sql"),
+    include_str!("../../migrations/sqlite/0005_queue_rate_grants.sql"),
 ];
 
 /// The schema version this library writes and reads.
@@ -233,6 +234,57 @@ mod tests {
             .map(|op| op.expect("op"))
             .collect();
         assert!(!ops.iter().any(|op| op == "OpenEphemeral"), "{ops:?}");
+    }
+
+    /// Version 5 turns the rate ring into a log: the slot at the ring's position is grant 1, the
+    /// one before it the latest; a ring not yet full keeps its grants' order, numbered up to the
+    /// limit, so that the next grant looks back on one that was never made.
+    #[test]
+    fn a_version_4_rate_ring_becomes_a_log_in_grant_order() {
+        let mut conn = Connection::open_in_memory().expect("memory db");
+        for migration in &MIGRATIONS[..4] {
+            conn.execute_batch(migration).expect("up to version 4");
+        }
+        conn.execute_batch(
+            "INSERT INTO tenants (id, name, status, created_at, updated_at) VALUES ('default', 'Default', 'active', 1, 1);
+             -- Wrapped: position 1 of 3, so slot 1 is the oldest, slot 0 the latest.
+             INSERT INTO queues (queue_type, rate_limit, rate_period, rate_granted, updated_at)
+                 VALUES ('full', 3, 1000, 1, 1);
+             INSERT INTO queue_rate_slots (queue_type, slot, claimed_at)
+                 VALUES ('full', 0, 30), ('full', 1, 10), ('full', 2, 20);
+             -- Not yet full: 2 grants of 5.
+             INSERT INTO queues (queue_type, rate_limit, rate_period, rate_granted, updated_at)
+                 VALUES ('young', 5, 1000, 2, 1);
+             INSERT INTO queue_rate_slots (queue_type, slot, claimed_at) VALUES ('young', 0, 1), ('young', 1, 2);",
+        )
+        .expect("version 4 rings");
+        conn.pragma_update(None, "application_id", APPLICATION_ID).expect("ours");
+        conn.pragma_update(None, "user_version", 4).expect("version 4");
+        migrate(&mut conn, &Clock::system()).expect("migrated");
+        let log: Vec<(String, i64, i64)> = conn
+            .prepare("SELECT queue_type, seq, claimed_at FROM queue_rate_grants ORDER BY queue_type, seq")
+            .expect("query")
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .expect("rows")
+            .map(|row| row.expect("row"))
+            .collect();
+        let grant = |queue: &str, seq, at| (queue.to_string(), seq, at);
+        assert_eq!(
+            log,
+            [
+                grant("full", 1, 10),
+                grant("full", 2, 20),
+                grant("full", 3, 30),
+                grant("young", 4, 1),
+                grant("young", 5, 2)
+            ]
+        );
+        let columns: i64 = conn
+            .query_row("SELECT count(*) FROM pragma_table_info('queues') WHERE name = 'rate_granted'", [], |row| {
+                row.get(0)
+            })
+            .expect("columns");
+        assert_eq!(columns, 0, "the ring's position is gone");
     }
 
     #[test]
