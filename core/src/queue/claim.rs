@@ -276,11 +276,12 @@ static SQL: LazyLock<ClaimSql> = LazyLock::new(|| {
             let (last, rate, record) = match rated {
                 true => (
                     format!("{},\n", limits::LAST_GRANT),
-                    "(q.rate_limit IS NULL OR NOT EXISTS (
-                         SELECT 1 FROM queue_rate_grants s
-                         WHERE s.queue_type = $1 AND s.seq = (SELECT n FROM last_grant) + 1 - q.rate_limit
-                           AND s.claimed_at > $2 - q.rate_period))"
-                        .to_string(),
+                    concat!(
+                        "(q.rate_limit IS NULL OR coalesce(",
+                        limits::looked_back_on!(postgres, "(SELECT n FROM last_grant)"),
+                        " <= $2 - q.rate_period, true))"
+                    )
+                    .to_string(),
                     format!(",\n{}", limits::record_ctes("(SELECT count(*) FROM claimed)", "$2")),
                 ),
                 false => (String::new(), "q.rate_limit IS NULL".to_string(), String::new()),
@@ -324,12 +325,7 @@ static SQL: LazyLock<ClaimSql> = LazyLock::new(|| {
                             AND (q.concurrency IS NULL OR q.concurrency >
                                  (SELECT count(*) FROM work_items INDEXED BY work_items_open
                                   WHERE status = 'claimed' AND queue_type = ?1))
-                            AND (q.rate_limit IS NULL OR NOT EXISTS (
-                                 SELECT 1 FROM queue_rate_grants s
-                                 WHERE s.queue_type = ?1
-                                   AND s.seq = (SELECT coalesce(max(seq), 0) FROM queue_rate_grants
-                                                WHERE queue_type = ?1) + 1 - q.rate_limit
-                                   AND s.claimed_at > ?2 - q.rate_period)) AS admits,
+                            AND (q.rate_limit IS NULL OR coalesce({} <= ?2 - q.rate_period, 1)) AS admits,
                             q.partition_concurrency AS per_partition
                      FROM queues q WHERE q.queue_type = ?1),
                  running AS MATERIALIZED (
@@ -340,8 +336,9 @@ static SQL: LazyLock<ClaimSql> = LazyLock::new(|| {
                  {}
                  , (SELECT paused OR concurrency IS NOT NULL OR partition_concurrency IS NOT NULL
                            OR rate_limit IS NOT NULL FROM queues WHERE queue_type = ?1),
-                   (SELECT coalesce(max(seq), 0) FROM queue_rate_grants WHERE queue_type = ?1),
+                   {},
                    (SELECT rate_limit FROM queues WHERE queue_type = ?1)",
+                limits::looked_back_on!(sqlite, limits::last_grant!(sqlite)),
                 claim_sql(
                     Engine::Sqlite,
                     &format!(
@@ -354,7 +351,8 @@ static SQL: LazyLock<ClaimSql> = LazyLock::new(|| {
                                LIMIT 1)",
                         seek.sql(Engine::Sqlite, Reads::Candidate, Guard::None, false)
                     )
-                )
+                ),
+                limits::last_grant!(sqlite),
             ),
             postgres_gated_one(true),
         );

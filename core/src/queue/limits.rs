@@ -28,6 +28,38 @@ use crate::tenant::Scope;
 
 use super::claim::{candidates, each_candidate, Candidate, Seek};
 
+/// The number of queue type `?1`'s (`$1`'s) last rate grant, 0 if none: a scalar subquery.
+macro_rules! last_grant {
+    (sqlite) => {
+        "(SELECT coalesce(max(seq), 0) FROM queue_rate_grants WHERE queue_type = ?1)"
+    };
+    (postgres) => {
+        "(SELECT coalesce(max(seq), 0) FROM queue_rate_grants WHERE queue_type = $1)"
+    };
+}
+pub(crate) use last_grant;
+
+/// The rate rule's read: the time of the grant that the one after grant `$last` (an SQL
+/// expression) looks back on, `rate_limit` places before it (`q` is the queue's row); NULL if
+/// there is none. The next grant is made while this is NULL or a whole period old.
+macro_rules! looked_back_on {
+    (sqlite, $($last:tt)+) => {
+        concat!(
+            "(SELECT claimed_at FROM queue_rate_grants s WHERE s.queue_type = ?1 AND s.seq = ",
+            $($last)+,
+            " + 1 - q.rate_limit)"
+        )
+    };
+    (postgres, $($last:tt)+) => {
+        concat!(
+            "(SELECT claimed_at FROM queue_rate_grants s WHERE s.queue_type = $1 AND s.seq = ",
+            $($last)+,
+            " + 1 - q.rate_limit)"
+        )
+    };
+}
+pub(crate) use looked_back_on;
+
 /// At most this many claims per period: the log keeps this many grants per rate-limited queue.
 pub const MAX_RATE_LIMIT: u32 = 100_000;
 
@@ -150,17 +182,20 @@ struct Counted {
 /// one item decides its rate from this read alone.
 pub(crate) fn gate(conn: &dyn Conn, queue_type: &str, lock: bool) -> Result<Option<Gate>> {
     const READ: Statement = Statement {
-        sqlite: "SELECT q.paused, q.concurrency, q.partition_concurrency, q.rate_limit, q.rate_period, g.last,
-                        (SELECT claimed_at FROM queue_rate_grants s
-                         WHERE s.queue_type = ?1 AND s.seq = g.last + 1 - q.rate_limit)
-                 FROM queues q, (SELECT coalesce(max(seq), 0) AS last FROM queue_rate_grants WHERE queue_type = ?1) g
-                 WHERE q.queue_type = ?1",
-        postgres: "SELECT q.paused, q.concurrency, q.partition_concurrency, q.rate_limit, q.rate_period, g.last,
-                          (SELECT claimed_at FROM queue_rate_grants s
-                           WHERE s.queue_type = $1 AND s.seq = g.last + 1 - q.rate_limit)
-                   FROM queues q,
-                        (SELECT coalesce(max(seq), 0) AS last FROM queue_rate_grants WHERE queue_type = $1) g
-                   WHERE q.queue_type = $1",
+        sqlite: concat!(
+            "SELECT q.paused, q.concurrency, q.partition_concurrency, q.rate_limit, q.rate_period, g.last, ",
+            looked_back_on!(sqlite, "g.last"),
+            " FROM queues q, (SELECT ",
+            last_grant!(sqlite),
+            " AS last) g WHERE q.queue_type = ?1"
+        ),
+        postgres: concat!(
+            "SELECT q.paused, q.concurrency, q.partition_concurrency, q.rate_limit, q.rate_period, g.last, ",
+            looked_back_on!(postgres, "g.last"),
+            " FROM queues q, (SELECT ",
+            last_grant!(postgres),
+            " AS last) g WHERE q.queue_type = $1"
+        ),
     };
     // PostgreSQL locks the row alone: a statement that waited for the lock re-reads the locked
     // row, not what it joined to it, so the rate log is read after (`RATE_IF_LIMITED`).
@@ -188,11 +223,13 @@ pub(crate) fn gate(conn: &dyn Conn, queue_type: &str, lock: bool) -> Result<Opti
     };
     const RATE_IF_LIMITED: Statement = Statement {
         sqlite: "",
-        postgres: "SELECT g.last, (SELECT claimed_at FROM queue_rate_grants s
-                                   WHERE s.queue_type = $1 AND s.seq = g.last + 1 - q.rate_limit)
-                   FROM queues q,
-                        (SELECT coalesce(max(seq), 0) AS last FROM queue_rate_grants WHERE queue_type = $1) g
-                   WHERE q.queue_type = $1 AND q.rate_limit IS NOT NULL",
+        postgres: concat!(
+            "SELECT g.last, ",
+            looked_back_on!(postgres, "g.last"),
+            " FROM queues q, (SELECT ",
+            last_grant!(postgres),
+            " AS last) g WHERE q.queue_type = $1 AND q.rate_limit IS NOT NULL"
+        ),
     };
     let from_row = |row: &crate::sql::Row<'_>| {
         let rate = match (row.get::<Option<i64>>(3)?, row.get::<Option<i64>>(4)?) {
@@ -409,8 +446,7 @@ pub(crate) fn record_ctes(taken: &str, at: &str) -> String {
 }
 
 /// PostgreSQL's CTE of the number of queue type `$1`'s last rate grant (0: none), `last_grant.n`.
-pub(crate) const LAST_GRANT: &str =
-    "last_grant AS (SELECT coalesce(max(seq), 0) AS n FROM queue_rate_grants WHERE queue_type = $1)";
+pub(crate) const LAST_GRANT: &str = concat!("last_grant AS (SELECT ", last_grant!(postgres), " AS n)");
 
 /// Records `taken` claims of a gated queue type in its rate log (nothing without a rate limit).
 pub(crate) fn record(conn: &dyn Conn, queue_type: &str, gate: &Gate, taken: usize, now: i64) -> Result<()> {
