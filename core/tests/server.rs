@@ -192,6 +192,51 @@ fn appends_and_array_patches_race_without_losing_or_duplicating() {
     assert_eq!(seen.iter().collect::<HashSet<_>>().len(), 150);
 }
 
+/// A store of schema version 4 (its rate limit a ring of slots, the position in the queue's row)
+/// is migrated on open: the ring becomes the log in grant order, as on SQLite (the slot at the
+/// ring's position is grant 1), the position column goes, and the limit holds on: three grants
+/// in the last 10 seconds refuse a fourth.
+#[test]
+fn a_version_4_store_brings_its_rate_ring_into_the_log() {
+    let url = fresh_url("v4");
+    let schema = url.rsplit("schema=").next().expect("schema").to_string();
+    let ago = |seconds: i64| format!("(extract(epoch FROM clock_timestamp()) * 1000000)::bigint - {seconds}000000");
+    psql(&format!(
+        "CREATE SCHEMA \"{schema}\"; SET search_path TO \"{schema}\";
+         {}
+         {}
+         INSERT INTO jetstate_schema (version, applied_at) VALUES (3, 0), (4, 0);
+         INSERT INTO queues (queue_type, rate_limit, rate_period, rate_granted, updated_at)
+             VALUES ('rated', 3, 10000000, 4, 0);
+         INSERT INTO queue_rate_slots (queue_type, slot, claimed_at)
+             VALUES ('rated', 0, {}), ('rated', 1, {}), ('rated', 2, {});",
+        include_str!("../migrations/postgres/0003_initial.sql"),
+        include_str!("../migrations/postgres/0004_queue_options.sql"),
+        ago(1),
+        ago(3),
+        ago(2),
+    ));
+    let store = Store::open(&url, Options::default()).expect("a version 4 store opens, migrated");
+    let table = |name: &str| format!("\"{schema}\".{name}");
+    assert_eq!(
+        psql(&format!("SELECT string_agg(seq::text, ',' ORDER BY claimed_at) FROM {}", table("queue_rate_grants"))),
+        "1,2,3",
+        "the oldest grant is 1, the latest 3"
+    );
+    assert_eq!(
+        psql(&format!(
+            "SELECT count(*) FROM information_schema.columns
+             WHERE table_schema = '{schema}' AND table_name = 'queues' AND column_name = 'rate_granted'"
+        )),
+        "0"
+    );
+    let execution = execution();
+    store.create_execution(&execution).expect("created");
+    let item = WorkItem::new(execution.execution_id.clone(), "n", "rated", json!({}));
+    store.enqueue_work_items(std::slice::from_ref(&item)).expect("enqueued");
+    assert!(store.claim_fenced("w", &["rated"], None).expect("claim").is_none(), "3 grants in the last 10 s");
+}
+
 /// Eight openers of one fresh schema at once (each its own connection): one schema results, each
 /// opener sees a working store, and the migration ran once.
 #[test]
