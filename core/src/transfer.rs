@@ -615,7 +615,7 @@ pub(crate) fn import(
             })
             .map_err(at_line)?;
         if number == 1 {
-            ring.older = check_header(&value).map_err(at_line)? < 5;
+            ring.older = check_header(&value).map_err(at_line)? < RingToLog::SINCE;
             continue;
         }
         let value = ring.upgrade(value).map_err(at_line)?;
@@ -646,6 +646,9 @@ struct RingToLog {
 }
 
 impl RingToLog {
+    /// The schema version whose exports hold the log.
+    const SINCE: i64 = 5;
+
     fn upgrade(&mut self, mut line: Value) -> Result<Value> {
         if !self.older {
             return Ok(line);

@@ -468,7 +468,7 @@ pub(crate) fn record_at(
         (
             "WITH RECURSIVE taken(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM taken WHERE i < ?3)
              INSERT INTO queue_rate_grants (queue_type, seq, claimed_at)
-             SELECT ?1, ?4 + i, ?2 FROM taken WHERE true",
+             SELECT ?1, ?4 + i, ?2 FROM taken",
             // One statement: one round trip.
             format!("WITH {LAST_GRANT}, {} SELECT 1", record_ctes("$3::bigint", "$2")),
         )
