@@ -1,7 +1,7 @@
 // Types of the `jetstate` npm package: the API of `surface.d.ts` (shared with the browser
 // package), on a store opened from Node.
 
-import type { StoreOperations, StoreOptions } from './surface';
+import type { Lease, StoreOperations, StoreOptions, WaitOptions } from './surface';
 
 export * from './surface';
 
@@ -19,3 +19,37 @@ export declare class Store {
 }
 
 export declare interface Store extends StoreOperations {}
+
+/** The operations of a `Store`, each returning its result instead of a Promise of it. */
+export type BlockingOperations = {
+  [K in Exclude<keyof StoreOperations, 'forTenant' | 'claimWait' | typeof Symbol.asyncDispose>]: StoreOperations[K] extends (
+    ...args: infer A
+  ) => Promise<infer R>
+    ? (...args: A) => R
+    : StoreOperations[K];
+};
+
+/**
+ * A jetstate store whose methods block: each runs on the calling thread and returns its result
+ * (or throws its JetstateError). The same methods, records and errors as `Store`. For worker
+ * threads, scripts, command-line tools and tests; on a server's main thread it stalls every
+ * other request while SQLite works: use `Store` there.
+ */
+export declare class BlockingStore implements Disposable {
+  private constructor();
+  /** Opens (creating if needed) the store at `path`, as `Store.open` does, on this thread. */
+  static open(path?: string | null, options?: StoreOptions): BlockingStore;
+  /** The view of one tenant: every call through it reads and writes that tenant's records only. */
+  forTenant(tenantId: string): BlockingStore;
+  /** Claims, waiting up to `timeoutMs` for work, the thread blocked meanwhile (no `signal`). */
+  claimWait(workerId: string, queueTypes: string[], options?: Omit<WaitOptions, 'signal'>): Lease[];
+  /** The store's current time (its manual clock's, if it has one). */
+  now(): Date;
+  /** Moves a manual clock forward by `ms` milliseconds. */
+  advanceClock(ms: number): void;
+  /** Sets a manual clock to `at`. */
+  setClock(at: Date): void;
+  [Symbol.dispose](): void;
+}
+
+export declare interface BlockingStore extends BlockingOperations {}

@@ -5,6 +5,7 @@ import jetstate from './index.js';
 
 export const {
   Store,
+  BlockingStore,
   JetstateError,
   ErrorCode,
   newExecution,

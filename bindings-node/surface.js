@@ -371,11 +371,12 @@ function shape(result, wire) {
   return fromWire(result, wire);
 }
 
-/** What a store is on every host: the operations as methods, tenant views, the wire calls. A
- * host (the Node addon, the browser's worker) gives it a handle with `call(op, argsText)` (a
- * Promise of the result's JSON text, or of `!CODE message`), `forTenant(tenant)` (a handle for
- * the view) and the getters `tenant`, `durability`, `closed`. */
-class BaseStore {
+/** What a store is on every host, in either call style: tenant views and the getters. A host
+ * (the Node addon, the browser's worker) gives it a handle with `forTenant(tenant)` (a handle for
+ * the view), the getters `tenant`, `durability`, `closed`, and the calls its style needs:
+ * `call(op, argsText)` (a Promise of the result's JSON text, or of `!CODE message`) for
+ * `BaseStore`, `callBlocking(op, argsText)` (the text itself) for `BlockingBaseStore`. */
+class StoreHandle {
   constructor(handle) {
     Object.defineProperty(this, HANDLE, { value: handle });
   }
@@ -401,6 +402,13 @@ class BaseStore {
     return this[HANDLE].closed;
   }
 
+  get [Symbol.toStringTag]() {
+    return 'jetstate.Store';
+  }
+}
+
+/** The operations as methods that return Promises: the host runs each off its event loop. */
+class BaseStore extends StoreHandle {
   /** Runs an operation by its wire name with wire-form arguments (what the methods do). */
   async call(op, args) {
     return answer(await this[HANDLE].call(op, encode(args)));
@@ -412,14 +420,7 @@ class BaseStore {
    * AbortSignal, aborts: the wait ends at once). The host waits off its event loop.
    */
   async claimWait(workerId, queueTypes, options = {}) {
-    if (options === null || typeof options !== 'object') {
-      throw new JetstateError(ErrorCode.INVALID_ARGUMENT, `options must be an object, got ${describe(options)}`);
-    }
-    const { signal = null, ...wait } = options;
-    if (signal !== null && typeof signal.addEventListener !== 'function') {
-      throw new JetstateError(ErrorCode.INVALID_ARGUMENT, `signal must be an AbortSignal, got ${describe(signal)}`);
-    }
-    const text = encode({ worker_id: workerId, queue_types: queueTypes, options: toWire('waitOptions', wait, 'options') });
+    const { text, signal } = waitArgs(workerId, queueTypes, options);
     if (signal?.aborted) return [];
     return shape(['lease'], answer(await this.constructor.hostClaimWait(this[HANDLE], text, signal)));
   }
@@ -427,43 +428,96 @@ class BaseStore {
   async [Symbol.asyncDispose]() {
     await this.close();
   }
+}
 
-  get [Symbol.toStringTag]() {
-    return 'jetstate.Store';
+/** The same operations as methods that return their results: each runs on the calling thread
+ * and blocks it until done (Node's `BlockingStore`). */
+class BlockingBaseStore extends StoreHandle {
+  /** Runs an operation by its wire name with wire-form arguments (what the methods do). */
+  call(op, args) {
+    return answer(this[HANDLE].callBlocking(op, encode(args)));
   }
+
+  /**
+   * Claims up to `max` items (1 by default) of `queueTypes`, waiting up to `timeoutMs` for one to
+   * become claimable, the calling thread blocked meanwhile; returns the leases taken (none at the
+   * timeout). No `signal`: while the thread waits no JavaScript runs on it that could abort.
+   */
+  claimWait(workerId, queueTypes, options = {}) {
+    const { text, signal } = waitArgs(workerId, queueTypes, options);
+    if (signal !== null) {
+      throw new JetstateError(
+        ErrorCode.INVALID_ARGUMENT,
+        'a BlockingStore\'s wait takes no signal: it blocks its thread, so nothing could abort it; bound it with timeoutMs, or wait on a Store',
+      );
+    }
+    return shape(['lease'], answer(this[HANDLE].callBlocking('claim_wait', text)));
+  }
+
+  [Symbol.dispose]() {
+    this.close();
+  }
+}
+
+/** A waiting claim's arguments (their JSON text) and its AbortSignal, if any. */
+function waitArgs(workerId, queueTypes, options) {
+  if (options === null || typeof options !== 'object') {
+    throw new JetstateError(ErrorCode.INVALID_ARGUMENT, `options must be an object, got ${describe(options)}`);
+  }
+  const { signal = null, ...wait } = options;
+  if (signal !== null && typeof signal.addEventListener !== 'function') {
+    throw new JetstateError(ErrorCode.INVALID_ARGUMENT, `signal must be an AbortSignal, got ${describe(signal)}`);
+  }
+  const text = encode({ worker_id: workerId, queue_types: queueTypes, options: toWire('waitOptions', wait, 'options') });
+  return { text, signal };
 }
 
 /** Where a store keeps its host's handle (a symbol: not a name a caller's code could clash with). */
 const HANDLE = Symbol('jetstate.handle');
 const MAX_JSON_DEPTH = 127;
 
-for (const [name, [op, params, result]] of Object.entries(OPERATIONS)) {
-  BaseStore.prototype[name] = async function (...values) {
-    const args = {};
-    params.forEach((param, index) => {
-      const value = values[index];
-      if (value === undefined) return;
-      if (typeof param === 'string') {
-        if (INTEGER_PARAMETERS.has(param) && op !== 'validate_token') args[param] = safeInteger(value, camel(param));
-        else if (NUMBER_PARAMETERS.has(param) && value !== null && typeof value !== 'number') {
-          throw new JetstateError(ErrorCode.INVALID_ARGUMENT, `${camel(param)} must be a number, got ${describe(value)}`);
-        } else if (TIME_PARAMETERS.has(param) && value instanceof Date) args[param] = isoTime(value, camel(param));
-        else args[param] = value;
+/** The wire arguments of operation `op` (its `params`) from a caller's positional `values`. */
+function wireArgs(op, params, values) {
+  const args = {};
+  params.forEach((param, index) => {
+    const value = values[index];
+    if (value === undefined) return;
+    if (typeof param === 'string') {
+      if (INTEGER_PARAMETERS.has(param) && op !== 'validate_token') args[param] = safeInteger(value, camel(param));
+      else if (NUMBER_PARAMETERS.has(param) && value !== null && typeof value !== 'number') {
+        throw new JetstateError(ErrorCode.INVALID_ARGUMENT, `${camel(param)} must be a number, got ${describe(value)}`);
+      } else if (TIME_PARAMETERS.has(param) && value instanceof Date) args[param] = isoTime(value, camel(param));
+      else args[param] = value;
+    }
+    // A record argument given as null is passed as null (the core says what it means there:
+    // no retention policy, or a missing argument).
+    else if (value === null) args[param[0]] = null;
+    else if (Array.isArray(param[1])) {
+      if (!Array.isArray(value)) {
+        throw new JetstateError(ErrorCode.INVALID_ARGUMENT, `${camel(param[0])} must be an array, got ${describe(value)}`);
       }
-      // A record argument given as null is passed as null (the core says what it means there:
-      // no retention policy, or a missing argument).
-      else if (value === null) args[param[0]] = null;
-      else if (Array.isArray(param[1])) {
-        if (!Array.isArray(value)) {
-          throw new JetstateError(ErrorCode.INVALID_ARGUMENT, `${camel(param[0])} must be an array, got ${describe(value)}`);
-        }
-        args[param[0]] = value.map((record, i) => toWire(param[1][0], record, `${camel(param[0])}[${i}]`));
-      } else args[param[0]] = toWire(param[1], value, camel(param[0]));
-    });
-    // The host is called here, not through `call`: one async step per call, not two.
-    return shape(result, answer(await this[HANDLE].call(op, encode(args))));
-  };
-  Object.defineProperty(BaseStore.prototype[name], 'name', { value: name });
+      args[param[0]] = value.map((record, i) => toWire(param[1][0], record, `${camel(param[0])}[${i}]`));
+    } else args[param[0]] = toWire(param[1], value, camel(param[0]));
+  });
+  return args;
+}
+
+// Each operation in both call styles, from the one table: the same arguments, checks, records
+// and errors; only the way the host is called differs. The host is called here, not through
+// `call`: one async step per call, not two.
+for (const [name, [op, params, result]] of Object.entries(OPERATIONS)) {
+  const methods = [
+    [BaseStore, async function (...values) {
+      return shape(result, answer(await this[HANDLE].call(op, encode(wireArgs(op, params, values)))));
+    }],
+    [BlockingBaseStore, function (...values) {
+      return shape(result, answer(this[HANDLE].callBlocking(op, encode(wireArgs(op, params, values)))));
+    }],
+  ];
+  for (const [style, method] of methods) {
+    Object.defineProperty(method, 'name', { value: name });
+    style.prototype[name] = method;
+  }
 }
 
 // ── Building records ────────────────────────────────────────────────────────────────────────
@@ -543,6 +597,7 @@ function wireOptions(options) {
 
 module.exports = {
   BaseStore,
+  BlockingBaseStore,
   HANDLE,
   encode,
   refusal,

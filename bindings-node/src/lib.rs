@@ -12,17 +12,30 @@
 //! - A waiting claim (`claim_wait`) runs on a thread of the core's pool for waiting claims instead
 //!   (it sleeps most of its time: it must not hold one of libuv's four threads), and resolves its
 //!   Promise from there; its `NativeCancel` ends the wait at once (a JS `AbortSignal`).
+//! - `open_blocking` and `call_blocking` run on the calling thread and return the answer itself:
+//!   the `BlockingStore` of index.js (worker threads, scripts, tools, tests), and the clock's
+//!   operations of the Promise store, which never touch SQLite. A panic is caught there and
+//!   answered as a refusal: nothing unwinds into Node.
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
 use jetstate::{wire, ErrorKind, Options};
 
-/// The operations `call_in_place` runs: they read or move the store's clock, never SQLite.
-const IN_PLACE: [&str; 3] = ["now", "advance_clock", "set_clock"];
+/// `work`'s answer, or a refusal if it panicked (a bug of the core: the call is refused, the
+/// host goes on).
+fn unwound(work: impl FnOnce() -> String) -> String {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).unwrap_or_else(|_| {
+        wire::refusal(&jetstate::Error::new(ErrorKind::Database, "the call failed inside jetstate (a panic, caught)"))
+    })
+}
 
-fn invalid(message: impl Into<String>) -> jetstate::Error {
-    jetstate::Error::new(ErrorKind::InvalidArgument, message)
+/// A store opened from `path` (None or ":memory:": in memory) with options in their wire form.
+fn open_store(path: Option<String>, options: std::result::Result<Options, jetstate::Error>) -> Opened {
+    options.and_then(|options| match path {
+        Some(path) if path != ":memory:" => jetstate::Store::open(path, options),
+        _ => jetstate::Store::open_in_memory(options),
+    })
 }
 
 /// A store handle (a tenant view or the whole store) as JavaScript holds it.
@@ -47,10 +60,7 @@ impl Task for Open {
 
     fn compute(&mut self) -> Result<()> {
         let options = self.store.take().expect("compute runs once");
-        self.opened = Some(options.and_then(|options| match self.path.take() {
-            Some(path) if path != ":memory:" => jetstate::Store::open(path, options),
-            _ => jetstate::Store::open_in_memory(options),
-        }));
+        self.opened = Some(open_store(self.path.take(), options));
         Ok(())
     }
 
@@ -74,7 +84,7 @@ impl Task for Call {
     type JsValue = String;
 
     fn compute(&mut self) -> Result<String> {
-        Ok(wire::call_text(&self.store, &self.op, &self.args))
+        Ok(unwound(|| wire::call_text(&self.store, &self.op, &self.args)))
     }
 
     fn resolve(&mut self, _env: Env, output: String) -> Result<String> {
@@ -114,6 +124,20 @@ impl Default for NativeCancel {
 pub fn open(path: Option<String>, options: String) -> AsyncTask<Open> {
     let options = wire::parse(&options, 0).and_then(|options| wire::options(&options));
     AsyncTask::new(Open { path, store: Some(options), opened: None })
+}
+
+/// [`open`] on the calling thread: the store, or `!CODE message`.
+#[napi]
+pub fn open_blocking(path: Option<String>, options: String) -> Either<NativeStore, String> {
+    let options = wire::parse(&options, 0).and_then(|options| wire::options(&options));
+    let opened =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| open_store(path, options))).unwrap_or_else(|_| {
+            Err(jetstate::Error::new(ErrorKind::Database, "opening failed inside jetstate (a panic, caught)"))
+        });
+    match opened {
+        Ok(inner) => Either::A(NativeStore { inner }),
+        Err(err) => Either::B(wire::refusal(&err)),
+    }
 }
 
 #[napi]
@@ -163,13 +187,10 @@ impl NativeStore {
         self.inner.is_closed()
     }
 
-    /// Runs `op` on this thread, for the operations that never touch SQLite (the clock's: `now`,
-    /// `advance_clock`, `set_clock`): the result's JSON text, or `!CODE message`.
+    /// [`NativeStore::call`] on the calling thread, which it blocks until the call is done (a
+    /// waiting claim included): the result's JSON text, or `!CODE message`.
     #[napi]
-    pub fn call_in_place(&self, op: String, args: String) -> String {
-        if !IN_PLACE.contains(&op.as_str()) {
-            return wire::refusal(&invalid(format!("{op} is not run on the caller's thread")));
-        }
-        wire::call_text(&self.inner, &op, &args)
+    pub fn call_blocking(&self, op: String, args: String) -> String {
+        unwound(|| wire::call_text(&self.inner, &op, &args))
     }
 }

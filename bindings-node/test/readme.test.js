@@ -32,7 +32,7 @@ test('the README example runs', () => {
   assert.equal(out[0], 'duplicate');
   assert.equal(out[1], "[ 'doc0', 'doc1', 'doc2' ] {");
   assert.match(out.join('\n'), /doc2: \{ summary: 'DOCUMENT 2' \}/);
-  assert.deepEqual(out.slice(-2), ['5 1 workflow_started', '3']);
+  assert.deepEqual(out.slice(-3), ['5 1 workflow_started', '3', 'completed 5']);
 });
 
 function tsc(dir, files) {
@@ -57,7 +57,7 @@ test('TypeScript catches misuse', () => {
   fs.writeFileSync(
     path.join(dir, 'wrong.ts'),
     [
-      "import { Store } from 'jetstate';",
+      "import { Store, BlockingStore } from 'jetstate';",
       'async function main(store: Store) {',
       "  const lease = await store.claimFenced('w', ['q']);",
       '  lease.token;', // 4: may be null
@@ -65,13 +65,16 @@ test('TypeScript catches misuse', () => {
       "  const n: string = await store.latestSequence('e');", // 6: a number
       "  await store.listExecutions('sleeping');", // 7: not a status
       "  await Store.open('x.db', { lease: 5 });", // 8: not an option
+      "  const blocking = BlockingStore.open('x.db');",
+      "  const m: string = blocking.latestSequence('e');", // 10: a number, not a Promise of one
+      "  blocking.claimWait('w', ['q'], { signal: new AbortController().signal });", // 11: no signal
       '}',
       '',
     ].join('\n'),
   );
   const checked = tsc(dir, ['wrong.ts']);
   assert.notEqual(checked.status, 0);
-  for (const line of [4, 5, 6, 7, 8]) assert.match(checked.stdout, new RegExp(`wrong\\.ts\\(${line},`), checked.stdout);
+  for (const line of [4, 5, 6, 7, 8, 10, 11]) assert.match(checked.stdout, new RegExp(`wrong\\.ts\\(${line},`), checked.stdout);
 });
 
 test('index.d.ts and surface.d.ts declare every method of Store, and no any or unknown', () => {

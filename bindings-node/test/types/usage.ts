@@ -1,6 +1,6 @@
 // Type-checks a use of every part of the public API against index.d.ts (test/readme.test.js).
 import {
-  ErrorCode, JetstateError, newDefinition, newEvent, newExecution, newSnapshot, newTenant, newWorkItem, Store,
+  BlockingStore, ErrorCode, JetstateError, newDefinition, newEvent, newExecution, newSnapshot, newTenant, newWorkItem, Store,
   type Event, type Lease, type MaterializedState, type QueueEntry, type WorkflowExecution,
 } from 'jetstate';
 
@@ -38,4 +38,20 @@ export async function usage(): Promise<void> {
     if (err instanceof JetstateError && err.code === ErrorCode.INVALID_ARGUMENT) void err.message;
   }
   void [ir, kindType, active, entry, reclaimed, token, info, tenant, summary.executions];
+}
+
+export function blockingUsage(): void {
+  using store = BlockingStore.open(null, { durability: 'normal', clock: new Date(0) });
+  const execution: WorkflowExecution = newExecution('wf', '1', { step: 0 });
+  store.createExecution(execution);
+  const event: Event = store.appendNextEvent(execution.executionId, { type: 'workflow_started' });
+  const sequence: number = store.latestSequence(execution.executionId);
+  store.enqueueWorkItem(newWorkItem(execution.executionId, 'a', 'q'));
+  const leases: Lease[] = store.claimWait('w', ['q'], { max: 2, timeoutMs: 10 });
+  const done: boolean[] = store.completeBatch(leases.map(({ item, token }) => ({ itemId: item.id, token })));
+  const acme: BlockingStore = store.forTenant('acme');
+  const now: Date = store.now();
+  store.advanceClock(1_000);
+  const closed: boolean = store.closed;
+  void [event, sequence, done, acme.tenant, now, closed];
 }
