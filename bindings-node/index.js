@@ -3,9 +3,10 @@
 // itself (shared with the browser package); this file adds what is Node's: opening a store on
 // the native addon (src/lib.rs) in either call style, and the clock's operations.
 //
-// - `Store`: every method returns a Promise; its call runs on libuv's thread pool. Invariant: no
-//   call of a `Store` waits on SQLite (or a server) on the event loop's thread; only the clock's
-//   operations, which touch neither, run on the caller's thread.
+// - `Store`: every method returns a Promise; its call runs on a thread of the core's pool for
+//   hosts with event loops (src/lib.rs). Invariant: no call of a `Store` waits on SQLite (or a
+//   server) on the event loop's thread; only the clock's operations, which touch neither, run on
+//   the caller's thread.
 // - `BlockingStore`: the same methods, records and errors, each returning its result after running
 //   on the calling thread, which it blocks: for worker threads, scripts, command-line tools and
 //   tests, where better-sqlite3's users run it; never for a server's main thread.

@@ -7,7 +7,7 @@
 //   bindings-node/bench/run.sh --quick    small sizes, one round, README untouched
 //
 // Implementations (each run is its own process on a fresh file, WAL, the given synchronous):
-// - jetstate: this package's Store (every call a Promise, its SQLite work on libuv's pool).
+// - jetstate: this package's Store (every call a Promise, its SQLite work on jetstate's pool).
 // - jetstate blocking: this package's BlockingStore (every call on the caller's thread, as
 //   better-sqlite3's).
 // - Rust core: the same workload on the sync Rust Store, each call on the caller's thread;

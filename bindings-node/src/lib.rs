@@ -7,11 +7,14 @@
 //!   refused the call (`wire::call_text`; a result's JSON text never starts with `!`); index.js turns that into a
 //!   rejected Promise with an `Error` whose `code` is CODE. Errors of the addon itself (a panic
 //!   caught, an argument of the wrong JavaScript type) reject directly.
-//! - The work runs in `compute`, on a libuv worker thread: the event loop's thread never waits on
-//!   SQLite.
+//! - The work runs on a thread of the core's pool for hosts with event loops
+//!   (`backend::offload::spawn`), which resolves the call's Promise from there: the event loop's
+//!   thread never waits on SQLite, and libuv's four threads stay free for the program's files,
+//!   DNS and crypto. That pool's idle thread looks for the next call briefly before it sleeps, so
+//!   that calls awaited one after another are not each two thread wake-ups (offload.rs).
 //! - A waiting claim (`claim_wait`) runs on a thread of the core's pool for waiting claims instead
-//!   (it sleeps most of its time: it must not hold one of libuv's four threads), and resolves its
-//!   Promise from there; its `NativeCancel` ends the wait at once (a JS `AbortSignal`).
+//!   (it sleeps most of its time), and resolves its Promise from there; its `NativeCancel` ends
+//!   the wait at once (a JS `AbortSignal`).
 //! - `open_blocking` and `call_blocking` run on the calling thread and return the answer itself:
 //!   the `BlockingStore` of index.js (worker threads, scripts, tools, tests), and the clock's
 //!   operations of the Promise store, which never touch SQLite. A panic is caught there and
@@ -72,26 +75,6 @@ impl Task for Open {
     }
 }
 
-/// One call of an operation, off the event loop's thread.
-pub struct Call {
-    store: jetstate::Store,
-    op: String,
-    args: String,
-}
-
-impl Task for Call {
-    type Output = String;
-    type JsValue = String;
-
-    fn compute(&mut self) -> Result<String> {
-        Ok(unwound(|| wire::call_text(&self.store, &self.op, &self.args)))
-    }
-
-    fn resolve(&mut self, _env: Env, output: String) -> Result<String> {
-        Ok(output)
-    }
-}
-
 /// The cancel handle of one waiting claim (`NativeStore::claim_wait`).
 #[napi]
 pub struct NativeCancel {
@@ -142,11 +125,20 @@ pub fn open_blocking(path: Option<String>, options: String) -> Either<NativeStor
 
 #[napi]
 impl NativeStore {
-    /// Runs operation `op` with `args` (a JSON object of named arguments, in the wire form).
-    /// Resolves to the result's JSON text, or to `!CODE message`.
-    #[napi]
-    pub fn call(&self, op: String, args: String) -> AsyncTask<Call> {
-        AsyncTask::new(Call { store: self.inner.clone(), op, args })
+    /// Runs operation `op` with `args` (a JSON object of named arguments, in the wire form) off
+    /// the event loop's thread. Resolves to the result's JSON text, or to `!CODE message`.
+    #[napi(ts_return_type = "Promise<string>")]
+    pub fn call<'env>(&self, env: &'env Env, op: String, args: String) -> Result<Object<'env>> {
+        let (deferred, promise) = env.create_deferred::<String, _>()?;
+        let store = self.inner.clone();
+        let spawned = jetstate::backend::offload::spawn(move || {
+            let text = unwound(|| wire::call_text(&store, &op, &args));
+            deferred.resolve(move |_| Ok(text));
+        });
+        if let Err(err) = spawned {
+            return Err(Error::from_reason(wire::refusal(&err)));
+        }
+        Ok(promise)
     }
 
     /// Runs `claim_wait` with `args` (its wire form) on a thread for waiting claims; `cancel` ends
