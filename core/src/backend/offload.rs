@@ -263,7 +263,10 @@ mod tests {
             panic!("a job's panic stays in its job");
         })
         .unwrap();
-        spawn(move || drop(done.send(2))).unwrap();
+        spawn(move || {
+            let _ = done.send(2);
+        })
+        .unwrap();
         let mut got = [answers.recv().unwrap(), answers.recv().unwrap()];
         got.sort();
         assert_eq!(got, [1, 2]);
