@@ -36,22 +36,6 @@ class Store extends BaseStore {
     return new Store(opened);
   }
 
-  /** The store's current time (its manual clock's, if it has one). */
-  now() {
-    return new Date(this.#inPlace('now', {}));
-  }
-
-  /** Moves a manual clock forward by `ms` milliseconds. */
-  advanceClock(ms) {
-    this.#inPlace('advance_clock', { ms });
-  }
-
-  /** Sets a manual clock to `at`. */
-  setClock(at) {
-    if (!(at instanceof Date)) throw new JetstateError(ErrorCode.INVALID_ARGUMENT, 'at must be a Date');
-    this.#inPlace('set_clock', { at });
-  }
-
   /** A waiting claim: on a thread of the core's for waiting claims, cancelled by `signal`. */
   static async hostClaimWait(handle, argsText, signal) {
     const cancel = new native.NativeCancel();
@@ -64,12 +48,6 @@ class Store extends BaseStore {
     }
   }
 
-  /** The clock's operations, which never touch SQLite, run on this thread. */
-  #inPlace(op, args) {
-    const text = this[HANDLE].callBlocking(op, encode(args));
-    if (text.charCodeAt(0) === 33 /* ! */) throw refusal(text);
-    return JSON.parse(text);
-  }
 }
 
 /**
@@ -92,21 +70,34 @@ class BlockingStore extends BlockingBaseStore {
     return new BlockingStore(opened);
   }
 
+}
+
+// The clock's operations touch no SQLite: both styles run them on the caller's thread.
+const CLOCK = {
   /** The store's current time (its manual clock's, if it has one). */
   now() {
-    return new Date(this.call('now', {}));
-  }
-
+    return new Date(inPlace(this, 'now', {}));
+  },
   /** Moves a manual clock forward by `ms` milliseconds. */
   advanceClock(ms) {
-    this.call('advance_clock', { ms });
-  }
-
+    inPlace(this, 'advance_clock', { ms });
+  },
   /** Sets a manual clock to `at`. */
   setClock(at) {
     if (!(at instanceof Date)) throw new JetstateError(ErrorCode.INVALID_ARGUMENT, 'at must be a Date');
-    this.call('set_clock', { at });
+    inPlace(this, 'set_clock', { at });
+  },
+};
+for (const style of [Store, BlockingStore]) {
+  for (const [name, method] of Object.entries(CLOCK)) {
+    Object.defineProperty(style.prototype, name, { value: method, writable: true, configurable: true });
   }
+}
+
+function inPlace(store, op, args) {
+  const text = store[HANDLE].callBlocking(op, encode(args));
+  if (text.charCodeAt(0) === 33 /* ! */) throw refusal(text);
+  return JSON.parse(text);
 }
 
 /** A store's location: a path, a URL, or null (in memory). */

@@ -49,32 +49,6 @@ pub struct NativeStore {
 
 type Opened = std::result::Result<jetstate::Store, jetstate::Error>;
 
-/// Opens a store off the event loop's thread: `store` holds the options until `compute` has
-/// replaced them by the outcome.
-pub struct Open {
-    path: Option<String>,
-    store: Option<std::result::Result<Options, jetstate::Error>>,
-    opened: Option<Opened>,
-}
-
-impl Task for Open {
-    type Output = ();
-    type JsValue = Either<NativeStore, String>;
-
-    fn compute(&mut self) -> Result<()> {
-        let options = self.store.take().expect("compute runs once");
-        self.opened = Some(open_store(self.path.take(), options));
-        Ok(())
-    }
-
-    fn resolve(&mut self, _env: Env, _: ()) -> Result<Self::JsValue> {
-        match self.opened.take().expect("computed") {
-            Ok(inner) => Ok(Either::A(NativeStore { inner })),
-            Err(err) => Ok(Either::B(wire::refusal(&err))),
-        }
-    }
-}
-
 /// The cancel handle of one waiting claim (`NativeStore::claim_wait`).
 #[napi]
 pub struct NativeCancel {
@@ -102,17 +76,24 @@ impl Default for NativeCancel {
 }
 
 /// Opens the store at `path` (None or ":memory:": in memory) with `options`, the JSON text of
-/// their wire form (`wire::options`). Resolves to the store, or to `!CODE message`.
+/// their wire form (`wire::options`), off the event loop's thread, as a call runs. Resolves to
+/// the store, or to `!CODE message`.
 #[napi(ts_return_type = "Promise<NativeStore | string>")]
-pub fn open(path: Option<String>, options: String) -> AsyncTask<Open> {
-    let options = wire::parse(&options, 0).and_then(|options| wire::options(&options));
-    AsyncTask::new(Open { path, store: Some(options), opened: None })
+pub fn open<'env>(env: &'env Env, path: Option<String>, options: String) -> Result<Object<'env>> {
+    let (deferred, promise) = env.create_deferred::<Either<NativeStore, String>, _>()?;
+    let spawned = jetstate::backend::offload::spawn(move || {
+        let opened = opened(path, &options);
+        deferred.resolve(move |_| Ok(opened));
+    });
+    if let Err(err) = spawned {
+        return Err(Error::from_reason(wire::refusal(&err)));
+    }
+    Ok(promise)
 }
 
-/// [`open`] on the calling thread: the store, or `!CODE message`.
-#[napi]
-pub fn open_blocking(path: Option<String>, options: String) -> Either<NativeStore, String> {
-    let options = wire::parse(&options, 0).and_then(|options| wire::options(&options));
+/// The store at `path` with `options` (their JSON text), or the refusal; a panic caught.
+fn opened(path: Option<String>, options: &str) -> Either<NativeStore, String> {
+    let options = wire::parse(options, 0).and_then(|options| wire::options(&options));
     let opened =
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| open_store(path, options))).unwrap_or_else(|_| {
             Err(jetstate::Error::new(ErrorKind::Database, "opening failed inside jetstate (a panic, caught)"))
@@ -121,6 +102,12 @@ pub fn open_blocking(path: Option<String>, options: String) -> Either<NativeStor
         Ok(inner) => Either::A(NativeStore { inner }),
         Err(err) => Either::B(wire::refusal(&err)),
     }
+}
+
+/// [`open`] on the calling thread: the store, or `!CODE message`.
+#[napi]
+pub fn open_blocking(path: Option<String>, options: String) -> Either<NativeStore, String> {
+    opened(path, &options)
 }
 
 #[napi]
